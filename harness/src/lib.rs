@@ -1,0 +1,1 @@
+//! csp-harness: the command line and everything that touches the network.

@@ -1,0 +1,1 @@
+//! Summaries, delivery curves, histograms, tables and graphs from an alert ledger.
