@@ -499,12 +499,70 @@ impl Ledger {
         self.anomalies
     }
 
+    /// Alerts of `kind` expected in this run.
+    pub fn expected(&self, kind: AlertKind) -> u64 {
+        self.kind_slots(kind).filter(|s| s.state != STATE_NONE).count() as u64
+    }
+
+    /// Alerts of `kind` delivered so far.
+    pub fn delivered(&self, kind: AlertKind) -> u64 {
+        self.kind_slots(kind)
+            .filter(|s| s.state == STATE_DELIVERED)
+            .count() as u64
+    }
+
+    /// Lost alerts of `kind`, per cause (causes with no loss are absent).
+    pub fn lost_by_cause(&self, kind: AlertKind) -> std::collections::BTreeMap<LossCause, u64> {
+        let mut m = std::collections::BTreeMap::new();
+        for s in self.kind_slots(kind).filter(|s| s.state == STATE_LOST) {
+            if let Fate::Lost { cause, .. } = fate_of(s) {
+                *m.entry(cause).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
+    /// Latencies (ms from the alert's base time) of the delivered alerts of `kind`, ascending.
+    pub fn delivered_latencies(&self, kind: AlertKind) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .kind_slots(kind)
+            .filter(|s| s.state == STATE_DELIVERED)
+            .map(|s| u64::from(s.at_ms.saturating_sub(s.base_ms)))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// "Time to X% delivered" for `kind`: the first latency at which delivered / expected reaches
+    /// `pct` percent; `None` when it never does (or nothing is expected).
+    pub fn time_to_pct(&self, kind: AlertKind, pct: f64) -> Option<u64> {
+        time_to_pct(&self.delivered_latencies(kind), self.expected(kind), pct)
+    }
+
+    fn kind_slots(&self, kind: AlertKind) -> impl Iterator<Item = &Slot> + '_ {
+        let off = kind.index() as usize;
+        self.slots.iter().skip(off).step_by(2)
+    }
+
     fn count_unexpected(&mut self, id: AlertId) {
         match id.kind() {
             AlertKind::Poa => self.anomalies.false_positives += 1,
             AlertKind::Pra => self.anomalies.unexpected_pra += 1,
         }
     }
+}
+
+/// "Time to X% delivered" from ascending delivered latencies and the expected count: the latency of
+/// the k-th delivery, k = ceil(pct/100 × expected), or `None` if fewer than k were delivered.
+///
+/// `pct` is taken to a hundredth of a percent so that 95% of 30,000 is exactly 28,500.
+pub fn time_to_pct(sorted_latencies: &[u64], expected: u64, pct: f64) -> Option<u64> {
+    if expected == 0 || !(pct > 0.0 && pct <= 100.0) {
+        return None;
+    }
+    let bp = (pct * 100.0).round() as u64;
+    let k = (bp * expected).div_ceil(10_000).max(1);
+    sorted_latencies.get(k as usize - 1).copied()
 }
 
 fn clamp_ms(ms: u64) -> u32 {
@@ -585,6 +643,18 @@ mod tests {
         l.deliver(AlertId::new(0, AlertKind::Pra), 10).unwrap();
         l.deliver(AlertId::new(0, AlertKind::Poa), 20).unwrap();
         assert_eq!(l.out_of_order(), 1);
+    }
+
+    #[test]
+    fn time_to_pct_counts_against_expected_not_delivered() {
+        // 10 expected, 9 delivered at 1..=9 s: 50% at the 5th, 90% at the 9th, 95% never.
+        let lat: Vec<u64> = (1..=9).map(|s| s * 1000).collect();
+        assert_eq!(time_to_pct(&lat, 10, 50.0), Some(5000));
+        assert_eq!(time_to_pct(&lat, 10, 90.0), Some(9000));
+        assert_eq!(time_to_pct(&lat, 10, 95.0), None);
+        assert_eq!(time_to_pct(&lat, 0, 50.0), None);
+        let many = vec![7u64; 28_500];
+        assert_eq!(time_to_pct(&many, 30_000, 95.0), Some(7));
     }
 
     #[test]
