@@ -237,7 +237,7 @@ impl AlertId {
 
     /// The alert kind.
     pub fn kind(self) -> AlertKind {
-        if self.0 % 2 == 0 {
+        if self.0.is_multiple_of(2) {
             AlertKind::Poa
         } else {
             AlertKind::Pra

@@ -1,0 +1,141 @@
+//! The DP096 seed table ("based on CSP modelling", an outage of 30,000 homes), carried as data
+//! (`data/dp096-30k.csv`, embedded at build time) so that reports can put the seed's figure beside
+//! the harness's. It applies only to a run of the same region and option with 30,000 premises.
+
+use ledger::{AlertKind, Region};
+use std::sync::OnceLock;
+
+/// The seed's scenario size: the table applies only to runs with this many premises.
+pub const SEED_PREMISES: u32 = 30_000;
+
+static CSV: &str = include_str!("../data/dp096-30k.csv");
+
+/// One row of the seed table: time (s) to reach `pct`% delivered under each option.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeedRow {
+    /// The CSP region.
+    pub region: Region,
+    /// The alert kind.
+    pub kind: AlertKind,
+    /// Delivered level, percent.
+    pub pct: f64,
+    /// Seconds under Current, Option A and Option B.
+    pub seconds: [u64; 3],
+}
+
+/// Parses the seed table's CSV (`region,alert,delivered_pct,current_s,option_a_s,option_b_s`).
+pub fn parse(text: &str) -> Result<Vec<SeedRow>, String> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let err = |what: &str| format!("line {}: {what}: {line:?}", i + 1);
+        if f.len() != 6 {
+            return Err(err("expected 6 fields"));
+        }
+        let region = match f[0] {
+            "north" => Region::North,
+            "central_south" | "central-south" => Region::CentralSouth,
+            _ => return Err(err("unknown region")),
+        };
+        let kind = match f[1] {
+            "poa" => AlertKind::Poa,
+            "pra" => AlertKind::Pra,
+            _ => return Err(err("unknown alert kind")),
+        };
+        let pct: f64 = f[2].parse().map_err(|_| err("bad delivered_pct"))?;
+        let mut seconds = [0u64; 3];
+        for (s, v) in seconds.iter_mut().zip(&f[3..]) {
+            *s = v.parse().map_err(|_| err("bad seconds"))?;
+        }
+        rows.push(SeedRow {
+            region,
+            kind,
+            pct,
+            seconds,
+        });
+    }
+    Ok(rows)
+}
+
+/// The embedded seed table (empty only if the embedded file were malformed, which a test forbids).
+pub fn table() -> &'static [SeedRow] {
+    static TABLE: OnceLock<Vec<SeedRow>> = OnceLock::new();
+    TABLE.get_or_init(|| parse(CSV).unwrap_or_default())
+}
+
+/// The option's column in the seed table, if the label is one of the seed's options.
+pub fn option_index(option_label: &str) -> Option<usize> {
+    match option_label {
+        "current" => Some(0),
+        "option-a" => Some(1),
+        "option-b" => Some(2),
+        _ => None,
+    }
+}
+
+/// The delivered levels the seed reports for a region and kind (50/80/95 North, 50/80/99 C&S).
+pub fn levels(region: Region, kind: AlertKind) -> Vec<f64> {
+    table()
+        .iter()
+        .filter(|r| r.region == region && r.kind == kind)
+        .map(|r| r.pct)
+        .collect()
+}
+
+/// The seed's time (s) to `pct`% for a run of this region, option and size, if the table applies.
+pub fn seed_seconds(
+    region: Region,
+    kind: AlertKind,
+    option_label: &str,
+    premises: u32,
+    pct: f64,
+) -> Option<u64> {
+    if premises != SEED_PREMISES {
+        return None;
+    }
+    let col = option_index(option_label)?;
+    table()
+        .iter()
+        .find(|r| r.region == region && r.kind == kind && (r.pct - pct).abs() < 1e-9)
+        .map(|r| r.seconds[col])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_table_parses() {
+        assert_eq!(parse(CSV).unwrap().len(), 12);
+        assert_eq!(
+            levels(Region::North, AlertKind::Poa),
+            vec![50.0, 80.0, 95.0]
+        );
+        assert_eq!(
+            levels(Region::CentralSouth, AlertKind::Pra),
+            vec![50.0, 80.0, 99.0]
+        );
+        assert_eq!(
+            seed_seconds(Region::North, AlertKind::Poa, "current", 30_000, 50.0),
+            Some(390)
+        );
+        assert_eq!(
+            seed_seconds(Region::North, AlertKind::Poa, "current", 1000, 50.0),
+            None
+        );
+        assert_eq!(
+            seed_seconds(Region::North, AlertKind::Poa, "custom", 30_000, 50.0),
+            None
+        );
+    }
+
+    #[test]
+    fn bad_rows_are_named() {
+        let e = parse("h\nnorth,poa,50,1,2\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+    }
+}

@@ -1,0 +1,23 @@
+//! The embedded fonts: every graph is drawn with DejaVu Sans from the crate itself, so a PNG comes
+//! out the same on every machine and no system font lookup (fontconfig) ever happens.
+
+use plotters::style::{FontStyle, register_font};
+use std::sync::OnceLock;
+
+/// The family name every text style in this crate uses.
+pub(crate) const FAMILY: &str = "sans-serif";
+
+static REGULAR: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static BOLD: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Bold.ttf");
+
+static REGISTERED: OnceLock<bool> = OnceLock::new();
+
+/// Registers the embedded fonts once per process; returns false if the embedded data were refused
+/// (which would be a build defect, reported as a drawing error by the caller).
+pub(crate) fn ensure() -> bool {
+    *REGISTERED.get_or_init(|| {
+        let regular = register_font(FAMILY, FontStyle::Normal, REGULAR).is_ok();
+        let bold = register_font(FAMILY, FontStyle::Bold, BOLD).is_ok();
+        regular && bold
+    })
+}
