@@ -30,3 +30,4 @@ pub use curve::DeliveryCurve;
 pub use error::ReportError;
 pub use results::{LoadedRun, load_run, merge, write_run};
 pub use summary::{KindSummary, LatencyStats, RunMeta, Summary, summarize};
+pub use tables::terminal_table;

@@ -295,3 +295,55 @@ mod tests {
         assert_eq!(diff(380.0, 390), "-10 s (-2.6%)");
     }
 }
+
+/// A short plain-text table of one run for the terminal: per kind, expected / delivered / lost,
+/// time to 50/80/95/99% (m:ss or "never") and the loss by cause.
+pub fn terminal_table(summary: &crate::Summary) -> String {
+    use std::fmt::Write as _;
+    let m = &summary.meta;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} ({}, {}) seed {} x{} {} premises{}",
+        m.profile,
+        m.region,
+        m.option_label,
+        m.seed,
+        m.time_scale,
+        m.hubs,
+        if m.complete { "" } else { "  INCOMPLETE" }
+    );
+    let _ = writeln!(
+        s,
+        "{:<4} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7}  loss by cause",
+        "", "expected", "delivered", "lost", "50%", "80%", "95%", "99%"
+    );
+    for kind in ledger::AlertKind::ALL {
+        let k = summary.kind(kind);
+        let t = |p: f64| k.time_to(p).map_or_else(|| "never".to_string(), crate::plot::mmss);
+        let causes: Vec<String> = k
+            .loss_by_cause
+            .iter()
+            .map(|(c, n)| format!("{c}={n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{:<4} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7}  {}",
+            kind.to_string(),
+            k.expected,
+            k.delivered,
+            k.lost,
+            t(50.0),
+            t(80.0),
+            t(95.0),
+            t(99.0),
+            if causes.is_empty() { "-".to_string() } else { causes.join(" ") }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "duplicates {}  out_of_order {}  false_positives {}",
+        summary.duplicates, summary.out_of_order, summary.false_positives
+    );
+    s
+}

@@ -1,0 +1,200 @@
+//! The `csp-harness` command line: argument parsing and dispatch to the subcommands.
+//!
+//! Exit codes are part of the interface: 0 pass, 1 thresholds breached, 2 usage, input or endpoint
+//! error. Every error reaching `main` is printed once, with its chain of causes, and maps to 2.
+
+use crate::endpoint_url::EndpointUrl;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Load-test harness for GB smart-meter power outage and restoration alerts.
+#[derive(Debug, Parser)]
+#[command(name = "csp-harness", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a profile in (scaled) real time against a real alert-ingest endpoint over QUIC.
+    ///
+    /// Without --endpoint, starts the reference ingest endpoint on loopback and pins its certificate.
+    Run(RunArgs),
+    /// Run a profile on virtual time with an in-process endpoint that acks at once (deterministic).
+    Simulate(SimulateArgs),
+    /// Run several profiles (default: the seed's six) and draw them together: curves, loss, tables.
+    Compare(CompareArgs),
+    /// Redraw graphs and tables from saved results directories, without running again.
+    Report(ReportArgs),
+    /// Serve the reference alert-ingest endpoint (QUIC).
+    Ingest(crate::ingest::IngestArgs),
+    /// Inspect load profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+/// `csp-harness profile ...`
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Print the resolved profile (includes and change overlays applied) as TOML.
+    Show {
+        /// The profile file.
+        file: PathBuf,
+    },
+}
+
+/// Options shared by everything that runs a profile.
+#[derive(Debug, Clone, Args)]
+pub struct CommonRunArgs {
+    /// Load profile (TOML), e.g. profiles/north/current.toml.
+    #[arg(long, value_name = "FILE")]
+    pub profile: PathBuf,
+    /// Seed for every random choice of the model (same seed, same scenario).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Results directory [default: out/<profile name>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Only print the final summary line, no progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `csp-harness run`
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Profile, seed, output.
+    #[command(flatten)]
+    pub common: CommonRunArgs,
+    /// Endpoint under test, `quic://HOST:PORT`. Without it the reference endpoint is started on
+    /// 127.0.0.1 with a fresh self-signed certificate.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<EndpointUrl>,
+    /// CA or pinned certificate (PEM) the endpoint's certificate must chain to. Required with --endpoint.
+    #[arg(long, value_name = "PEM", requires = "endpoint")]
+    pub ca: Option<PathBuf>,
+    /// TLS server name to verify [default: the endpoint's host].
+    #[arg(long, value_name = "NAME", requires = "endpoint")]
+    pub server_name: Option<String>,
+    /// Run the scenario N times faster than real time (event times stay in scenario time).
+    #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = parse_time_scale)]
+    pub time_scale: f64,
+    /// QUIC connections the egress keeps open to the endpoint.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub connections: u16,
+    /// Scenario seconds the harness waits for outstanding acks after the last hub finished.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub drain_s: f64,
+}
+
+/// `csp-harness simulate`
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Profile, seed, output.
+    #[command(flatten)]
+    pub common: CommonRunArgs,
+}
+
+/// `csp-harness compare`
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// A profile to run (repeat for several). Without any: the seed's six, both regions × three options.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Vec<PathBuf>,
+    /// Where the seed's six profiles are looked up when no --profile is given.
+    #[arg(long, value_name = "DIR", default_value = "profiles")]
+    pub profiles_dir: PathBuf,
+    /// Use `simulate` (virtual time, instant-ack endpoint) instead of `run`.
+    #[arg(long)]
+    pub simulate: bool,
+    /// Seed for every run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Time scale of `run` (ignored with --simulate).
+    #[arg(long, default_value_t = 60.0, value_name = "N", value_parser = parse_time_scale)]
+    pub time_scale: f64,
+    /// Output directory: one results directory per profile plus the overlaid graphs and tables.
+    #[arg(long, value_name = "DIR", default_value = "out/compare")]
+    pub out: PathBuf,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `csp-harness report`
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Results directories written by run, simulate or compare.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where the graphs and tables go.
+    #[arg(long, value_name = "DIR", default_value = "out/report")]
+    pub out: PathBuf,
+}
+
+fn parse_time_scale(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number (e.g. 60 for one scenario minute per second)"))?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!("time scale must be a positive number, got {s}"));
+    }
+    if v > 10_000.0 {
+        return Err(format!(
+            "time scale {s} is beyond what the real-time path can honour (at most 10000); use `simulate` for virtual time"
+        ));
+    }
+    Ok(v)
+}
+
+/// Parses the arguments and runs the command; returns the process exit code.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version on stdout (exit 0) and usage errors on stderr (exit 2).
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => crate::run::run(args),
+        Command::Simulate(args) => crate::run::simulate(args),
+        Command::Compare(args) => crate::compare::compare(args),
+        Command::Report(args) => crate::compare::report(args),
+        Command::Ingest(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(crate::ingest::run_ingest(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Profile(ProfileCommand::Show { file }) => {
+            let p = virtual_hubs::Profile::load(&file)?;
+            print!("{}", p.to_resolved_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

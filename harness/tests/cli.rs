@@ -1,0 +1,79 @@
+//! The command line's contract: usage errors and bad input exit with 2 and say what is wrong.
+
+use std::process::Command;
+
+fn harness() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_csp-harness"));
+    c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    c
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let out = harness().args(args).output().expect("spawn csp-harness");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[test]
+fn help_exits_zero_and_lists_the_commands() {
+    let (code, text) = run(&["--help"]);
+    assert_eq!(code, Some(0), "{text}");
+    for cmd in ["run", "simulate", "ingest", "profile"] {
+        assert!(text.contains(cmd), "help lacks {cmd}: {text}");
+    }
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let (code, text) = run(&["run", "--profile", "profiles/north/current.toml", "--bogus"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("--bogus"), "{text}");
+}
+
+#[test]
+fn bad_time_scale_and_endpoint_are_refused_by_name() {
+    let (code, text) = run(&[
+        "run",
+        "--profile",
+        "profiles/north/current.toml",
+        "--time-scale",
+        "-3",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("time scale"), "{text}");
+    let (code, text) = run(&[
+        "run",
+        "--profile",
+        "profiles/north/current.toml",
+        "--endpoint",
+        "http://127.0.0.1:1",
+        "--ca",
+        "x.pem",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("unsupported scheme"), "{text}");
+}
+
+#[test]
+fn missing_profile_names_the_file() {
+    let (code, text) = run(&["simulate", "--profile", "profiles/no/such.toml"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("profiles/no/such.toml"), "{text}");
+}
+
+#[test]
+fn endpoint_without_ca_is_refused() {
+    let (code, text) = run(&[
+        "run",
+        "--profile",
+        "profiles/north/current.toml",
+        "--endpoint",
+        "quic://127.0.0.1:9",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("--ca"), "{text}");
+}

@@ -1,0 +1,149 @@
+//! Issue 2's acceptance, end to end through the real binary and a real QUIC endpoint on loopback:
+//! 30,000 hubs, compressed time, every alert accounted for, and the endpoint's own ledger agreeing
+//! with the harness's alert by alert.
+
+use csp_loadtest::{describe, profile, read_summary, run_harness, temp_dir};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+/// First CSV column parsed as an alert id; header and blank lines skipped.
+fn ids_with_counts(path: &Path, keep: impl Fn(&[&str]) -> bool) -> BTreeMap<u64, u32> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut m = BTreeMap::new();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split(',').collect();
+        let Ok(id) = cols[0].trim().parse::<u64>() else {
+            continue;
+        };
+        if keep(&cols) {
+            *m.entry(id).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+fn check_accounting(summary: &serde_json::Value) {
+    for kind in ["poa", "pra"] {
+        let a = &summary["alerts"][kind];
+        let expected = a["expected"].as_u64().expect("expected");
+        let delivered = a["delivered"].as_u64().expect("delivered");
+        let lost = a["lost"].as_u64().expect("lost");
+        assert_eq!(expected, delivered + lost, "{kind}: {a}");
+        let by_cause: u64 = a["loss_by_cause"]
+            .as_object()
+            .expect("loss_by_cause")
+            .values()
+            .map(|v| v.as_u64().expect("count"))
+            .sum();
+        assert_eq!(by_cause, lost, "{kind}: causes must add up to the loss: {a}");
+        assert!(expected > 0, "{kind}: nothing expected");
+    }
+}
+
+#[test]
+fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
+    let dir = temp_dir();
+    let out = dir.path().join("run");
+    let res = run_harness(
+        [
+            "run".as_ref(),
+            "--profile".as_ref(),
+            profile("test/mixed-30k.toml").as_os_str(),
+            "--time-scale".as_ref(),
+            "240".as_ref(),
+            "--quiet".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        Duration::from_secs(400),
+    );
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let summary = read_summary(&out);
+    assert_eq!(summary["hubs"].as_u64(), Some(30_000), "{summary}");
+    check_accounting(&summary);
+    assert_eq!(summary["duplicates"].as_u64(), Some(0), "{summary}");
+    assert_eq!(summary["false_positives"].as_u64(), Some(0), "{summary}");
+
+    // The harness's ledger: delivered ids. The endpoint's ledger: stored ids.
+    let harness_delivered = ids_with_counts(&out.join("alerts.csv"), |c| {
+        c.get(5).is_some_and(|f| f.trim() == "delivered")
+    });
+    let endpoint = ids_with_counts(&out.join("endpoint-ledger.csv"), |_| true);
+    let twice: Vec<_> = endpoint.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "endpoint stored alerts twice: {twice:?}");
+    let h: BTreeSet<u64> = harness_delivered.keys().copied().collect();
+    let e: BTreeSet<u64> = endpoint.keys().copied().collect();
+    assert_eq!(
+        h.len() as u64,
+        summary["alerts"]["poa"]["delivered"].as_u64().unwrap_or(0)
+            + summary["alerts"]["pra"]["delivered"].as_u64().unwrap_or(0)
+    );
+    let only_h: Vec<_> = h.difference(&e).take(5).collect();
+    let only_e: Vec<_> = e.difference(&h).take(5).collect();
+    assert!(
+        only_h.is_empty() && only_e.is_empty(),
+        "ledgers disagree: delivered but not stored {only_h:?}, stored but not delivered {only_e:?}"
+    );
+
+    // No POA for an outage under 3 minutes: every POA the endpoint stored belongs to a premises
+    // whose POA was expected (the harness ledger lists only expected alerts).
+    let expected_ids = ids_with_counts(&out.join("alerts.csv"), |_| true);
+    let stray_poa: Vec<_> = e
+        .iter()
+        .filter(|id| *id % 2 == 0 && !expected_ids.contains_key(id))
+        .take(5)
+        .collect();
+    assert!(stray_poa.is_empty(), "POA stored for short outages: {stray_poa:?}");
+    // The profile really does contain short outages: fewer POAs expected than premises.
+    let poa_expected = summary["alerts"]["poa"]["expected"].as_u64().unwrap_or(0);
+    let pra_expected = summary["alerts"]["pra"]["expected"].as_u64().unwrap_or(0);
+    assert!(
+        poa_expected < pra_expected,
+        "test profile must include outages under 3 minutes"
+    );
+}
+
+#[test]
+fn unreachable_endpoint_given_by_the_user_exits_2_quickly_with_a_clear_message() {
+    let dir = temp_dir();
+    // A port nothing listens on: bind a UDP socket, note its port, close it.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let ca = dir.path().join("ca.pem");
+    // Any syntactically valid certificate will do: the connection never gets that far.
+    let mk = run_harness(
+        [
+            "ingest",
+            "--listen",
+            "127.0.0.1:0",
+            "--cert-out",
+            ca.to_str().expect("utf8"),
+            "--exit-after-start",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(mk.status.code(), Some(0), "{}", describe(&mk));
+    let res = run_harness(
+        [
+            "run".as_ref(),
+            "--profile".as_ref(),
+            profile("central-south/current.toml").as_os_str(),
+            "--endpoint".as_ref(),
+            format!("quic://127.0.0.1:{port}").as_ref(),
+            "--ca".as_ref(),
+            ca.as_os_str(),
+            "--time-scale".as_ref(),
+            "60".as_ref(),
+            "--out".as_ref(),
+            dir.path().join("out").as_os_str(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(err.contains(&port.to_string()), "{err}");
+}
