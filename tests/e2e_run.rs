@@ -104,46 +104,95 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
     );
 }
 
-#[test]
-fn unreachable_endpoint_given_by_the_user_exits_2_quickly_with_a_clear_message() {
-    let dir = temp_dir();
-    // A port nothing listens on: bind a UDP socket, note its port, close it.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+/// A free UDP port on loopback (bound, noted, released).
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
-        .expect("free port");
-    let ca = dir.path().join("ca.pem");
-    // Any syntactically valid certificate will do: the connection never gets that far.
-    let mk = run_harness(
-        [
-            "ingest",
-            "--listen",
-            "127.0.0.1:0",
-            "--cert-out",
-            ca.to_str().expect("utf8"),
-            "--exit-after-start",
-        ],
-        Duration::from_secs(30),
-    );
-    assert_eq!(mk.status.code(), Some(0), "{}", describe(&mk));
-    let res = run_harness(
+        .expect("free port")
+}
+
+/// Starts `csp-harness ingest` on `port` with `extra` flags; returns the child once its
+/// certificate file exists (the endpoint is then listening).
+fn start_ingest(port: u16, cert: &Path, extra: &[&str]) -> std::process::Child {
+    let child = std::process::Command::new(csp_loadtest::harness_bin())
+        .args(["ingest", "--listen", &format!("127.0.0.1:{port}"), "--cert-out"])
+        .arg(cert)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ingest");
+    let start = std::time::Instant::now();
+    while !cert.exists() {
+        assert!(start.elapsed() < Duration::from_secs(20), "ingest did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+fn run_against(port: u16, ca: &Path, profile_rel: &str, out: &Path) -> std::process::Output {
+    run_harness(
         [
             "run".as_ref(),
             "--profile".as_ref(),
-            profile("central-south/current.toml").as_os_str(),
+            profile(profile_rel).as_os_str(),
             "--endpoint".as_ref(),
             format!("quic://127.0.0.1:{port}").as_ref(),
             "--ca".as_ref(),
             ca.as_os_str(),
             "--time-scale".as_ref(),
-            "60".as_ref(),
+            "600".as_ref(),
+            "--quiet".as_ref(),
             "--out".as_ref(),
-            dir.path().join("out").as_os_str(),
+            out.as_os_str(),
         ],
-        Duration::from_secs(60),
-    );
+        Duration::from_secs(120),
+    )
+}
+
+#[test]
+fn unreachable_endpoint_given_by_the_user_exits_2_quickly_with_a_clear_message() {
+    let dir = temp_dir();
+    let port = free_port();
+    let ca = dir.path().join("ca.pem");
+    // The endpoint existed (so the certificate is real) and is gone: nothing listens on the port.
+    let mut ingest = start_ingest(port, &ca, &[]);
+    ingest.kill().expect("kill ingest");
+    ingest.wait().expect("reap ingest");
+    let out = dir.path().join("out");
+    let res = run_against(port, &ca, "central-south/current.toml", &out);
     assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("unreachable"), "{err}");
     assert!(err.contains(&port.to_string()), "{err}");
+    assert!(
+        !out.join("summary.json").exists(),
+        "no results may be passed off as a run that never reached its endpoint"
+    );
+}
+
+#[test]
+fn rejecting_endpoint_loses_alerts_as_rejected_and_says_so() {
+    let dir = temp_dir();
+    let port = free_port();
+    let ca = dir.path().join("ca.pem");
+    let mut ingest = start_ingest(port, &ca, &["--reject-all"]);
+    let out = dir.path().join("out");
+    let res = run_against(port, &ca, "test/mixed-short.toml", &out);
+    let _ = ingest.kill();
+    let _ = ingest.wait();
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("rejected"), "{err}");
+    let summary = read_summary(&out);
+    check_accounting(&summary);
+    let mut rejected = 0;
+    for kind in ["poa", "pra"] {
+        let a = &summary["alerts"][kind];
+        assert_eq!(a["delivered"].as_u64(), Some(0), "{kind}: {a}");
+        rejected += a["loss_by_cause"]["endpoint_rejected"].as_u64().unwrap_or(0);
+    }
+    assert!(rejected > 0, "{summary}");
 }

@@ -101,6 +101,7 @@ async fn run_async(args: RunArgs, profile: Arc<Profile>, out: PathBuf) -> anyhow
     };
     let drain = clock.real_duration((args.drain_s.max(0.0) * 1000.0) as u64);
     let egress_stats = egress.drain(drain).await;
+    warn_about_endpoint(&endpoint_label, &egress_stats);
     if let Some(p) = progress {
         p.abort();
     }
@@ -130,6 +131,35 @@ async fn run_async(args: RunArgs, profile: Arc<Profile>, out: PathBuf) -> anyhow
         );
     }
     finish_run(&out, meta, &ledger, args.common.quiet)
+}
+
+/// Says plainly on stderr when the endpoint, not the modelled network, cost alerts.
+fn warn_about_endpoint(endpoint: &str, s: &crate::egress::EgressStats) {
+    let unreachable = s.expired + s.unreachable_at_drain;
+    if s.rejected > 0 {
+        eprintln!(
+            "warning: endpoint {endpoint} rejected {} alerts (lost as endpoint_rejected)",
+            s.rejected
+        );
+    }
+    if unreachable > 0 {
+        eprintln!(
+            "warning: endpoint {endpoint} was unreachable for {unreachable} alerts (lost as endpoint_unreachable; {} connections lost, {} failed connects)",
+            s.connections_lost, s.connect_failures
+        );
+    }
+    if s.queue_overflow > 0 {
+        eprintln!(
+            "warning: the harness's send queue overflowed for {} alerts (lost as send_queue_overflow): the endpoint did not keep up",
+            s.queue_overflow
+        );
+    }
+    if s.pending_at_drain > 0 {
+        eprintln!(
+            "warning: {} alerts were still unacknowledged when the drain ended (lost as not_delivered_by_end)",
+            s.pending_at_drain
+        );
+    }
 }
 
 async fn start_embedded(out: &Path) -> anyhow::Result<IngestServer> {

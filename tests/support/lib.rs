@@ -15,29 +15,31 @@ pub fn profile(rel: &str) -> PathBuf {
     repo_root().join("profiles").join(rel)
 }
 
-/// Path of the `csp-harness` binary built alongside the test executable (same cargo profile).
+/// Path of the `csp-harness` binary of the same cargo profile as the test executable.
 ///
-/// Builds it with cargo if it is not there yet (e.g. when a single test is run on its own).
+/// Asks cargo to build it once per test process (a no-op when it is up to date), so a test run
+/// never exercises a stale binary, whichever packages the test command selected.
 pub fn harness_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test-exe>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile> directory")
-        .to_path_buf();
-    let bin = profile_dir.join(format!("csp-harness{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test-exe>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile> directory")
+            .to_path_buf();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", "csp-harness", "--bin", "csp-harness"]);
+        cmd.args(["build", "--quiet", "-p", "csp-harness", "--bin", "csp-harness"]);
         if release {
             cmd.arg("--release");
         }
         let status = cmd.current_dir(repo_root()).status().expect("cargo build");
         assert!(status.success(), "building csp-harness failed");
-    }
-    bin
+        profile_dir.join(format!("csp-harness{}", std::env::consts::EXE_SUFFIX))
+    })
+    .clone()
 }
 
 /// Runs `csp-harness ARGS` from the repository root, killing it after `limit`.
