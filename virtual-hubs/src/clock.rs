@@ -24,7 +24,11 @@ impl ScenarioClock {
 
     /// A clock with an explicit origin.
     pub fn with_origin(origin: Instant, scale: f64) -> Self {
-        let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
         ScenarioClock { origin, scale }
     }
 
@@ -47,6 +51,19 @@ impl ScenarioClock {
     pub fn ms_at(&self, at: Instant) -> u64 {
         let real = at.saturating_duration_since(self.origin).as_secs_f64();
         (real * self.scale * 1000.0).round() as u64
+    }
+
+    /// Scenario time now, µs.
+    pub fn now_us(&self) -> u64 {
+        let real = Instant::now()
+            .saturating_duration_since(self.origin)
+            .as_secs_f64();
+        (real * self.scale * 1e6).round() as u64
+    }
+
+    /// The tokio instant at which scenario time `us` (µs) happens.
+    pub fn instant_at_us(&self, us: u64) -> Instant {
+        self.origin + Duration::from_secs_f64(us as f64 / 1e6 / self.scale)
     }
 
     /// A scenario duration expressed as real (tokio) time.

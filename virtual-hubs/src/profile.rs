@@ -1,0 +1,667 @@
+//! Load profiles: reading, layering (`extends`, change overlays), validation and resolution.
+//!
+//! A profile file is a *layer*: every field is optional in a file, files are merged (a file that
+//! `extends` another overrides it field by field), the enabled technical changes are applied as
+//! overlays from the shared change file, and only then is every field required. Each layer is parsed
+//! on its own with strict types (`deny_unknown_fields`, validating newtypes), so a mistake is reported
+//! with the file, line and field where it was written. This module does no simulation.
+
+use crate::units::{
+    AtLeastOne, Dur, DurRange, NonZeroCount, OutageDist, PositiveRate, Probability,
+};
+use ledger::Region;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// A profile that could not be read, with file, line and field.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProfileError(pub String);
+
+/// A value that can be merged from several layers and then resolved into its final form.
+pub trait Layered: Sized {
+    /// The resolved (complete) form.
+    type Resolved;
+    /// Overrides `self` with what `other` sets.
+    fn merge(&mut self, other: Self);
+    /// Checks completeness; `at` is the dotted path for messages.
+    fn resolve(self, at: &str) -> Result<Self::Resolved, String>;
+    /// What an absent value resolves to (an error, unless the value is optional).
+    fn missing(at: &str) -> Result<Self::Resolved, String> {
+        Err(format!(
+            "missing field `{at}` (set it in the profile or a file it extends)"
+        ))
+    }
+}
+
+macro_rules! leaf {
+    ($($t:ty),*) => {$(
+        impl Layered for $t {
+            type Resolved = $t;
+            fn merge(&mut self, other: Self) {
+                *self = other;
+            }
+            fn resolve(self, _at: &str) -> Result<$t, String> {
+                Ok(self)
+            }
+        }
+    )*};
+}
+leaf!(
+    String,
+    AtLeastOne,
+    Dur,
+    DurRange,
+    NonZeroCount,
+    OutageDist,
+    PositiveRate,
+    Probability,
+    Region,
+    PraSource,
+    PraBase,
+    StageKind,
+    Vec<String>,
+    u32
+);
+
+/// An optional section: absent resolves to `None`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Maybe<T>(pub T);
+
+impl<T: Layered> Layered for Maybe<T> {
+    type Resolved = Option<T::Resolved>;
+    fn merge(&mut self, other: Self) {
+        self.0.merge(other.0);
+    }
+    fn resolve(self, at: &str) -> Result<Self::Resolved, String> {
+        self.0.resolve(at).map(Some)
+    }
+    fn missing(_at: &str) -> Result<Self::Resolved, String> {
+        Ok(None)
+    }
+}
+
+impl<T: Layered> Layered for BTreeMap<String, T> {
+    type Resolved = BTreeMap<String, T::Resolved>;
+    fn merge(&mut self, other: Self) {
+        for (k, v) in other {
+            match self.get_mut(&k) {
+                Some(mine) => mine.merge(v),
+                None => {
+                    self.insert(k, v);
+                }
+            }
+        }
+    }
+    fn resolve(self, at: &str) -> Result<Self::Resolved, String> {
+        self.into_iter()
+            .map(|(k, v)| {
+                let p = format!("{at}.{k}");
+                v.resolve(&p).map(|r| (k, r))
+            })
+            .collect()
+    }
+}
+
+fn merge_field<T: Layered>(mine: &mut Option<T>, other: Option<T>) {
+    match (mine.as_mut(), other) {
+        (Some(m), Some(o)) => m.merge(o),
+        (None, Some(o)) => *mine = Some(o),
+        _ => {}
+    }
+}
+
+fn resolve_field<T: Layered>(v: Option<T>, at: &str, name: &str) -> Result<T::Resolved, String> {
+    let p = if at.is_empty() {
+        name.to_string()
+    } else {
+        format!("{at}.{name}")
+    };
+    match v {
+        Some(v) => v.resolve(&p),
+        None => T::missing(&p),
+    }
+}
+
+macro_rules! layered {
+    ($(#[$sm:meta])* $layer:ident => $resolved:ident {
+        $( $(#[$fm:meta])* $f:ident : $t:ty ),* $(,)?
+    }) => {
+        #[doc = concat!("One file's (partial) view of [`", stringify!($resolved), "`].")]
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $layer {
+            $( $(#[$fm])* #[serde(default)] pub $f: Option<$t>, )*
+        }
+        $(#[$sm])*
+        #[derive(Debug, Clone, Serialize)]
+        pub struct $resolved {
+            $( $(#[$fm])* pub $f: <$t as Layered>::Resolved, )*
+        }
+        impl Layered for $layer {
+            type Resolved = $resolved;
+            fn merge(&mut self, other: Self) {
+                $( merge_field(&mut self.$f, other.$f); )*
+            }
+            fn resolve(self, at: &str) -> Result<$resolved, String> {
+                Ok($resolved { $( $f: resolve_field(self.$f, at, stringify!($f))?, )* })
+            }
+        }
+    };
+}
+
+/// Who sends the Power Restoration Alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PraSource {
+    /// The electricity meter (ECS80), through the non-priority message route.
+    Esme,
+    /// The Communications Hub, through the alert channel (change 2 in the North).
+    Ch,
+}
+
+/// What PRA latency is measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PraBase {
+    /// From the restoration (default; makes the seed's figures consistent).
+    Restoration,
+    /// From the power cut.
+    PowerCut,
+}
+
+/// Kind of a transport stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageKind {
+    /// FIFO queue with `servers` parallel servers each serving `rate` alerts per second.
+    Queue,
+    /// Token bucket (GCRA): `rate` tokens per second, `burst` tokens deep, FIFO backlog.
+    Bucket,
+}
+
+layered!(
+    /// The outage scenario: who loses power, when, for how long.
+    ScenarioLayer => Scenario {
+        /// Premises (hubs) in the population.
+        premises: NonZeroCount,
+        /// Cells (North: base-station receive groups; C&S: cellular cells) the premises spread over.
+        cells: NonZeroCount,
+        /// Largest cell / smallest cell (premises per cell grow geometrically; 1 = equal cells).
+        cell_size_ratio: AtLeastOne,
+        /// Scenario time of the power cut.
+        cut_at: Dur,
+        /// Outage duration distribution.
+        outage: OutageDist,
+        /// Scenario time by which the run ends.
+        horizon: Dur,
+        /// What PRA latency is measured from.
+        pra_base: PraBase,
+    }
+);
+
+layered!(
+    /// Hub behaviour shared by both regions.
+    HubLayer => Hub {
+        /// Power must be off this long before a POA exists (AD1 after 3 minutes).
+        poa_threshold: Dur,
+        /// Who sends the PRA.
+        pra_source: PraSource,
+        /// ESME restoration-alert generation delay after power returns (ESME source only).
+        esme_delay: DurRange,
+    }
+);
+
+layered!(
+    /// One alert kind's use of the North radio channel.
+    AccessLayer => Access {
+        /// Start of the allocated window, after the alert's trigger (cut + threshold for POA, restoration for PRA).
+        window_start: Dur,
+        /// Width of the allocated window; the first attempt is uniform inside it.
+        window: Dur,
+        /// Retry backoff: next attempt uniform in [0, backoff] after the ack timeout.
+        backoff: Dur,
+        /// Attempts before the alert is given up as collided.
+        max_attempts: NonZeroCount,
+    }
+);
+
+layered!(
+    /// The North long-range radio: shared contention channels, holdover.
+    RadioLayer => Radio {
+        /// Hub holdover (battery + super-capacitor) after the cut, uniform per hub.
+        holdover: DurRange,
+        /// Alert channels per cell (receive group).
+        channels_per_cell: NonZeroCount,
+        /// Slot length of the slotted contention channel.
+        slot: Dur,
+        /// Time a hub waits for an acknowledgement before it counts an attempt as failed.
+        ack_timeout: Dur,
+        /// POA channel access.
+        poa: AccessLayer,
+        /// PRA channel access (when the CH sends the PRA).
+        pra: AccessLayer,
+    }
+);
+
+layered!(
+    /// The Central & South cellular re-attach after power returns.
+    CellularLayer => Cellular {
+        /// Hub reboot time after power returns.
+        reboot: Dur,
+        /// Random dither before the re-attach.
+        dither: DurRange,
+        /// Attach procedures a cell completes per second.
+        attach_rate_per_cell: PositiveRate,
+        /// Probability that one attach attempt fails.
+        attach_failure: Probability,
+        /// Attach attempts before the hub gives up (AttachFailure).
+        attach_attempts: NonZeroCount,
+        /// Wait before retrying a failed attach.
+        attach_retry: Dur,
+    }
+);
+
+layered!(
+    /// One transport stage (head-end, throttle, DSP lanes).
+    StageLayer => Stage {
+        /// `queue` or `bucket`.
+        kind: StageKind,
+        /// Queue: alerts per second per server; bucket: tokens per second.
+        rate: PositiveRate,
+        /// Queue: parallel servers (lanes); bucket: must be 1.
+        servers: NonZeroCount,
+        /// Bucket: depth in tokens; queue: must be 1.
+        burst: NonZeroCount,
+        /// Alerts that may wait; one more overflows (QueueOverflow).
+        capacity: NonZeroCount,
+    }
+);
+
+layered!(
+    /// Which stages each alert path crosses, in order.
+    RoutesLayer => Routes {
+        /// POA from the hub.
+        poa: Vec<String>,
+        /// PRA from the CH.
+        pra_ch: Vec<String>,
+        /// PRA from the ESME.
+        pra_esme: Vec<String>,
+    }
+);
+
+layered!(
+    /// The full model parameters of a profile.
+    ParamsLayer => Params {
+        /// Profile name.
+        name: String,
+        /// CSP region.
+        region: Region,
+        /// The scenario.
+        scenario: ScenarioLayer,
+        /// Hub behaviour.
+        hub: HubLayer,
+        /// North radio (North only).
+        radio: Maybe<RadioLayer>,
+        /// C&S cellular (C&S only).
+        cellular: Maybe<CellularLayer>,
+        /// Transport stages by name.
+        stages: BTreeMap<String, StageLayer>,
+        /// Alert paths.
+        routes: RoutesLayer,
+    }
+);
+
+/// A profile file: model parameters plus the layering keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLayer {
+    /// Base profile this one overrides (relative to this file).
+    #[serde(default)]
+    extends: Option<String>,
+    /// The shared file defining the technical changes (relative to this file).
+    #[serde(default)]
+    change_file: Option<String>,
+    /// Technical changes to enable on top of the base's.
+    #[serde(default)]
+    changes: Option<Vec<String>>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    region: Option<Region>,
+    #[serde(default)]
+    scenario: Option<ScenarioLayer>,
+    #[serde(default)]
+    hub: Option<HubLayer>,
+    #[serde(default)]
+    radio: Option<Maybe<RadioLayer>>,
+    #[serde(default)]
+    cellular: Option<Maybe<CellularLayer>>,
+    #[serde(default)]
+    stages: Option<BTreeMap<String, StageLayer>>,
+    #[serde(default)]
+    routes: Option<RoutesLayer>,
+}
+
+impl FileLayer {
+    fn params(&mut self) -> ParamsLayer {
+        ParamsLayer {
+            name: self.name.take(),
+            region: self.region.take(),
+            scenario: self.scenario.take(),
+            hub: self.hub.take(),
+            radio: self.radio.take(),
+            cellular: self.cellular.take(),
+            stages: self.stages.take(),
+            routes: self.routes.take(),
+        }
+    }
+}
+
+/// One technical change: a description and a patch per region.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeDef {
+    title: String,
+    #[serde(default)]
+    north: Option<ParamsLayer>,
+    #[serde(default, rename = "central-south")]
+    central_south: Option<ParamsLayer>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeFile {
+    change: BTreeMap<String, ChangeDef>,
+}
+
+/// A resolved load profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    params: Params,
+    changes: Vec<String>,
+    change_titles: Vec<(String, String)>,
+    source: PathBuf,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn field_on_line(text: &str, line: usize) -> String {
+    let l = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .trim();
+    if let Some(h) = l.strip_prefix('[') {
+        return h.trim_end_matches(']').trim_matches(['[', ']']).to_string();
+    }
+    l.split('=').next().unwrap_or("").trim().to_string()
+}
+
+fn toml_err(path: &Path, text: &str, e: &toml::de::Error) -> ProfileError {
+    let file = path.display();
+    match e.span() {
+        Some(span) => {
+            let line = line_of(text, span.start);
+            let field = field_on_line(text, line);
+            ProfileError(format!(
+                "{file}:{line}: field `{field}`: {}",
+                e.message().trim()
+            ))
+        }
+        None => ProfileError(format!("{file}: {}", e.message().trim())),
+    }
+}
+
+fn read(path: &Path) -> Result<String, ProfileError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| ProfileError(format!("{}: cannot read: {e}", path.display())))
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ProfileError> {
+    let text = read(path)?;
+    toml::from_str(&text).map_err(|e| toml_err(path, &text, &e))
+}
+
+fn rel(base: &Path, p: &str) -> PathBuf {
+    base.parent().unwrap_or(Path::new(".")).join(p)
+}
+
+struct Chain {
+    params: ParamsLayer,
+    changes: Vec<String>,
+    change_file: Option<PathBuf>,
+}
+
+fn load_chain(path: &Path, depth: usize) -> Result<Chain, ProfileError> {
+    if depth > 8 {
+        return Err(ProfileError(format!(
+            "{}: `extends` nests more than 8 deep (a cycle?)",
+            path.display()
+        )));
+    }
+    let mut file: FileLayer = parse(path)?;
+    let mut chain = match &file.extends {
+        Some(base) => load_chain(&rel(path, base), depth + 1)
+            .map_err(|e| ProfileError(format!("{e}\n  (extended by {})", path.display())))?,
+        None => Chain {
+            params: ParamsLayer::default(),
+            changes: Vec::new(),
+            change_file: None,
+        },
+    };
+    chain.params.merge(file.params());
+    if let Some(cf) = &file.change_file {
+        chain.change_file = Some(rel(path, cf));
+    }
+    for c in file.changes.unwrap_or_default() {
+        if !chain.changes.contains(&c) {
+            chain.changes.push(c);
+        }
+    }
+    Ok(chain)
+}
+
+impl Profile {
+    /// Reads and resolves a profile file (extends, change overlays), validating every field.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        Self::load_with_changes(path, &[])
+    }
+
+    /// Like [`Profile::load`], enabling `extra` technical changes on top of the file's own
+    /// (any subset of "1".."8" can be expressed this way, e.g. for `--changes 1,3`).
+    pub fn load_with_changes(path: &Path, extra: &[String]) -> Result<Profile, ProfileError> {
+        let mut chain = load_chain(path, 0)?;
+        for c in extra {
+            if !chain.changes.contains(c) {
+                chain.changes.push(c.clone());
+            }
+        }
+        let region = chain.params.region;
+        let mut titles = Vec::new();
+        if !chain.changes.is_empty() {
+            let cf = chain.change_file.clone().ok_or_else(|| {
+                ProfileError(format!(
+                    "{}: field `changes`: changes are enabled but no `change_file` names their definitions",
+                    path.display()
+                ))
+            })?;
+            let defs: ChangeFile = parse(&cf)?;
+            let mut sorted = chain.changes.clone();
+            sorted.sort_by_key(|c| (c.parse::<u32>().unwrap_or(u32::MAX), c.clone()));
+            for c in &sorted {
+                let def = defs.change.get(c).ok_or_else(|| {
+                    ProfileError(format!(
+                        "{}: field `changes`: unknown technical change `{c}` (defined: {})",
+                        path.display(),
+                        defs.change.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                titles.push((c.clone(), def.title.clone()));
+                let patch = match region {
+                    Some(Region::North) => def.north.clone(),
+                    Some(Region::CentralSouth) => def.central_south.clone(),
+                    None => None,
+                };
+                if let Some(p) = patch {
+                    chain.params.merge(p);
+                }
+            }
+            chain.changes = sorted;
+        }
+        let params = chain
+            .params
+            .resolve("")
+            .map_err(|e| ProfileError(format!("{}: {e}", path.display())))?;
+        let p = Profile {
+            params,
+            changes: chain.changes,
+            change_titles: titles,
+            source: path.to_path_buf(),
+        };
+        p.check()
+            .map_err(|e| ProfileError(format!("{}: {e}", path.display())))?;
+        Ok(p)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let p = &self.params;
+        p.scenario
+            .outage
+            .check()
+            .map_err(|e| format!("field `scenario.outage`: {e}"))?;
+        if p.scenario.horizon <= p.scenario.cut_at {
+            return Err("field `scenario.horizon`: must be after `scenario.cut_at`".into());
+        }
+        if p.scenario.cells.0 > p.scenario.premises.0 {
+            return Err(format!(
+                "field `scenario.cells`: {} cells for {} premises is impossible",
+                p.scenario.cells.0, p.scenario.premises.0
+            ));
+        }
+        match p.region {
+            Region::North => {
+                let r = p
+                    .radio
+                    .as_ref()
+                    .ok_or("field `radio`: a North profile needs a [radio] section")?;
+                if r.slot.0 == 0 {
+                    return Err("field `radio.slot`: must be positive".into());
+                }
+                if r.ack_timeout.0 == 0 {
+                    return Err("field `radio.ack_timeout`: must be positive".into());
+                }
+            }
+            Region::CentralSouth => {
+                p.cellular.as_ref().ok_or(
+                    "field `cellular`: a Central&South profile needs a [cellular] section",
+                )?;
+            }
+        }
+        for (name, s) in &p.stages {
+            if s.kind == StageKind::Bucket && s.servers.0 != 1 {
+                return Err(format!(
+                    "field `stages.{name}.servers`: a bucket has exactly 1 server"
+                ));
+            }
+            if s.kind == StageKind::Queue && s.burst.0 != 1 {
+                return Err(format!(
+                    "field `stages.{name}.burst`: a queue has no burst (write 1)"
+                ));
+            }
+        }
+        for (route, stages) in [
+            ("poa", &p.routes.poa),
+            ("pra_ch", &p.routes.pra_ch),
+            ("pra_esme", &p.routes.pra_esme),
+        ] {
+            for s in stages {
+                if !p.stages.contains_key(s) {
+                    return Err(format!(
+                        "field `routes.{route}`: no stage named `{s}` (defined: {})",
+                        p.stages.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Profile name (e.g. `north/current`).
+    pub fn name(&self) -> &str {
+        &self.params.name
+    }
+    /// CSP region.
+    pub fn region(&self) -> Region {
+        self.params.region
+    }
+    /// Number of premises (hubs) in the population.
+    pub fn premises(&self) -> u32 {
+        self.params.scenario.premises.0
+    }
+    /// Enabled technical changes, in numeric order.
+    pub fn changes(&self) -> Vec<String> {
+        self.changes.clone()
+    }
+    /// `current`, `option-a` (changes 1-5), `option-b` (1-8), or `custom: 1,3,...`.
+    pub fn option_label(&self) -> String {
+        let set: BTreeSet<&str> = self.changes.iter().map(String::as_str).collect();
+        let a: BTreeSet<&str> = ["1", "2", "3", "4", "5"].into_iter().collect();
+        let b: BTreeSet<&str> = ["1", "2", "3", "4", "5", "6", "7", "8"]
+            .into_iter()
+            .collect();
+        if set.is_empty() {
+            "current".into()
+        } else if set == a {
+            "option-a".into()
+        } else if set == b {
+            "option-b".into()
+        } else {
+            format!("custom: {}", self.changes.join(","))
+        }
+    }
+    /// The resolved profile as TOML (every parameter, with the enabled changes applied).
+    pub fn to_resolved_toml(&self) -> String {
+        let mut head = format!(
+            "# resolved from {}\n# changes: {}\n",
+            self.source.display(),
+            if self.change_titles.is_empty() {
+                "none (current)".to_string()
+            } else {
+                self.change_titles
+                    .iter()
+                    .map(|(n, t)| format!("{n} ({t})"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        );
+        head.push_str(&format!("changes = {:?}\n", self.changes));
+        match toml::to_string(&self.params) {
+            Ok(s) => head + &s,
+            Err(e) => head + &format!("# cannot serialise: {e}\n"),
+        }
+    }
+    /// Scenario time by which the run ends, ms.
+    pub fn horizon_ms(&self) -> u64 {
+        self.params.scenario.horizon.ms()
+    }
+    /// Every resolved parameter.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+    /// The same profile with another population size; the number of cells scales with it so that
+    /// premises per cell (and hence per shared channel) stay as in the profile.
+    pub fn with_premises(&self, premises: u32) -> Profile {
+        let mut p = self.clone();
+        let s = &mut p.params.scenario;
+        let per_cell = (s.premises.0 as f64 / s.cells.0 as f64).max(1.0);
+        s.premises = NonZeroCount(premises.max(1));
+        s.cells =
+            NonZeroCount(((premises as f64 / per_cell).round() as u32).clamp(1, premises.max(1)));
+        p
+    }
+}
