@@ -36,7 +36,10 @@ fn check_accounting(summary: &serde_json::Value) {
             .values()
             .map(|v| v.as_u64().expect("count"))
             .sum();
-        assert_eq!(by_cause, lost, "{kind}: causes must add up to the loss: {a}");
+        assert_eq!(
+            by_cause, lost,
+            "{kind}: causes must add up to the loss: {a}"
+        );
         assert!(expected > 0, "{kind}: nothing expected");
     }
 }
@@ -94,7 +97,10 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
         .filter(|id| *id % 2 == 0 && !expected_ids.contains_key(id))
         .take(5)
         .collect();
-    assert!(stray_poa.is_empty(), "POA stored for short outages: {stray_poa:?}");
+    assert!(
+        stray_poa.is_empty(),
+        "POA stored for short outages: {stray_poa:?}"
+    );
     // The profile really does contain short outages: fewer POAs expected than premises.
     let poa_expected = summary["alerts"]["poa"]["expected"].as_u64().unwrap_or(0);
     let pra_expected = summary["alerts"]["pra"]["expected"].as_u64().unwrap_or(0);
@@ -116,7 +122,12 @@ fn free_port() -> u16 {
 /// certificate file exists (the endpoint is then listening).
 fn start_ingest(port: u16, cert: &Path, extra: &[&str]) -> std::process::Child {
     let child = std::process::Command::new(csp_loadtest::harness_bin())
-        .args(["ingest", "--listen", &format!("127.0.0.1:{port}"), "--cert-out"])
+        .args([
+            "ingest",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cert-out",
+        ])
         .arg(cert)
         .args(extra)
         .stdout(std::process::Stdio::null())
@@ -125,7 +136,10 @@ fn start_ingest(port: u16, cert: &Path, extra: &[&str]) -> std::process::Child {
         .expect("spawn ingest");
     let start = std::time::Instant::now();
     while !cert.exists() {
-        assert!(start.elapsed() < Duration::from_secs(20), "ingest did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "ingest did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -192,7 +206,9 @@ fn rejecting_endpoint_loses_alerts_as_rejected_and_says_so() {
     for kind in ["poa", "pra"] {
         let a = &summary["alerts"][kind];
         assert_eq!(a["delivered"].as_u64(), Some(0), "{kind}: {a}");
-        rejected += a["loss_by_cause"]["endpoint_rejected"].as_u64().unwrap_or(0);
+        rejected += a["loss_by_cause"]["endpoint_rejected"]
+            .as_u64()
+            .unwrap_or(0);
     }
     assert!(rejected > 0, "{summary}");
 }

@@ -104,6 +104,63 @@ pub fn seed_seconds(
         .map(|r| r.seconds[col])
 }
 
+/// The options in the seed table's column order.
+pub const OPTIONS: [&str; 3] = ["current", "option-a", "option-b"];
+
+/// Allowed deviation from a seed figure, s: 10% or 20 s, whichever is larger.
+pub fn tolerance_s(seed_s: u64) -> f64 {
+    (seed_s as f64 * 0.1).max(20.0)
+}
+
+/// One seed cell beside the harness's figure for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Compared {
+    /// The seed row.
+    pub cell: SeedRow,
+    /// Option column (0 Current, 1 A, 2 B).
+    pub option: usize,
+    /// The run's time to the row's percentage, s (`None`: never reached).
+    pub model_s: Option<f64>,
+}
+
+impl Compared {
+    /// The seed's figure, s.
+    pub fn seed_s(&self) -> u64 {
+        self.cell.seconds[self.option]
+    }
+
+    /// Within [`tolerance_s`]?
+    pub fn pass(&self) -> bool {
+        self.model_s
+            .is_some_and(|m| (m - self.seed_s() as f64).abs() <= tolerance_s(self.seed_s()))
+    }
+}
+
+/// Compares a finished ledger of `region` under option column `option` with the seed's cells for
+/// that region (times from [`ledger::Ledger::time_to_pct`], the curve definition).
+pub fn compare(ledger: &ledger::Ledger, region: Region, option: usize) -> Vec<Compared> {
+    table()
+        .iter()
+        .filter(|r| r.region == region)
+        .map(|r| Compared {
+            cell: *r,
+            option,
+            model_s: ledger
+                .time_to_pct(r.kind, r.pct)
+                .map(|ms| ms as f64 / 1000.0),
+        })
+        .collect()
+}
+
+/// Delivered / expected for `kind`, percent (0 when nothing is expected).
+pub fn plateau_pct(ledger: &ledger::Ledger, kind: AlertKind) -> f64 {
+    let e = ledger.expected(kind);
+    if e == 0 {
+        return 0.0;
+    }
+    100.0 * ledger.delivered(kind) as f64 / e as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,17 +285,6 @@ fn latency_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn differences_are_signed() {
-        assert_eq!(diff(402.0, 390), "+12 s (+3.1%)");
-        assert_eq!(diff(380.0, 390), "-10 s (-2.6%)");
-    }
-}
-
 /// A short plain-text table of one run for the terminal: per kind, expected / delivered / lost,
 /// time to 50/80/95/99% (m:ss or "never") and the loss by cause.
 pub fn terminal_table(summary: &crate::Summary) -> String {
@@ -320,7 +309,10 @@ pub fn terminal_table(summary: &crate::Summary) -> String {
     );
     for kind in ledger::AlertKind::ALL {
         let k = summary.kind(kind);
-        let t = |p: f64| k.time_to(p).map_or_else(|| "never".to_string(), crate::plot::mmss);
+        let t = |p: f64| {
+            k.time_to(p)
+                .map_or_else(|| "never".to_string(), crate::plot::mmss)
+        };
         let causes: Vec<String> = k
             .loss_by_cause
             .iter()
@@ -337,7 +329,11 @@ pub fn terminal_table(summary: &crate::Summary) -> String {
             t(80.0),
             t(95.0),
             t(99.0),
-            if causes.is_empty() { "-".to_string() } else { causes.join(" ") }
+            if causes.is_empty() {
+                "-".to_string()
+            } else {
+                causes.join(" ")
+            }
         );
     }
     let _ = writeln!(
@@ -346,4 +342,15 @@ pub fn terminal_table(summary: &crate::Summary) -> String {
         summary.duplicates, summary.out_of_order, summary.false_positives
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_are_signed() {
+        assert_eq!(diff(402.0, 390), "+12 s (+3.1%)");
+        assert_eq!(diff(380.0, 390), "-10 s (-2.6%)");
+    }
 }

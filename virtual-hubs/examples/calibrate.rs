@@ -4,8 +4,9 @@
 //! `cargo run --release -p virtual-hubs --example calibrate -- [profiles-dir] [seed]`
 
 use ledger::{AlertKind, Ledger, Region};
+use reports::calibration::{OPTIONS, compare, plateau_pct, tolerance_s};
+use reports::plot::mmss;
 use std::path::PathBuf;
-use virtual_hubs::calibration::{OPTIONS, compare, mmss, plateau_pct, tolerance_s};
 use virtual_hubs::{Profile, simulate};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

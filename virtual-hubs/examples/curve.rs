@@ -4,8 +4,9 @@
 //! `cargo run --release -p virtual-hubs --example curve -- <profile.toml> [seed] [--changes 1,3]`
 
 use ledger::AlertKind;
+use reports::calibration::plateau_pct;
+use reports::plot::mmss;
 use std::path::PathBuf;
-use virtual_hubs::calibration::{mmss, plateau_pct};
 use virtual_hubs::{Profile, simulate};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

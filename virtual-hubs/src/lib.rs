@@ -4,14 +4,12 @@
 //! - [`scenario`]: which premises lose power, when, for how long; the alerts they must produce.
 //! - [`hub`]: the sans-IO hub state machine (North holdover and radio access; C&S reboot, dither,
 //!   attach).
-//! - [`calibration`]: the seed table and the comparison against it.
 //! - [`channel`], [`stage`], [`network`]: the sans-IO transport (slotted contention, queues, token
 //!   buckets) and the network task driving it.
 //! - [`drive`](mod@drive): the tokio driver ([`drive()`], [`simulate`], [`Progress`]).
 //!
 //! Loss and delay come only from the modelled mechanisms and the parameters in the profile.
 
-pub mod calibration;
 pub mod channel;
 pub mod clock;
 pub mod drive;

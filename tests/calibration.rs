@@ -1,14 +1,13 @@
 //! Calibration against the seed table (DP096, 30,000 homes): the 36 cells, the North and C&S
 //! plateaus, determinism, and the direction of each technical change alone.
 
-#![allow(clippy::unwrap_used)] // tests may panic on setup failures
 use ledger::{AlertKind, Fate, LossCause, Region};
+use reports::calibration::{OPTIONS, compare, plateau_pct, tolerance_s};
 use std::path::PathBuf;
-use virtual_hubs::calibration::{OPTIONS, compare, plateau_pct, tolerance_s};
 use virtual_hubs::{Profile, simulate};
 
 fn profiles() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../profiles")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles")
 }
 
 const REGIONS: [(&str, Region); 2] = [
