@@ -30,6 +30,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Redraw graphs and tables from saved results directories, without running again.
     Report(ReportArgs),
+    /// Check a results directory against thresholds and/or a baseline (exit 0 pass, 1 breached, 2 error).
+    Check(crate::check::CheckArgs),
     /// Serve the reference alert-ingest endpoint (QUIC).
     Ingest(crate::ingest::IngestArgs),
     /// Inspect load profiles.
@@ -53,6 +55,10 @@ pub struct CommonRunArgs {
     /// Load profile (TOML), e.g. profiles/north/current.toml.
     #[arg(long, value_name = "FILE")]
     pub profile: PathBuf,
+    /// Technical changes to enable on top of the profile's own, e.g. `--changes 1,3` (see
+    /// profiles/changes.toml): any combination of the eight can be run.
+    #[arg(long, value_delimiter = ',', value_name = "N,..")]
+    pub changes: Vec<String>,
     /// Seed for every random choice of the model (same seed, same scenario).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -62,6 +68,13 @@ pub struct CommonRunArgs {
     /// Only print the final summary line, no progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Thresholds to check at the end (default: the profile's own `[thresholds]`, if any).
+    /// Exit 1 when one is breached.
+    #[arg(long, value_name = "FILE")]
+    pub thresholds: Option<PathBuf>,
+    /// Write the verdict as JUnit XML (one test case per threshold).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `csp-harness run`
@@ -89,6 +102,10 @@ pub struct RunArgs {
     /// Scenario seconds the harness waits for outstanding acks after the last hub finished.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     pub drain_s: f64,
+    /// Harness lag (scenario ms behind the intended send time, 99th percentile) beyond which the
+    /// run is flagged as lagged: its curves are distorted by the harness, not the network.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    pub max_lag_ms: u64,
 }
 
 /// `csp-harness simulate`
@@ -120,6 +137,9 @@ pub struct CompareArgs {
     /// Output directory: one results directory per profile plus the overlaid graphs and tables.
     #[arg(long, value_name = "DIR", default_value = "out/compare")]
     pub out: PathBuf,
+    /// Write the verdict of the profiles' own `[thresholds]` as JUnit XML.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
@@ -137,9 +157,9 @@ pub struct ReportArgs {
 }
 
 fn parse_time_scale(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number (e.g. 60 for one scenario minute per second)"))?;
+    let v: f64 = s.parse().map_err(|_| {
+        format!("'{s}' is not a number (e.g. 60 for one scenario minute per second)")
+    })?;
     if !v.is_finite() || v <= 0.0 {
         return Err(format!("time scale must be a positive number, got {s}"));
     }
@@ -149,6 +169,14 @@ fn parse_time_scale(s: &str) -> Result<f64, String> {
         ));
     }
     Ok(v)
+}
+
+/// Writes to stdout, ignoring a closed pipe (`csp-harness ... | head` must not panic).
+pub fn say(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 /// Parses the arguments and runs the command; returns the process exit code.
@@ -184,6 +212,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => crate::run::simulate(args),
         Command::Compare(args) => crate::compare::compare(args),
         Command::Report(args) => crate::compare::report(args),
+        Command::Check(args) => crate::check::check(args),
         Command::Ingest(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

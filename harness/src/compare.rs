@@ -30,18 +30,23 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.profile.clone()
     };
-    // Fail on a broken profile before spending minutes on the others.
+    // Fail on a broken profile or thresholds table before spending minutes on the others.
+    let mut thresholds = Vec::with_capacity(profiles.len());
     for p in &profiles {
         virtual_hubs::Profile::load(p)?;
+        thresholds.push(crate::check::thresholds_for(p, None)?);
     }
     let mut runs = Vec::with_capacity(profiles.len());
     for p in &profiles {
         let name = virtual_hubs::Profile::load(p)?.name().replace('/', "-");
         let common = CommonRunArgs {
             profile: p.clone(),
+            changes: Vec::new(),
             seed: args.seed,
             out: Some(args.out.join(&name)),
             quiet: args.quiet,
+            thresholds: None,
+            junit: None,
         };
         let run = if args.simulate {
             crate::run::simulate_one(&common)?
@@ -54,12 +59,22 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
                 time_scale: args.time_scale,
                 connections: 4,
                 drain_s: 300.0,
+                max_lag_ms: 5000,
             })?
         };
         runs.push(run);
     }
     draw(&runs, &args.out)?;
-    Ok(ExitCode::SUCCESS)
+    // The profiles' own thresholds, if any, give the verdict of the whole comparison.
+    let checked: Vec<_> = runs
+        .iter()
+        .zip(&thresholds)
+        .filter_map(|(r, t)| t.as_ref().map(|t| (&r.summary, t)))
+        .collect();
+    if checked.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::check::verdict_for_runs(&checked, args.junit.as_deref())
 }
 
 /// `csp-harness report DIR...`.
@@ -67,7 +82,9 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let runs = args
         .dirs
         .iter()
-        .map(|d| reports::load_run(d).with_context(|| format!("cannot read results {}", d.display())))
+        .map(|d| {
+            reports::load_run(d).with_context(|| format!("cannot read results {}", d.display()))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     draw(&runs, &args.out)?;
     Ok(ExitCode::SUCCESS)
@@ -77,7 +94,7 @@ fn draw(runs: &[LoadedRun], out: &Path) -> anyhow::Result<()> {
     let written = reports::write_comparison(runs, out)
         .with_context(|| format!("cannot write the comparison to {}", out.display()))?;
     for w in written {
-        println!("wrote {}", w.display());
+        crate::cli::say(&format!("wrote {}\n", w.display()));
     }
     Ok(())
 }

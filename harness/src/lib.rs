@@ -8,12 +8,18 @@
 //! - [`ingest`]: the reference alert-ingest endpoint.
 //! - [`egress`]: the QUIC client that carries alerts from the model to the endpoint.
 //! - [`endpoint_url`]: `quic://HOST:PORT` parsing.
+//! - [`check`]: thresholds, baselines and JUnit verdicts (`check`, and the end of every run).
+//! - [`host`]: the machine record and the harness's own CPU/memory while it runs.
+//! - [`progress`]: the live display (a bar on a terminal, lines otherwise).
 
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod egress;
 pub mod endpoint_url;
+pub mod host;
 pub mod ingest;
+pub mod progress;
 pub mod run;
 pub mod tls;
 pub mod wire;

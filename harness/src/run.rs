@@ -18,24 +18,89 @@ use virtual_hubs::{DriveConfig, DriveReport, Profile, ScenarioClock};
 
 /// `csp-harness simulate`: the model on virtual time with an instant-ack sink.
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    simulate_one(&args.common)?;
-    Ok(ExitCode::SUCCESS)
+    let thresholds = thresholds(&args.common)?;
+    let run = simulate_one(&args.common)?;
+    conclude(&run, thresholds.as_ref(), args.common.junit.as_deref())
 }
 
 /// Simulates one profile and writes its results directory.
 pub fn simulate_one(common: &CommonRunArgs) -> anyhow::Result<LoadedRun> {
-    let profile = Profile::load(&common.profile)?;
+    let profile = load_profile(common)?;
     let out = out_dir(common, &profile);
     let wall = WallInstant::now();
+    let sampler = crate::host::HealthSampler::start();
     let (ledger, report) = virtual_hubs::simulate(&profile, common.seed);
-    let meta = meta(common, &profile, "simulate", 1.0, None, wall, true, &report);
+    let mut meta = meta(common, &profile, "simulate", 1.0, None, wall, true, &report);
+    add_health(&mut meta, sampler, false, 0);
     finish_run(&out, meta, &ledger, common.quiet)
 }
 
 /// `csp-harness run`: scaled real time against a real endpoint.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    run_one(args)?;
-    Ok(ExitCode::SUCCESS)
+    let thresholds = thresholds(&args.common)?;
+    let junit = args.common.junit.clone();
+    let run = run_one(args)?;
+    conclude(&run, thresholds.as_ref(), junit.as_deref())
+}
+
+/// The thresholds a run is checked against, read before the run so a bad file fails fast (exit 2).
+fn thresholds(common: &CommonRunArgs) -> anyhow::Result<Option<verdict::Thresholds>> {
+    crate::check::thresholds_for(&common.profile, common.thresholds.as_deref())
+}
+
+/// The exit code of a finished run: 2 if it was interrupted (what was measured is written, marked
+/// incomplete), else the thresholds' verdict (0/1), and never a pass for a run the harness itself
+/// distorted by falling behind its schedule.
+pub fn conclude(
+    run: &LoadedRun,
+    thresholds: Option<&verdict::Thresholds>,
+    junit: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let lagged = run
+        .summary
+        .meta
+        .health
+        .as_ref()
+        .and_then(|h| h.get("lagged"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let code = match thresholds {
+        Some(t) => crate::check::verdict_for_run(&run.summary, t, junit)?,
+        None => ExitCode::SUCCESS,
+    };
+    if !run.summary.meta.complete {
+        eprintln!("error: the run was interrupted; its results are marked incomplete");
+        return Ok(ExitCode::from(2));
+    }
+    if lagged && thresholds.is_some() {
+        eprintln!("FAIL: the harness fell behind its schedule; this result cannot pass");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(code)
+}
+
+/// Adds the harness's own health to the summary: CPU and memory sampled during the run, and whether
+/// it lagged behind its schedule far enough to distort the curves.
+fn add_health(
+    meta: &mut RunMeta,
+    sampler: crate::host::HealthSampler,
+    lagged: bool,
+    lag_limit_ms: u64,
+) {
+    let mut h = match meta.health.take() {
+        Some(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    h.extend(sampler.finish().to_json());
+    h.insert("lagged".into(), serde_json::Value::from(lagged));
+    if lag_limit_ms > 0 {
+        h.insert("lag_limit_ms".into(), serde_json::Value::from(lag_limit_ms));
+    }
+    h.insert(
+        "host".into(),
+        serde_json::to_value(crate::host::host_record()).unwrap_or_default(),
+    );
+    meta.health = Some(serde_json::Value::Object(h));
 }
 
 /// Runs one profile against the endpoint and writes its results directory.
@@ -45,7 +110,7 @@ pub fn run_one(args: RunArgs) -> anyhow::Result<LoadedRun> {
             "--endpoint {url} needs --ca PEM: the endpoint's certificate must be verified"
         ));
     }
-    let profile = Arc::new(Profile::load(&args.common.profile)?);
+    let profile = Arc::new(load_profile(&args.common)?);
     let out = out_dir(&args.common, &profile);
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create results directory {}", out.display()))?;
@@ -56,8 +121,13 @@ pub fn run_one(args: RunArgs) -> anyhow::Result<LoadedRun> {
     rt.block_on(run_async(args, profile, out))
 }
 
-async fn run_async(args: RunArgs, profile: Arc<Profile>, out: PathBuf) -> anyhow::Result<LoadedRun> {
+async fn run_async(
+    args: RunArgs,
+    profile: Arc<Profile>,
+    out: PathBuf,
+) -> anyhow::Result<LoadedRun> {
     let wall = WallInstant::now();
+    let sampler = crate::host::HealthSampler::start();
     // The endpoint: the user's, or the reference one on loopback with a pinned self-signed cert.
     let (embedded, target) = match &args.endpoint {
         Some(url) => {
@@ -88,8 +158,14 @@ async fn run_async(args: RunArgs, profile: Arc<Profile>, out: PathBuf) -> anyhow
         .await
         .with_context(|| format!("endpoint {endpoint_label} is unreachable"))?;
 
-    let progress = (!args.common.quiet).then(|| spawn_progress(ledger.clone(), clock, &profile));
-    let cfg = DriveConfig::new(profile.clone(), args.common.seed, clock);
+    let counters = Arc::new(virtual_hubs::Progress::default());
+    let progress = crate::progress::spawn_progress(
+        snapshot_source(ledger.clone(), counters.clone(), clock),
+        profile.horizon_ms(),
+        args.common.quiet,
+    );
+    let mut cfg = DriveConfig::new(profile.clone(), args.common.seed, clock);
+    cfg.progress = Some(counters);
     let mut complete = true;
     let report = tokio::select! {
         r = virtual_hubs::drive(cfg, egress.sink(), ledger.clone()) => r,
@@ -101,9 +177,16 @@ async fn run_async(args: RunArgs, profile: Arc<Profile>, out: PathBuf) -> anyhow
     };
     let drain = clock.real_duration((args.drain_s.max(0.0) * 1000.0) as u64);
     let egress_stats = egress.drain(drain).await;
+    progress.finish();
     warn_about_endpoint(&endpoint_label, &egress_stats);
-    if let Some(p) = progress {
-        p.abort();
+    let lag_p99 = report.p99_lag_ms.max(egress_stats.send_lag_p99_ms);
+    let lagged = lag_p99 > args.max_lag_ms;
+    if lagged {
+        eprintln!(
+            "warning: the harness fell behind its schedule (p99 lag {lag_p99} scenario ms > {} ms): \
+             its own delay distorts these curves; lower --time-scale or use a bigger machine",
+            args.max_lag_ms
+        );
     }
     let end_ms = clock.now_ms();
     {
@@ -130,6 +213,7 @@ async fn run_async(args: RunArgs, profile: Arc<Profile>, out: PathBuf) -> anyhow
             serde_json::to_value(&egress_stats).unwrap_or_default(),
         );
     }
+    add_health(&mut meta, sampler, lagged, args.max_lag_ms);
     finish_run(&out, meta, &ledger, args.common.quiet)
 }
 
@@ -163,7 +247,10 @@ fn warn_about_endpoint(endpoint: &str, s: &crate::egress::EgressStats) {
 }
 
 async fn start_embedded(out: &Path) -> anyhow::Result<IngestServer> {
-    let cfg = IngestConfig::embedded(out.join("endpoint-cert.pem"), out.join("endpoint-ledger.csv"));
+    let cfg = IngestConfig::embedded(
+        out.join("endpoint-cert.pem"),
+        out.join("endpoint-ledger.csv"),
+    );
     crate::ingest::start(cfg)
         .await
         .context("cannot start the embedded reference endpoint on loopback")
@@ -173,35 +260,51 @@ fn lock(l: &Arc<Mutex<Ledger>>) -> std::sync::MutexGuard<'_, Ledger> {
     l.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Prints a progress line every few real seconds (to stderr, so stdout stays the summary).
-fn spawn_progress(
+/// What the live display shows, read from the ledger and the model's counters.
+fn snapshot_source(
     ledger: Arc<Mutex<Ledger>>,
+    counters: Arc<virtual_hubs::Progress>,
     clock: ScenarioClock,
-    profile: &Profile,
-) -> tokio::task::JoinHandle<()> {
-    let horizon_s = profile.horizon_ms() / 1000;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let line = {
-                let l = lock(&ledger);
-                let part = |k: AlertKind| {
-                    let lost: u64 = l.lost_by_cause(k).values().sum();
-                    format!("{k} {}/{} lost {lost}", l.delivered(k), l.expected(k))
+) -> impl Fn() -> crate::progress::ProgressSnapshot + Send + 'static {
+    use std::sync::atomic::Ordering::Relaxed;
+    let last = Mutex::new((WallInstant::now(), 0u64));
+    move || {
+        let submitted = counters.alerts_submitted.load(Relaxed);
+        let rate = match last.lock() {
+            Ok(mut g) => {
+                let dt = g.0.elapsed().as_secs_f64();
+                let r = if dt > 0.0 {
+                    (submitted.saturating_sub(g.1)) as f64 / dt
+                } else {
+                    0.0
                 };
-                format!(
-                    "t={}s/{}s  {}  {}",
-                    clock.now_ms() / 1000,
-                    horizon_s,
-                    part(AlertKind::Poa),
-                    part(AlertKind::Pra)
-                )
-            };
-            eprintln!("{line}");
+                *g = (WallInstant::now(), submitted);
+                r
+            }
+            Err(_) => 0.0,
+        };
+        let l = lock(&ledger);
+        let lost = |k: AlertKind| l.lost_by_cause(k).values().sum::<u64>();
+        crate::progress::ProgressSnapshot {
+            scenario_ms: clock.now_ms(),
+            poa_delivered: l.delivered(AlertKind::Poa),
+            poa_lost: lost(AlertKind::Poa),
+            poa_expected: l.expected(AlertKind::Poa),
+            pra_delivered: l.delivered(AlertKind::Pra),
+            pra_lost: lost(AlertKind::Pra),
+            pra_expected: l.expected(AlertKind::Pra),
+            sent_per_s: rate,
+            lag_ms: counters.last_lag_ms.load(Relaxed),
         }
-    })
+    }
+}
+
+/// The profile with any `--changes` applied on top of its own.
+pub fn load_profile(common: &CommonRunArgs) -> anyhow::Result<Profile> {
+    Ok(Profile::load_with_changes(
+        &common.profile,
+        &common.changes,
+    )?)
 }
 
 fn out_dir(common: &CommonRunArgs, profile: &Profile) -> PathBuf {
@@ -245,13 +348,21 @@ fn meta(
 }
 
 /// Writes the results directory and prints the summary table.
-fn finish_run(out: &Path, meta: RunMeta, ledger: &Ledger, quiet: bool) -> anyhow::Result<LoadedRun> {
+fn finish_run(
+    out: &Path,
+    meta: RunMeta,
+    ledger: &Ledger,
+    quiet: bool,
+) -> anyhow::Result<LoadedRun> {
     let summary: Summary = reports::summarize(meta, ledger);
     reports::write_run(out, &summary, ledger)
         .with_context(|| format!("cannot write results to {}", out.display()))?;
+    let host = serde_json::to_string_pretty(&crate::host::host_record())?;
+    std::fs::write(out.join("host.json"), host + "\n")
+        .with_context(|| format!("cannot write {}", out.join("host.json").display()))?;
     if !quiet {
-        print!("{}", reports::terminal_table(&summary));
+        crate::cli::say(&reports::terminal_table(&summary));
     }
-    println!("results: {}", out.display());
+    crate::cli::say(&format!("results: {}\n", out.display()));
     Ok(LoadedRun::from_ledger(summary, ledger))
 }

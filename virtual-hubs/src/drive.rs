@@ -39,6 +39,9 @@ pub struct Progress {
     pub alerts_submitted: AtomicU64,
     /// Alerts lost inside the model (collision, holdover, attach, queue overflow, horizon).
     pub alerts_lost_in_model: AtomicU64,
+    /// Lateness of the most recent hand-over to the sink behind its intended time, scenario ms
+    /// (what a live display shows as the harness's current lag).
+    pub last_lag_ms: AtomicU64,
 }
 
 /// What `drive` needs.
@@ -200,12 +203,13 @@ async fn drive_with_grace(
         lead_us: 1_000_000 + 2 * grace_us,
         net: tx,
     });
-    let mut handles = Vec::with_capacity(n as usize);
+    // If `drive` is dropped (Ctrl-C in a run), the hub tasks and the network task stop with it.
+    let mut handles = AbortOnDrop(Vec::with_capacity(n as usize + 1));
     for hub in 0..n {
         let fut = hub_task(shared.clone(), hub);
-        handles.push(tokio::spawn(fut));
+        handles.0.push(tokio::spawn(fut));
     }
-    for h in handles {
+    for h in handles.0.iter_mut() {
         if let Err(e) = h.await {
             tracing::error!("hub task failed: {e}");
         }
@@ -225,6 +229,17 @@ async fn drive_with_grace(
     drop(shared);
     let network = net.await.unwrap_or_default();
     DriveReport { network, ..report }
+}
+
+/// Aborts every task it holds when dropped (a no-op for tasks already finished).
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
 }
 
 /// Per-alert state inside a hub task.
@@ -320,7 +335,9 @@ async fn hub_task(sh: Arc<Shared>, hub: u32) {
                         Slot::Exit(t) if t <= now_us => {
                             slots[k] = Slot::Idle;
                             seq += 1;
-                            sh.lag.record((now_us - t) / 1000);
+                            let lag_ms = (now_us - t) / 1000;
+                            sh.lag.record(lag_ms);
+                            sh.progress.last_lag_ms.store(lag_ms, Relaxed);
                             submit(&sh, p, &m, kind, t, seq);
                         }
                         Slot::Scheduled(a) if action_time(p, &a).saturating_sub(sh.lead_us) <= now_us => {

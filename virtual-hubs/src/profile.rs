@@ -343,6 +343,11 @@ struct FileLayer {
     stages: Option<BTreeMap<String, StageLayer>>,
     #[serde(default)]
     routes: Option<RoutesLayer>,
+    /// CI thresholds (checked by the harness's `verdict`, not by the model): accepted here so a
+    /// profile can carry its own, validated when the harness reads them.
+    #[serde(default)]
+    #[allow(dead_code)]
+    thresholds: Option<toml::Table>,
 }
 
 impl FileLayer {

@@ -1,0 +1,410 @@
+//! Evaluation: a run's [`Summary`] against [`Thresholds`], one [`CheckResult`] per threshold.
+//!
+//! A check *fails* when the measured value breaks its limit and *errors* when the summary does not
+//! hold the value at all (a health threshold on a run that recorded no health, a time-to threshold
+//! for a kind with no expected alerts). Both make the verdict fail: a limit that could not be
+//! verified is not a pass.
+
+use crate::duration::{format_ms, format_time_s, seconds_to_ms};
+use crate::format_pct;
+use crate::thresholds::{Counter, HealthField, Rule, Thresholds};
+use reports::Summary;
+use serde::Serialize;
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Within its limit.
+    Pass,
+    /// Beyond its limit.
+    Fail,
+    /// Could not be evaluated (the value is missing from the summary).
+    Error,
+}
+
+impl Outcome {
+    /// `PASS`, `FAIL`, `ERROR`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Error => "ERROR",
+        }
+    }
+}
+
+/// One threshold (or baseline comparison) checked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckResult {
+    /// The metric, e.g. `poa.time_to_95` or `baseline.poa.loss_rate`.
+    pub name: String,
+    /// The measured value as printed, e.g. `15m20s`, `never`, `5.81%`.
+    pub measured: String,
+    /// The limit as printed, e.g. `<= 16m`.
+    pub allowed: String,
+    /// Pass, fail or error.
+    pub outcome: Outcome,
+    /// One sentence for a person: what was measured against what.
+    pub message: String,
+}
+
+impl CheckResult {
+    /// Passed?
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Pass
+    }
+}
+
+/// The checks of one run: a JUnit test suite, a block of the terminal table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The suite name: the run's profile, e.g. `north/current`.
+    pub suite: String,
+    /// What the run was (region, option, seed, premises, mode, time scale...), for the reader.
+    pub properties: Vec<(String, String)>,
+    /// One result per threshold, in file order, then the baseline comparisons.
+    pub results: Vec<CheckResult>,
+}
+
+impl Verdict {
+    /// An empty verdict for a run, named after its profile and described by its metadata.
+    pub fn for_run(summary: &Summary) -> Verdict {
+        let m = &summary.meta;
+        let mut properties = vec![
+            ("region".to_string(), m.region.as_str().to_string()),
+            ("option".to_string(), m.option_label.clone()),
+            ("seed".to_string(), m.seed.to_string()),
+            ("premises".to_string(), m.hubs.to_string()),
+            ("mode".to_string(), m.mode.clone()),
+            ("time_scale".to_string(), m.time_scale.to_string()),
+            ("complete".to_string(), m.complete.to_string()),
+        ];
+        if let Some(e) = &m.endpoint {
+            properties.push(("endpoint".to_string(), e.clone()));
+        }
+        Verdict {
+            suite: m.profile.clone(),
+            properties,
+            results: Vec::new(),
+        }
+    }
+
+    /// Every check passed (and there was at least one)?
+    pub fn passed(&self) -> bool {
+        !self.results.is_empty() && self.results.iter().all(CheckResult::passed)
+    }
+
+    /// Checks that failed.
+    pub fn failures(&self) -> usize {
+        self.count(Outcome::Fail)
+    }
+
+    /// Checks that could not be evaluated.
+    pub fn errors(&self) -> usize {
+        self.count(Outcome::Error)
+    }
+
+    fn count(&self, o: Outcome) -> usize {
+        self.results.iter().filter(|r| r.outcome == o).count()
+    }
+}
+
+/// Checks a run against thresholds: one result per threshold, in the order written.
+pub fn evaluate(summary: &Summary, thresholds: &Thresholds) -> Verdict {
+    let mut v = Verdict::for_run(summary);
+    v.results = thresholds
+        .items
+        .iter()
+        .map(|t| check(summary, &t.name, &t.rule))
+        .collect();
+    v
+}
+
+/// Checks one rule against a summary.
+pub fn check(summary: &Summary, name: &str, rule: &Rule) -> CheckResult {
+    let allowed = rule.allowed();
+    let result = |outcome: Outcome, measured: String, message: String| CheckResult {
+        name: name.to_string(),
+        measured,
+        allowed: allowed.clone(),
+        outcome,
+        message,
+    };
+    match *rule {
+        Rule::TimeTo {
+            kind,
+            pct,
+            within_ms,
+        } => {
+            let k = summary.kind(kind);
+            if k.expected == 0 {
+                return result(
+                    Outcome::Error,
+                    "n/a".into(),
+                    format!(
+                        "no {kind} alerts were expected in this run: time to {pct}% is undefined"
+                    ),
+                );
+            }
+            let t = k.time_to(pct);
+            let measured = format_time_s(t);
+            match t.map(seconds_to_ms) {
+                Some(ms) if ms <= within_ms => result(
+                    Outcome::Pass,
+                    measured.clone(),
+                    format!(
+                        "{kind} reached {pct}% of expected after {measured}, within {}",
+                        format_ms(within_ms)
+                    ),
+                ),
+                Some(_) => result(
+                    Outcome::Fail,
+                    measured.clone(),
+                    format!(
+                        "{kind} reached {pct}% of expected after {measured}, allowed {}",
+                        format_ms(within_ms)
+                    ),
+                ),
+                None => result(
+                    Outcome::Fail,
+                    measured,
+                    format!(
+                        "{kind} never reached {pct}% of expected (delivered {} of {}, {}), allowed {}",
+                        k.delivered,
+                        k.expected,
+                        format_pct(k.delivered_fraction),
+                        format_ms(within_ms)
+                    ),
+                ),
+            }
+        }
+        Rule::LossRate { kind, max } => {
+            let k = summary.kind(kind);
+            let measured = format_pct(k.loss_rate);
+            let outcome = pass_if(k.loss_rate <= max + 1e-12);
+            result(
+                outcome,
+                measured.clone(),
+                format!(
+                    "{kind} lost {measured} ({} of {} expected), allowed {}",
+                    k.expected.saturating_sub(k.delivered),
+                    k.expected,
+                    format_pct(max)
+                ),
+            )
+        }
+        Rule::CauseLoss { kind, cause, max } => {
+            let k = summary.kind(kind);
+            let n = k.loss_by_cause.get(&cause).copied().unwrap_or(0);
+            let rate = if k.expected == 0 {
+                0.0
+            } else {
+                n as f64 / k.expected as f64
+            };
+            let measured = format_pct(rate);
+            result(
+                pass_if(rate <= max + 1e-12),
+                measured.clone(),
+                format!(
+                    "{kind} lost {measured} to {cause} ({n} of {} expected), allowed {}",
+                    k.expected,
+                    format_pct(max)
+                ),
+            )
+        }
+        Rule::Count { counter, max } => {
+            let n = match counter {
+                Counter::Duplicates => summary.duplicates,
+                Counter::OutOfOrder => summary.out_of_order,
+                Counter::FalsePositives => summary.false_positives,
+                Counter::UnexpectedPra => summary.unexpected_pra,
+            };
+            result(
+                pass_if(n <= max),
+                n.to_string(),
+                format!("{n} {}, allowed {max}", counter.as_str().replace('_', " ")),
+            )
+        }
+        Rule::HealthMs { field, max } => match health_number(summary, field) {
+            Some(v) => result(
+                pass_if(v <= max),
+                format!("{v} ms"),
+                format!("harness {} was {v} ms, allowed {max} ms", field.as_str()),
+            ),
+            None => result(
+                Outcome::Error,
+                "missing".into(),
+                missing_health(summary, field.as_str()),
+            ),
+        },
+        Rule::NotLagged => match health_lagged(summary) {
+            Some(lagged) => result(
+                pass_if(!lagged),
+                lagged.to_string(),
+                if lagged {
+                    "the harness flagged its own schedule lag: its curves may be distorted".into()
+                } else {
+                    "the harness kept to its schedule".into()
+                },
+            ),
+            None => result(
+                Outcome::Error,
+                "missing".into(),
+                missing_health(summary, "lagged"),
+            ),
+        },
+    }
+}
+
+fn pass_if(ok: bool) -> Outcome {
+    if ok { Outcome::Pass } else { Outcome::Fail }
+}
+
+/// The health objects of a run: one, or one per shard after a merge (an array).
+fn health_objects(summary: &Summary) -> Vec<&serde_json::Map<String, serde_json::Value>> {
+    match &summary.meta.health {
+        Some(serde_json::Value::Object(o)) => vec![o],
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_object()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The field, or the largest over shards; `None` if no shard recorded it.
+fn health_number(summary: &Summary, field: HealthField) -> Option<f64> {
+    health_objects(summary)
+        .iter()
+        .filter_map(|o| {
+            field
+                .json_keys()
+                .iter()
+                .find_map(|k| o.get(*k).and_then(serde_json::Value::as_f64))
+        })
+        .reduce(f64::max)
+}
+
+/// `lagged`, true if any shard lagged; `None` if no shard recorded it.
+fn health_lagged(summary: &Summary) -> Option<bool> {
+    health_objects(summary)
+        .iter()
+        .filter_map(|o| o.get("lagged").and_then(serde_json::Value::as_bool))
+        .reduce(|a, b| a || b)
+}
+
+fn missing_health(summary: &Summary, field: &str) -> String {
+    if summary.meta.health.is_none() {
+        format!(
+            "summary.json records no harness health, so `{field}` cannot be checked \
+             (a run that does not measure its own health cannot pass a health threshold)"
+        )
+    } else {
+        format!("summary.json's health has no `{field}` field, so it cannot be checked")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{summary_with, thresholds};
+
+    #[test]
+    fn passes_and_fails_each_kind_of_rule() {
+        // POA: 100 expected, 90 delivered at 1..=90 s, 6 lost to collision, 4 not delivered.
+        let s = summary_with(100, 90, &[(ledger::LossCause::Collision, 6)], None);
+        let t = thresholds(
+            r#"
+poa.time_to_50 = "50s"
+poa.time_to_80 = "79s"
+poa.time_to_95 = "1h"
+poa.loss_rate = 0.10
+poa.loss.collision = 0.05
+pra.loss_rate = "10%"
+duplicates = 0
+"#,
+        );
+        let v = evaluate(&s, &t);
+        let got: Vec<(&str, Outcome)> = v
+            .results
+            .iter()
+            .map(|r| (r.name.as_str(), r.outcome))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("poa.time_to_50", Outcome::Pass),
+                ("poa.time_to_80", Outcome::Fail),
+                ("poa.time_to_95", Outcome::Fail),
+                ("poa.loss_rate", Outcome::Pass),
+                ("poa.loss.collision", Outcome::Fail),
+                ("pra.loss_rate", Outcome::Pass),
+                ("duplicates", Outcome::Pass),
+            ]
+        );
+        assert_eq!(v.results[0].measured, "50s");
+        assert_eq!(v.results[1].measured, "1m20s");
+        assert_eq!(v.results[1].allowed, "<= 1m19s");
+        assert_eq!(v.results[2].measured, "never");
+        assert!(
+            v.results[2].message.contains("never reached 95%"),
+            "{}",
+            v.results[2].message
+        );
+        assert_eq!(v.results[3].measured, "10.00%");
+        assert_eq!(v.results[4].measured, "6.00%");
+        assert!(!v.passed());
+        assert_eq!((v.failures(), v.errors()), (3, 0));
+        assert_eq!(v.suite, "t/current");
+    }
+
+    #[test]
+    fn health_thresholds_read_health_and_error_without_it() {
+        let t = thresholds(
+            "harness.max_lag_ms = 2000\nharness.lagged = false\nharness.lag_p99_ms = 50\n",
+        );
+        let none = summary_with(10, 10, &[], None);
+        let v = evaluate(&none, &t);
+        assert!(v.results.iter().all(|r| r.outcome == Outcome::Error));
+        assert!(v.results[0].message.contains("records no harness health"));
+        assert!(!v.passed());
+
+        let ok = summary_with(
+            10,
+            10,
+            &[],
+            Some(serde_json::json!({"max_lag_ms": 1500, "lagged": false})),
+        );
+        let v = evaluate(&ok, &t);
+        let outcomes: Vec<Outcome> = v.results.iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Pass, Outcome::Pass, Outcome::Error]);
+        assert!(v.results[2].message.contains("no `lag_p99_ms` field"));
+
+        // Merged shards: the worst shard decides.
+        let merged = summary_with(
+            10,
+            10,
+            &[],
+            Some(serde_json::json!([
+                {"max_lag_ms": 10, "lagged": false, "lag_p99_ms": 3},
+                {"max_lag_ms": 2500, "lagged": true, "p99_lag_ms": 4}
+            ])),
+        );
+        let v = evaluate(&merged, &t);
+        let outcomes: Vec<Outcome> = v.results.iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Fail, Outcome::Fail, Outcome::Pass]);
+        assert_eq!(v.results[0].measured, "2500 ms");
+    }
+
+    #[test]
+    fn nothing_expected_is_an_error_not_a_pass() {
+        let s = summary_with(10, 10, &[], None);
+        let v = evaluate(&s, &thresholds("pra.time_to_50 = \"1m\"\n"));
+        assert_eq!(v.results[0].outcome, Outcome::Error);
+        assert!(!v.passed());
+    }
+
+    #[test]
+    fn no_thresholds_is_not_a_pass() {
+        let s = summary_with(10, 10, &[], None);
+        assert!(!evaluate(&s, &thresholds("")).passed());
+    }
+}
