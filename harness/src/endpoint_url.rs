@@ -64,7 +64,11 @@ impl FromStr for EndpointUrl {
             let (h, p) = v6
                 .split_once(']')
                 .ok_or_else(|| UrlError::Host(s.to_string()))?;
-            (h, p.strip_prefix(':').ok_or_else(|| UrlError::Port(s.to_string()))?)
+            (
+                h,
+                p.strip_prefix(':')
+                    .ok_or_else(|| UrlError::Port(s.to_string()))?,
+            )
         } else {
             rest.rsplit_once(':')
                 .ok_or_else(|| UrlError::Port(s.to_string()))?

@@ -358,7 +358,12 @@ impl Ledger {
     }
 
     /// Declares an alert that must end with a fate; `base_ms` is what its latency is measured from.
-    pub fn expect(&mut self, id: AlertId, code: AlertCode, base_ms: u64) -> Result<(), LedgerError> {
+    pub fn expect(
+        &mut self,
+        id: AlertId,
+        code: AlertCode,
+        base_ms: u64,
+    ) -> Result<(), LedgerError> {
         let slot = self
             .slots
             .get_mut(id.0 as usize)
@@ -489,7 +494,9 @@ impl Ledger {
             .chunks_exact(2)
             .filter(|pair| {
                 let (poa, pra) = (&pair[0], &pair[1]);
-                poa.state == STATE_DELIVERED && pra.state == STATE_DELIVERED && pra.at_ms < poa.at_ms
+                poa.state == STATE_DELIVERED
+                    && pra.state == STATE_DELIVERED
+                    && pra.at_ms < poa.at_ms
             })
             .count() as u64
     }
@@ -501,7 +508,9 @@ impl Ledger {
 
     /// Alerts of `kind` expected in this run.
     pub fn expected(&self, kind: AlertKind) -> u64 {
-        self.kind_slots(kind).filter(|s| s.state != STATE_NONE).count() as u64
+        self.kind_slots(kind)
+            .filter(|s| s.state != STATE_NONE)
+            .count() as u64
     }
 
     /// Alerts of `kind` delivered so far.
@@ -637,7 +646,8 @@ mod tests {
     #[test]
     fn out_of_order_counts_pra_before_poa() {
         let mut l = Ledger::new(1);
-        l.expect(AlertId::new(0, AlertKind::Poa), AlertCode::Ad1, 0).unwrap();
+        l.expect(AlertId::new(0, AlertKind::Poa), AlertCode::Ad1, 0)
+            .unwrap();
         l.expect(AlertId::new(0, AlertKind::Pra), AlertCode::Restored8F36, 0)
             .unwrap();
         l.deliver(AlertId::new(0, AlertKind::Pra), 10).unwrap();
@@ -659,7 +669,11 @@ mod tests {
 
     #[test]
     fn codes_round_trip_on_the_wire() {
-        for c in [AlertCode::Ad1, AlertCode::Restored8F35, AlertCode::Restored8F36] {
+        for c in [
+            AlertCode::Ad1,
+            AlertCode::Restored8F35,
+            AlertCode::Restored8F36,
+        ] {
             assert_eq!(AlertCode::from_wire(c.wire()), Some(c));
         }
         assert_eq!(AlertCode::from_wire(0x1234), None);

@@ -31,7 +31,14 @@ pub fn harness_bin() -> PathBuf {
             .to_path_buf();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "csp-harness", "--bin", "csp-harness"]);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "csp-harness",
+            "--bin",
+            "csp-harness",
+        ]);
         if release {
             cmd.arg("--release");
         }
