@@ -1,13 +1,16 @@
 //! The reference ingest endpoint against bad input over real QUIC on loopback: malformed,
 //! truncated, oversized and random frames get an ERROR and close only their stream; a well-behaved
 //! client carries on; memory stays bounded; a client pinning the wrong certificate is refused.
+//! Security defaults and bad certificates: mutual TLS, tokens, expired and wrong-host certificates,
+//! missing files, and the explicit insecure mode — each refused with one clear, typed error.
 
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used)]
 
 use bytes::BytesMut;
-use csp_harness::egress::{self, Egress, EgressConfig, quinn};
+use csp_harness::egress::{self, ConnectError, Egress, EgressConfig, EgressError, quinn};
 use csp_harness::ingest::{self, IngestConfig, IngestServer};
-use csp_harness::tls::{self, TrustSource};
+use csp_harness::tls::{self, CertAuthority, ServerCertSource, TrustSource, Validity};
 use csp_harness::wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason};
 use ledger::{AlertCode, Ledger, Region};
 use rand::{Rng, RngCore, SeedableRng};
@@ -369,6 +372,227 @@ async fn client_pinning_another_certificate_is_refused() {
                 .is_err()
         );
         s.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Starts an egress with `cfg` and returns its start error (or `None` if it started).
+async fn start_err(cfg: EgressConfig) -> Option<EgressError> {
+    let ledger = Arc::new(Mutex::new(Ledger::new(1)));
+    match Egress::start(cfg, ScenarioClock::start(1.0), ledger).await {
+        Ok(e) => {
+            e.drain(Duration::from_millis(10)).await;
+            None
+        }
+        Err(e) => Some(e),
+    }
+}
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let p = tmp(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_refuses_clients_without_a_certificate_from_its_ca() {
+    tokio::time::timeout(LIMIT, async {
+        let ca = CertAuthority::new("csp test client CA").unwrap();
+        let ca_pem = write("mtls-ca.pem", &ca.cert_pem);
+        let s = server("mtls", |c| c.client_ca = Some(ca_pem.clone())).await;
+
+        // No client certificate: a typed start error that says what to do.
+        let e = start_err(client_cfg(&s)).await.expect("refused");
+        eprintln!("mTLS, no client certificate: {e}");
+        assert!(
+            matches!(
+                e,
+                EgressError::Unreachable {
+                    reason: ConnectError::ClientCertificate(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("client certificate"), "{e}");
+
+        // A client certificate from another CA: refused the same way.
+        let other = CertAuthority::new("someone else").unwrap();
+        let id = other.issue(&["harness"], true, Validity::Current).unwrap();
+        let cfg = EgressConfig {
+            client_cert: Some(write("mtls-other-cert.pem", &id.cert_pem)),
+            client_key: Some(write("mtls-other-key.pem", &id.key_pem)),
+            ..client_cfg(&s)
+        };
+        let e = start_err(cfg).await.expect("refused");
+        eprintln!("mTLS, certificate from another CA: {e}");
+        assert!(
+            matches!(
+                e,
+                EgressError::Unreachable {
+                    reason: ConnectError::ClientCertificate(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let refused = s.stats().handshake_failures;
+        assert!(refused >= 2, "endpoint counted the refusals: {refused}");
+
+        // The right one: alerts flow.
+        let id = ca.issue(&["harness"], true, Validity::Current).unwrap();
+        let cfg = EgressConfig {
+            client_cert: Some(write("mtls-cert.pem", &id.cert_pem)),
+            client_key: Some(write("mtls-key.pem", &id.key_pem)),
+            ..client_cfg(&s)
+        };
+        let ep = egress::client_endpoint(&cfg).unwrap();
+        let conn = egress::connect(&ep, &cfg).await.unwrap();
+        let frames = exchange(&conn, &good_alerts(0..5)).await;
+        assert_eq!(acked_ids(&frames), vec![0, 1, 2, 3, 4]);
+
+        // A certificate without its key is a configuration error naming both flags.
+        let cfg = EgressConfig {
+            client_cert: Some(tmp("mtls-cert.pem")),
+            ..client_cfg(&s)
+        };
+        let e = start_err(cfg).await.expect("config error").to_string();
+        assert!(e.contains("client-cert") && e.contains("client-key"), "{e}");
+        // A missing client certificate file is named.
+        let missing = tmp("no-such-client-cert.pem");
+        let cfg = EgressConfig {
+            client_cert: Some(missing.clone()),
+            client_key: Some(tmp("mtls-key.pem")),
+            ..client_cfg(&s)
+        };
+        let e = start_err(cfg).await.expect("missing file").to_string();
+        assert!(
+            e.contains("client certificate") && e.contains(&missing.display().to_string()),
+            "{e}"
+        );
+        s.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_token_fails_the_start_clearly() {
+    tokio::time::timeout(LIMIT, async {
+        let s = server("token-start", |c| {
+            c.behaviour.auth_token = Some("s3cret".into())
+        })
+        .await;
+        for token in [None, Some("wrong".to_string())] {
+            let cfg = EgressConfig {
+                auth_token: token.clone(),
+                ..client_cfg(&s)
+            };
+            let e = start_err(cfg).await.expect("refused");
+            eprintln!("token {token:?}: {e}");
+            assert!(
+                matches!(
+                    e,
+                    EgressError::Unreachable {
+                        reason: ConnectError::Token(_),
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+        assert!(s.stats().auth_failures >= 2);
+        let cfg = EgressConfig {
+            auth_token: Some("s3cret".into()),
+            ..client_cfg(&s)
+        };
+        assert!(start_err(cfg).await.is_none());
+        s.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_endpoint_certificates_give_one_clear_typed_error() {
+    tokio::time::timeout(LIMIT, async {
+        let ca = CertAuthority::new("csp test CA").unwrap();
+        let ca_pem = write("certs-ca.pem", &ca.cert_pem);
+        let start_with = |name: &'static str, cert: tls::SelfSigned| async move {
+            let c = write(&format!("{name}-cert.pem"), &cert.cert_pem);
+            let k = write(&format!("{name}-key.pem"), &cert.key_pem);
+            server(name, |cfg| {
+                cfg.tls = ServerCertSource::Files { cert: c, key: k };
+            })
+            .await
+        };
+        let expired = start_with(
+            "expired",
+            ca.issue(&["localhost"], false, Validity::Expired).unwrap(),
+        )
+        .await;
+        let wrong_host = start_with(
+            "wrong-host",
+            ca.issue(&["ingest.example.net"], false, Validity::Current)
+                .unwrap(),
+        )
+        .await;
+        let cases = [(&expired, "expired"), (&wrong_host, "not valid for")];
+        for (s, want) in cases {
+            let cfg = EgressConfig {
+                trust: TrustSource::PemFile(ca_pem.clone()),
+                ..client_cfg(s)
+            };
+            let e = start_err(cfg).await.expect("refused");
+            eprintln!("{want}: {e}");
+            assert!(
+                matches!(
+                    e,
+                    EgressError::Unreachable {
+                        reason: ConnectError::EndpointCertificate(_),
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            let msg = e.to_string().to_ascii_lowercase();
+            assert!(msg.contains(want), "{msg}");
+        }
+        // The explicit insecure mode connects to the wrong-host (unverifiable) endpoint.
+        let cfg = EgressConfig {
+            trust: TrustSource::InsecureSkipVerify,
+            ..client_cfg(&wrong_host)
+        };
+        assert!(
+            start_err(cfg).await.is_none(),
+            "insecure-skip-verify connects"
+        );
+        // A missing endpoint certificate or key file is named by the endpoint.
+        let mut cfg = IngestConfig::loopback(PathBuf::new());
+        let missing = tmp("no-such-endpoint-cert.pem");
+        cfg.tls = ServerCertSource::Files {
+            cert: missing.clone(),
+            key: missing.clone(),
+        };
+        let e = ingest::start(cfg)
+            .await
+            .expect_err("missing cert")
+            .to_string();
+        assert!(e.contains(&missing.display().to_string()), "{e}");
+        // So is a missing client CA.
+        let mut cfg = IngestConfig::loopback(tmp("client-ca-missing-cert.pem"));
+        cfg.client_ca = Some(missing.clone());
+        let e = ingest::start(cfg)
+            .await
+            .expect_err("missing client CA")
+            .to_string();
+        assert!(
+            e.contains("client CA") && e.contains(&missing.display().to_string()),
+            "{e}"
+        );
+        expired.shutdown().await;
+        wrong_host.shutdown().await;
     })
     .await
     .expect("test timed out");

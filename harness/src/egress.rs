@@ -20,13 +20,23 @@
 //!
 //! Everything is bounded in time (connect timeout, idle timeout, keep-alives, deadlines, drain
 //! timeout) and in memory (queue capacity, in-flight per stream, connection and stream counts).
+//! A stream whose writes are blocked by a stalled endpoint (QUIC flow control) keeps reading
+//! replies and still expires its alerts at their deadline: writes are cancel-safe partial writes
+//! inside the same `select!` as the deadline tick and the stop signal.
+//!
+//! Security: the endpoint's certificate is verified against a CA or pinned certificate
+//! ([`TrustSource`]) unless the loudly named [`TrustSource::InsecureSkipVerify`] is chosen (a
+//! warning is logged); a client certificate can be presented for mutual TLS, and a token in HELLO.
+//! [`Egress::start`] probes the endpoint once (HELLO on a fresh stream), so a refused certificate,
+//! client certificate or token is a clear, typed start error ([`ConnectError`]) and not a run in
+//! which every alert silently expires.
 
 /// The QUIC library, re-exported so callers (tests, tools) can name connection and stream types.
 pub use quinn;
 
-use crate::tls::{TlsError, TrustSource};
-use crate::wire::{self, AlertHeader, Decoder, Frame};
-use bytes::BytesMut;
+use crate::tls::{ClientIdentity, TlsError, TrustSource};
+use crate::wire::{self, AlertHeader, Decoder, ErrorCode, Frame};
+use bytes::{Buf, BytesMut};
 use ledger::{AlertId, Fate, Ledger, LedgerError, LossCause};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -92,6 +102,13 @@ pub struct EgressConfig {
     pub keep_alive: Duration,
     /// Token to send in a HELLO at the start of each stream, if the endpoint requires one.
     pub auth_token: Option<String>,
+    /// Client certificate chain PEM to present (mutual TLS); needs `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// Private key PEM of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// Local address to bind the client's UDP socket to (default: the unspecified address of the
+    /// endpoint's family, any port).
+    pub local_addr: Option<SocketAddr>,
     /// Seed of the backoff jitter.
     pub jitter_seed: u64,
 }
@@ -114,6 +131,9 @@ impl EgressConfig {
             idle_timeout: Duration::from_secs(10),
             keep_alive: Duration::from_secs(2),
             auth_token: None,
+            client_cert: None,
+            client_key: None,
+            local_addr: None,
             jitter_seed: 0x5EED,
         }
     }
@@ -131,7 +151,7 @@ pub enum EgressError {
     /// The configuration is unusable.
     #[error("bad egress configuration: {0}")]
     Config(String),
-    /// The first connection attempt failed.
+    /// The first connection attempt (or the probe on it) failed.
     #[error("cannot connect to endpoint {endpoint} (server name '{server_name}'): {reason}")]
     Unreachable {
         /// The endpoint address.
@@ -139,8 +159,84 @@ pub enum EgressError {
         /// The server name used for verification.
         server_name: String,
         /// What went wrong (timeout, certificate refused, ...).
-        reason: String,
+        reason: ConnectError,
     },
+}
+
+/// Why a connection attempt failed, sorted by what the user has to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// No handshake completed in time: nothing listening, or packets dropped.
+    #[error("no QUIC handshake within {ms} ms (is an endpoint listening there?)")]
+    Timeout {
+        /// The connect timeout.
+        ms: u128,
+    },
+    /// The endpoint's certificate did not verify (expired, not valid for the server name, unknown
+    /// issuer, not the pinned one).
+    #[error(
+        "handshake failed: the endpoint's certificate was refused: {0} (check --ca / the pinned \
+         certificate, its validity dates and --server-name)"
+    )]
+    EndpointCertificate(String),
+    /// The endpoint refused this client's certificate, or requires one and none was given.
+    #[error(
+        "handshake failed: the endpoint refused the client: {0} (it requires a client certificate \
+         its CA issued: set client-cert/client-key)"
+    )]
+    ClientCertificate(String),
+    /// The endpoint does not speak `csp-alert/1`.
+    #[error("handshake failed: the endpoint does not offer ALPN csp-alert/1: {0}")]
+    Alpn(String),
+    /// The endpoint refused the connection (QUIC CONNECTION_REFUSED, e.g. at its connection limit).
+    #[error("the endpoint refused the connection: {0}")]
+    Refused(String),
+    /// The endpoint closed the connection at once, or it was lost, during the start-up probe.
+    #[error("the endpoint closed the connection at once: {0}")]
+    Closed(String),
+    /// The endpoint refused the HELLO token (`UNAUTHENTICATED`).
+    #[error("the endpoint refused the token: {0} (set the token it expects)")]
+    Token(String),
+    /// Anything else.
+    #[error("handshake failed: {0}")]
+    Other(String),
+}
+
+impl ConnectError {
+    /// Sorts a QUIC connection error by what the user has to fix.
+    pub fn classify(e: &quinn::ConnectionError) -> ConnectError {
+        use quinn::ConnectionError as E;
+        let text = e.to_string();
+        let lower = text.to_ascii_lowercase();
+        // TLS alerts travel as QUIC crypto errors 0x100 + alert.
+        let alert = |code: quinn::TransportErrorCode| -> Option<u8> {
+            let v = u64::from(code);
+            (0x100..0x200).contains(&v).then_some((v - 0x100) as u8)
+        };
+        match e {
+            E::TimedOut => ConnectError::Closed(text),
+            E::TransportError(t) if lower.contains("invalid peer certificate") => {
+                let _ = t;
+                ConnectError::EndpointCertificate(text)
+            }
+            E::ConnectionClosed(c)
+                if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+            {
+                ConnectError::Refused(text)
+            }
+            E::ConnectionClosed(c) => match alert(c.error_code) {
+                // no_application_protocol
+                Some(120) => ConnectError::Alpn(text),
+                // bad_certificate, unsupported/revoked/expired/unknown certificate, unknown_ca,
+                // certificate_required
+                Some(42..=46) | Some(48) | Some(116) => ConnectError::ClientCertificate(text),
+                _ => ConnectError::Other(text),
+            },
+            E::ApplicationClosed(_) | E::Reset | E::LocallyClosed => ConnectError::Closed(text),
+            _ if lower.contains("application protocol") => ConnectError::Alpn(text),
+            _ => ConnectError::Other(text),
+        }
+    }
 }
 
 /// What the egress did, reported by [`Egress::drain`] (and [`Egress::stats`]).
@@ -541,13 +637,16 @@ impl Egress {
             ));
         }
         let endpoint = client_endpoint(&cfg)?;
-        let first = connect(&endpoint, &cfg)
-            .await
-            .map_err(|reason| EgressError::Unreachable {
-                endpoint: cfg.endpoint,
-                server_name: cfg.server_name.clone(),
-                reason,
-            })?;
+        let unreachable = |reason| EgressError::Unreachable {
+            endpoint: cfg.endpoint,
+            server_name: cfg.server_name.clone(),
+            reason,
+        };
+        let first = connect(&endpoint, &cfg).await.map_err(unreachable)?;
+        if let Err(reason) = probe(&first, &cfg).await {
+            first.close(quinn::VarInt::from_u32(0), b"refused");
+            return Err(unreachable(reason));
+        }
         let (stop, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             queue: Mutex::new(VecDeque::with_capacity(cfg.send_queue.min(1 << 16))),
@@ -647,7 +746,21 @@ async fn sweeper(sh: Arc<Shared>) {
 
 /// A client QUIC endpoint (one UDP socket with 4 MiB buffers) configured to trust `cfg.trust`.
 pub fn client_endpoint(cfg: &EgressConfig) -> Result<quinn::Endpoint, EgressError> {
-    let tls = crate::tls::client_config(&cfg.trust)?;
+    let identity = match (&cfg.client_cert, &cfg.client_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(ClientIdentity {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => {
+            return Err(EgressError::Config(
+                "a client certificate needs its key and a key its certificate \
+                 (client-cert and client-key go together)"
+                    .into(),
+            ));
+        }
+    };
+    let tls = crate::tls::client_config(&cfg.trust, identity.as_ref())?;
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| EgressError::Config(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
@@ -661,10 +774,10 @@ pub fn client_endpoint(cfg: &EgressConfig) -> Result<quinn::Endpoint, EgressErro
                 .map_err(|e| EgressError::Config(format!("idle timeout: {e}")))?,
         ));
     client.transport_config(Arc::new(transport));
-    let local: SocketAddr = if cfg.endpoint.is_ipv6() {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    let local: SocketAddr = match cfg.local_addr {
+        Some(a) => a,
+        None if cfg.endpoint.is_ipv6() => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        None => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
     };
     let socket = crate::ingest::bind_udp(local).map_err(EgressError::Socket)?;
     let mut endpoint = quinn::Endpoint::new(
@@ -682,17 +795,65 @@ pub fn client_endpoint(cfg: &EgressConfig) -> Result<quinn::Endpoint, EgressErro
 pub async fn connect(
     endpoint: &quinn::Endpoint,
     cfg: &EgressConfig,
-) -> Result<quinn::Connection, String> {
+) -> Result<quinn::Connection, ConnectError> {
     let connecting = endpoint
         .connect(cfg.endpoint, &cfg.server_name)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ConnectError::Other(e.to_string()))?;
     match tokio::time::timeout(cfg.connect_timeout, connecting).await {
-        Err(_) => Err(format!(
-            "no QUIC handshake within {} ms (is an endpoint listening there?)",
-            cfg.connect_timeout.as_millis()
-        )),
-        Ok(Err(e)) => Err(format!("handshake failed: {e}")),
+        Err(_) => Err(ConnectError::Timeout {
+            ms: cfg.connect_timeout.as_millis(),
+        }),
+        Ok(Err(e)) => Err(ConnectError::classify(&e)),
         Ok(Ok(c)) => Ok(c),
+    }
+}
+
+/// Checks that the endpoint lets this client in: sends HELLO (with the token, if any) on a fresh
+/// stream and finishes it; the endpoint answers with nothing (then finishes its side) or with an
+/// ERROR. A refused client certificate shows up here as the connection being closed (in TLS 1.3
+/// the client finishes its handshake before the server has checked its certificate). An endpoint
+/// that does not answer within `connect_timeout` is given the benefit of the doubt.
+pub async fn probe(conn: &quinn::Connection, cfg: &EgressConfig) -> Result<(), ConnectError> {
+    let lost = |e: quinn::ConnectionError| match ConnectError::classify(&e) {
+        ConnectError::Other(t) => ConnectError::Closed(t),
+        c => c,
+    };
+    let exchange = async {
+        let (mut send, mut recv) = conn.open_bi().await.map_err(lost)?;
+        let mut hello = BytesMut::new();
+        let token = cfg.auth_token.as_deref().unwrap_or_default();
+        wire::encode_hello(&mut hello, wire::PROTOCOL_VERSION, token.as_bytes());
+        let write = async {
+            send.write_all(&hello).await.ok()?;
+            send.finish().ok()
+        };
+        let _ = write.await;
+        let reply = match recv.read_to_end(64 * 1024).await {
+            Ok(r) => r,
+            Err(quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(e))) => {
+                return Err(lost(e));
+            }
+            Err(_) => Vec::new(),
+        };
+        let mut dec = Decoder::default();
+        dec.push(&reply);
+        match dec.next_frame() {
+            Ok(Some(Frame::Error(e)))
+                if ErrorCode::from_wire(e.code) == ErrorCode::Unauthenticated =>
+            {
+                Err(ConnectError::Token(e.text))
+            }
+            Ok(Some(Frame::Error(e))) => Err(ConnectError::Other(format!(
+                "the endpoint answered HELLO with error {:?} ({})",
+                ErrorCode::from_wire(e.code),
+                e.text
+            ))),
+            _ => Ok(()),
+        }
+    };
+    match tokio::time::timeout(cfg.connect_timeout, exchange).await {
+        Ok(r) => r,
+        Err(_) => Ok(()),
     }
 }
 
@@ -733,7 +894,7 @@ async fn connection_worker(
             }
             Err(e) => {
                 bump(&sh.counters.connect_failures, 1);
-                sh.note_error(e);
+                sh.note_error(e.to_string());
             }
         }
         if !pause(backoff.next(), &stop).await {
@@ -767,7 +928,12 @@ async fn stream_worker(conn: quinn::Connection, sh: Arc<Shared>, idx: u64) {
     let stop = sh.stop.subscribe();
     let mut backoff = Backoff::new(sh.cfg.retry, sh.cfg.jitter_seed ^ (idx << 32));
     loop {
-        match run_stream(&conn, &sh, stop.clone()).await {
+        let (end, progressed) = run_stream(&conn, &sh, stop.clone()).await;
+        if progressed {
+            // The endpoint answered on this stream: the next error starts a fresh backoff.
+            backoff.reset();
+        }
+        match end {
             StreamEnd::Stopped | StreamEnd::ConnectionLost => return,
             StreamEnd::Error(e) => {
                 bump(&sh.counters.stream_errors, 1);
@@ -796,27 +962,37 @@ struct Replies {
 }
 
 /// One stream's life: send batches from the queue, read replies, expire overdue alerts. Whatever
-/// is still in flight when it ends goes back to the queue.
+/// is still in flight when it ends goes back to the queue. Also says whether any alert was
+/// acknowledged on it.
 async fn run_stream(
     conn: &quinn::Connection,
     sh: &Arc<Shared>,
     mut stop: watch::Receiver<bool>,
-) -> StreamEnd {
+) -> (StreamEnd, bool) {
     if *stop.borrow() {
-        return StreamEnd::Stopped;
+        return (StreamEnd::Stopped, false);
     }
     let (mut send, mut recv) = match conn.open_bi().await {
         Ok(s) => s,
         Err(e) => {
             sh.note_error(format!("cannot open stream: {e}"));
-            return StreamEnd::ConnectionLost;
+            return (StreamEnd::ConnectionLost, false);
         }
     };
     let mut inflight: HashMap<AlertId, Queued> = HashMap::new();
-    let end = stream_loop(&mut send, &mut recv, &mut inflight, sh, &mut stop).await;
+    let mut progressed = false;
+    let end = stream_loop(
+        &mut send,
+        &mut recv,
+        &mut inflight,
+        sh,
+        &mut stop,
+        &mut progressed,
+    )
+    .await;
     let _ = send.finish();
     sh.requeue(inflight.into_values());
-    end
+    (end, progressed)
 }
 
 async fn stream_loop(
@@ -825,18 +1001,24 @@ async fn stream_loop(
     inflight: &mut HashMap<AlertId, Queued>,
     sh: &Arc<Shared>,
     stop: &mut watch::Receiver<bool>,
+    progressed: &mut bool,
 ) -> StreamEnd {
     let cap = sh.cfg.max_in_flight_per_stream;
     let mut decoder = Decoder::default();
+    // Encoded frames not yet accepted by QUIC. Written with `write` (cancel-safe, partial) inside
+    // the select, so a write blocked by flow control never stops replies being read, alerts
+    // expiring at their deadline, or the stop signal.
     let mut out = BytesMut::new();
     if let Some(token) = &sh.cfg.auth_token {
         wire::encode_hello(&mut out, wire::PROTOCOL_VERSION, token.as_bytes());
     }
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
             _ = stop.changed() => return StreamEnd::Stopped,
+            _ = tick.tick() => expire_in_flight(inflight, sh),
             r = recv.read_chunk(64 * 1024, true) => {
                 let chunk = match r {
                     Ok(Some(c)) => c,
@@ -846,24 +1028,22 @@ async fn stream_loop(
                 };
                 decoder.push(&chunk.bytes);
                 let (replies, res) = decode_replies(&mut decoder, inflight);
+                *progressed |= !replies.acked.is_empty();
                 sh.record_replies(&replies);
                 if let Err(e) = res {
                     return StreamEnd::Error(e);
                 }
             }
-            batch = sh.take(cap - inflight.len()), if inflight.len() < cap => {
+            w = send.write(&out), if !out.is_empty() => match w {
+                Ok(n) => out.advance(n),
+                Err(quinn::WriteError::ConnectionLost(_)) => return StreamEnd::ConnectionLost,
+                Err(e) => return StreamEnd::Error(format!("stream write: {e}")),
+            },
+            batch = sh.take(cap - inflight.len()), if out.is_empty() && inflight.len() < cap => {
                 encode_batch(&batch, &mut out);
                 sh.note_send(&batch);
                 inflight.extend(batch.into_iter().map(|q| (q.alert.id, Queued { sends: q.sends + 1, ..q })));
-                if let Err(e) = send.write_all(&out).await {
-                    return match e {
-                        quinn::WriteError::ConnectionLost(_) => StreamEnd::ConnectionLost,
-                        e => StreamEnd::Error(format!("stream write: {e}")),
-                    };
-                }
-                out.clear();
             }
-            _ = tick.tick() => expire_in_flight(inflight, sh),
         }
     }
 }
@@ -907,9 +1087,15 @@ fn decode_replies(
                 None => r.unsolicited_rejects += 1,
             },
             Ok(Some(Frame::Error(e))) => {
+                let code = ErrorCode::from_wire(e.code);
+                let hint = if code == ErrorCode::Unauthenticated {
+                    " — the endpoint wants a (different) token"
+                } else {
+                    ""
+                };
                 break Err(format!(
-                    "endpoint closed the stream: error {} ({})",
-                    e.code, e.text
+                    "endpoint closed the stream: error {code:?} ({}){hint}",
+                    e.text
                 ));
             }
             Ok(Some(_)) => break Err("endpoint sent a frame only clients send".into()),
@@ -967,7 +1153,6 @@ impl Backoff {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -8,18 +8,24 @@
 //! stream limits, QUIC flow-control windows, a per-stream decoder that holds at most one partial
 //! frame, an idle timeout and a stall timeout for half-sent frames.
 //!
-//! Test knobs ([`Behaviour`]) make it reject everything, acknowledge slowly or require a HELLO
-//! token. It must never panic on anything a peer sends, and never acknowledge what it did not store.
+//! Security: TLS 1.3 only; optionally mutual TLS (client certificates issued by `--client-ca`) and/or
+//! a HELLO token; per-source-IP connection limits so that one flooding client cannot starve others.
+//!
+//! Fault-injection knobs ([`Behaviour`]) make it reject everything, acknowledge slowly, stall,
+//! close connections abruptly, send malformed or unexpected replies, or refuse connections; they
+//! exist to test the harness (and a team's own harness set-up) against a misbehaving endpoint.
+//! Whatever the knobs, it never acknowledges what it did not store. It must never panic on
+//! anything a peer sends.
 
 use crate::tls::{ServerCertSource, TlsError, TrustSource};
 use crate::wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason};
 use bytes::BytesMut;
 use rustls::pki_types::CertificateDer;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +46,9 @@ pub struct IngestLimits {
     pub max_streams_per_connection: u32,
     /// Concurrent connections; further ones are refused.
     pub max_connections: usize,
+    /// Concurrent connections (handshakes included) from one source IP address; further ones are
+    /// refused, so that one flooding client cannot take every connection slot.
+    pub max_connections_per_ip: usize,
     /// A connection silent for this long is closed.
     pub idle_timeout: Duration,
     /// A stream that stops part-way through a frame for this long gets an ERROR and is closed.
@@ -61,6 +70,7 @@ impl Default for IngestLimits {
         IngestLimits {
             max_streams_per_connection: 256,
             max_connections: 1024,
+            max_connections_per_ip: 64,
             idle_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(10),
             max_payload: 1024,
@@ -72,15 +82,76 @@ impl Default for IngestLimits {
     }
 }
 
-/// Behaviour knobs for tests and fault injection.
+/// Behaviour knobs for tests and fault injection. The default is a well-behaved endpoint.
 #[derive(Debug, Clone, Default)]
 pub struct Behaviour {
     /// Answer every alert with REJECT (reason `Policy`); store nothing.
     pub reject_all: bool,
-    /// Wait this long after storing a batch before acknowledging it.
+    /// Wait this long after storing a batch before acknowledging it (slow acks).
     pub ack_delay: Duration,
     /// Require every stream to start with a HELLO carrying this token.
     pub auth_token: Option<String>,
+    /// Fault: once this many alerts are stored, stop reading and acknowledging on every stream
+    /// for [`Behaviour::stall_for`], then resume (once per endpoint run).
+    pub stall_after: Option<u64>,
+    /// How long the stall of [`Behaviour::stall_after`] lasts.
+    pub stall_for: Duration,
+    /// Fault: once a connection has had this many alerts acknowledged, the next batch it sends is
+    /// stored but, instead of being acknowledged, the connection is closed abruptly
+    /// (CONNECTION_CLOSE with application code [`FAULT_CLOSE_CODE`]) — every connection, every time.
+    pub close_after: Option<u64>,
+    /// Fault: every n-th stored batch is answered with a bad reply instead of (or beside) its ACK.
+    pub bad_replies: Option<BadReplies>,
+    /// Fault: refuse some connection attempts.
+    pub refuse: Option<Refusal>,
+}
+
+/// Application error code of the CONNECTION_CLOSE sent by fault injection.
+pub const FAULT_CLOSE_CODE: u32 = 0x0F;
+
+/// Which bad reply [`Behaviour::bad_replies`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BadReplyKind {
+    /// Bytes that are not a valid frame (an unknown frame type), instead of the ACK; the batch is
+    /// stored but not acknowledged on this stream.
+    Garbage,
+    /// The real ACK, plus an ACK and a REJECT for alert ids that were never sent.
+    UnknownIds,
+    /// An ERROR frame (`INTERNAL`) instead of the ACK, and the stream is closed; the batch is
+    /// stored but not acknowledged on this stream.
+    Error,
+}
+
+/// Configuration of [`Behaviour::bad_replies`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadReplies {
+    /// What to send.
+    pub kind: BadReplyKind,
+    /// Every how many stored batches (1 = every batch).
+    pub every: u64,
+}
+
+/// How a refused connection attempt is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RefuseHow {
+    /// QUIC CONNECTION_REFUSED before the handshake.
+    Refuse,
+    /// The handshake fails: the endpoint offers ALPN `csp-alert/0` only.
+    WrongAlpn,
+    /// The handshake completes, then the endpoint closes the connection at once.
+    Close,
+}
+
+/// Configuration of [`Behaviour::refuse`]: accept the first `after` connection attempts, refuse the
+/// next `count`, then accept again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// How to refuse.
+    pub how: RefuseHow,
+    /// Attempts accepted before refusing starts.
+    pub after: u64,
+    /// Attempts refused.
+    pub count: u64,
 }
 
 /// Everything [`start`] needs.
@@ -90,6 +161,8 @@ pub struct IngestConfig {
     pub listen: SocketAddr,
     /// Where the certificate comes from.
     pub tls: ServerCertSource,
+    /// Require client certificates issued by a CA in this PEM file (mutual TLS).
+    pub client_ca: Option<PathBuf>,
     /// Write one CSV line per stored alert here (appending; ids already in it count as stored).
     pub ledger_path: Option<PathBuf>,
     /// Test and fault-injection knobs.
@@ -105,6 +178,7 @@ impl IngestConfig {
         IngestConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: ServerCertSource::SelfSigned { cert_out },
+            client_ca: None,
             ledger_path: None,
             behaviour: Behaviour::default(),
             limits: IngestLimits::default(),
@@ -157,6 +231,14 @@ pub struct IngestStats {
     pub active_connections: u64,
     /// Connections refused at the connection limit.
     pub refused_connections: u64,
+    /// Connections refused at the per-source-IP limit.
+    pub refused_per_ip: u64,
+    /// Handshakes that failed (no or bad client certificate, wrong ALPN, timeout, ...).
+    pub handshake_failures: u64,
+    /// Streams refused for a missing or wrong HELLO token.
+    pub auth_failures: u64,
+    /// Faults injected by [`Behaviour`] (refusals, abrupt closes, bad replies, stalls).
+    pub faults_injected: u64,
     /// Streams accepted.
     pub streams: u64,
     /// Alerts stored (new, acknowledged).
@@ -182,6 +264,12 @@ struct Counters {
     connections: AtomicU64,
     active_connections: AtomicU64,
     refused_connections: AtomicU64,
+    refused_per_ip: AtomicU64,
+    handshake_failures: AtomicU64,
+    auth_failures: AtomicU64,
+    faults_injected: AtomicU64,
+    attempts: AtomicU64,
+    batches: AtomicU64,
     streams: AtomicU64,
     alerts_stored: AtomicU64,
     duplicates: AtomicU64,
@@ -200,6 +288,10 @@ impl Counters {
             connections: g(&self.connections),
             active_connections: g(&self.active_connections),
             refused_connections: g(&self.refused_connections),
+            refused_per_ip: g(&self.refused_per_ip),
+            handshake_failures: g(&self.handshake_failures),
+            auth_failures: g(&self.auth_failures),
+            faults_injected: g(&self.faults_injected),
             streams: g(&self.streams),
             alerts_stored: g(&self.alerts_stored),
             duplicates: g(&self.duplicates),
@@ -213,8 +305,15 @@ impl Counters {
     }
 }
 
-fn bump(a: &AtomicU64, n: u64) {
-    a.fetch_add(n, Ordering::Relaxed);
+/// Adds `n`; returns the new value.
+fn bump(a: &AtomicU64, n: u64) -> u64 {
+    a.fetch_add(n, Ordering::Relaxed) + n
+}
+
+/// Logs at most ~log2(n) of `n` repeated events (the 1st, 2nd, 4th, 8th, ...), so a flood of bad
+/// peers cannot flood the log.
+fn sparse(n: u64) -> bool {
+    n.is_power_of_two()
 }
 
 /// The de-duplicating, write-ahead alert store.
@@ -354,6 +453,77 @@ struct Ctx {
     counters: Counters,
     behaviour: Behaviour,
     limits: IngestLimits,
+    /// Connections (handshakes included) per source IP.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// While set and in the future, streams neither read nor acknowledge (fault injection).
+    stall_until: Mutex<Option<tokio::time::Instant>>,
+    /// A configuration offering the wrong ALPN, for [`RefuseHow::WrongAlpn`].
+    wrong_alpn: Arc<quinn::ServerConfig>,
+    /// Whether clients must present a certificate.
+    mutual_tls: bool,
+}
+
+impl Ctx {
+    async fn wait_while_stalled(&self) {
+        let until = *self
+            .stall_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(t) = until
+            && t > tokio::time::Instant::now()
+        {
+            tokio::time::sleep_until(t).await;
+        }
+    }
+
+    fn maybe_start_stall(&self, stored_total: u64) {
+        let Some(n) = self.behaviour.stall_after else {
+            return;
+        };
+        if stored_total < n {
+            return;
+        }
+        let mut g = self
+            .stall_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.is_none() {
+            *g = Some(tokio::time::Instant::now() + self.behaviour.stall_for);
+            bump(&self.counters.faults_injected, 1);
+            tracing::warn!(
+                "fault injection: stalling every stream for {:?}",
+                self.behaviour.stall_for
+            );
+        }
+    }
+
+    /// Whether attempt number `i` (0-based) is to be refused, and how.
+    fn refusal(&self, i: u64) -> Option<RefuseHow> {
+        let r = self.behaviour.refuse?;
+        (i >= r.after && i - r.after < r.count).then_some(r.how)
+    }
+}
+
+/// Releases a per-IP connection slot when the connection task ends.
+struct IpSlot {
+    ctx: Arc<Ctx>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .ctx
+            .per_ip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A running endpoint.
@@ -407,12 +577,20 @@ impl IngestServer {
 
 /// Starts the endpoint: binds, then serves in background tasks until [`IngestServer::shutdown`].
 pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
-    let tls = crate::tls::server_tls(&cfg.tls)?;
+    let tls = crate::tls::server_tls(&cfg.tls, cfg.client_ca.as_deref())?;
     let store = Store::open(cfg.ledger_path.as_deref())?;
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls.config.clone())
-        .map_err(|e| IngestError::Quic(e.to_string()))?;
-    let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    server_config.transport_config(Arc::new(server_transport(&cfg.limits)?));
+    let transport = Arc::new(server_transport(&cfg.limits)?);
+    let quic_config = |tls: Arc<rustls::ServerConfig>| -> Result<quinn::ServerConfig, IngestError> {
+        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+            .map_err(|e| IngestError::Quic(e.to_string()))?;
+        let mut c = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        c.transport_config(transport.clone());
+        Ok(c)
+    };
+    let server_config = quic_config(tls.config.clone())?;
+    let mut wrong = (*tls.config).clone();
+    wrong.alpn_protocols = vec![b"csp-alert/0".to_vec()];
+    let wrong_alpn = Arc::new(quic_config(Arc::new(wrong))?);
     let socket = bind_udp(cfg.listen).map_err(|source| IngestError::Bind {
         addr: cfg.listen,
         source,
@@ -436,6 +614,10 @@ pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
         counters: Counters::default(),
         behaviour: cfg.behaviour,
         limits: cfg.limits,
+        per_ip: Mutex::new(HashMap::new()),
+        stall_until: Mutex::new(None),
+        wrong_alpn,
+        mutual_tls: cfg.client_ca.is_some(),
     });
     let accept_task = tokio::spawn(accept_loop(endpoint.clone(), ctx.clone()));
     Ok(IngestServer {
@@ -483,11 +665,8 @@ async fn accept_loop(endpoint: quinn::Endpoint, ctx: Arc<Ctx>) {
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                if conns.len() >= ctx.limits.max_connections {
-                    bump(&ctx.counters.refused_connections, 1);
-                    incoming.refuse();
-                } else {
-                    conns.spawn(serve_connection(incoming, ctx.clone()));
+                if let Some(task) = admit(incoming, conns.len(), &ctx) {
+                    conns.spawn(task);
                 }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -496,23 +675,114 @@ async fn accept_loop(endpoint: quinn::Endpoint, ctx: Arc<Ctx>) {
     conns.shutdown().await;
 }
 
-async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<Ctx>) {
-    let conn = match incoming.await {
+/// Applies the connection limits (global, per source IP) and the refusal fault to a connection
+/// attempt; returns the task that serves it if it is let in.
+fn admit(
+    incoming: quinn::Incoming,
+    open: usize,
+    ctx: &Arc<Ctx>,
+) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    let ip = incoming.remote_address().ip();
+    if open >= ctx.limits.max_connections {
+        let n = bump(&ctx.counters.refused_connections, 1);
+        if sparse(n) {
+            tracing::warn!(
+                "refusing connection from {ip}: {} connections open (limit; {n} refused so far)",
+                open
+            );
+        }
+        incoming.refuse();
+        return None;
+    }
+    {
+        let mut m = ctx
+            .per_ip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(ip).or_insert(0);
+        if *n >= ctx.limits.max_connections_per_ip {
+            let r = bump(&ctx.counters.refused_per_ip, 1);
+            if sparse(r) {
+                tracing::warn!(
+                    "refusing connection from {ip}: it has {n} connections open (per-IP limit; \
+                     {r} refused so far)"
+                );
+            }
+            drop(m);
+            incoming.refuse();
+            return None;
+        }
+        *n += 1;
+    }
+    let slot = IpSlot {
+        ctx: ctx.clone(),
+        ip,
+    };
+    let attempt = ctx.counters.attempts.fetch_add(1, Ordering::Relaxed);
+    let refusal = ctx.refusal(attempt);
+    if refusal.is_some() {
+        bump(&ctx.counters.faults_injected, 1);
+    }
+    let connecting = match refusal {
+        Some(RefuseHow::Refuse) => {
+            incoming.refuse();
+            return None;
+        }
+        Some(RefuseHow::WrongAlpn) => incoming.accept_with(ctx.wrong_alpn.clone()),
+        _ => incoming.accept(),
+    };
+    let ctx = ctx.clone();
+    Some(async move {
+        let _slot = slot;
+        match connecting {
+            Ok(c) => serve_connection(c, refusal == Some(RefuseHow::Close), ctx).await,
+            Err(e) => {
+                let n = bump(&ctx.counters.handshake_failures, 1);
+                if sparse(n) {
+                    tracing::warn!("connection from {ip} refused: {e}");
+                }
+            }
+        }
+    })
+}
+
+async fn serve_connection(connecting: quinn::Connecting, close_at_once: bool, ctx: Arc<Ctx>) {
+    let remote = connecting.remote_address();
+    let conn = match connecting.await {
         Ok(c) => c,
         Err(e) => {
-            tracing::debug!("handshake failed: {e}");
+            let n = bump(&ctx.counters.handshake_failures, 1);
+            if sparse(n) {
+                let hint = if ctx.mutual_tls {
+                    " (this endpoint requires a client certificate issued by its --client-ca)"
+                } else {
+                    ""
+                };
+                tracing::warn!(
+                    "handshake with {remote} failed: {e}{hint} ({n} failed handshakes so far)"
+                );
+            }
             return;
         }
     };
+    if close_at_once {
+        conn.close(
+            quinn::VarInt::from_u32(FAULT_CLOSE_CODE),
+            b"fault injection: connection refused",
+        );
+        return;
+    }
     bump(&ctx.counters.connections, 1);
     bump(&ctx.counters.active_connections, 1);
+    let acked_here = Arc::new(AtomicU64::new(0));
     let mut streams = JoinSet::new();
     loop {
         tokio::select! {
             s = conn.accept_bi() => match s {
                 Ok((send, recv)) => {
                     bump(&ctx.counters.streams, 1);
-                    streams.spawn(serve_stream(send, recv, ctx.clone()));
+                    let link = ConnLink { conn: conn.clone(), acked: acked_here.clone() };
+                    streams.spawn(serve_stream(send, recv, link, ctx.clone()));
                 }
                 Err(e) => {
                     tracing::debug!("connection from {} ended: {e}", conn.remote_address());
@@ -554,14 +824,29 @@ impl Close {
 struct StreamState {
     decoder: Decoder,
     authenticated: bool,
+    link: ConnLink,
 }
 
-async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, ctx: Arc<Ctx>) {
+/// A stream's handle on its connection (for the `close_after` fault).
+struct ConnLink {
+    conn: quinn::Connection,
+    /// Alerts acknowledged on this connection so far.
+    acked: Arc<AtomicU64>,
+}
+
+async fn serve_stream(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    link: ConnLink,
+    ctx: Arc<Ctx>,
+) {
     let mut st = StreamState {
         decoder: Decoder::new(ctx.limits.max_frame),
         authenticated: ctx.behaviour.auth_token.is_none(),
+        link,
     };
     loop {
+        ctx.wait_while_stalled().await;
         let read = read_some(&mut recv, &st.decoder, &ctx.limits).await;
         let (out, close) = match read {
             ReadOutcome::Data(bytes) => {
@@ -675,7 +960,10 @@ async fn process_frames(st: &mut StreamState, ctx: &Ctx) -> (BytesMut, Option<Cl
         }
     };
     if !batch.is_empty() {
-        commit(&batch, ctx, &mut out).await;
+        let fault_close = commit(&batch, st, ctx, &mut out).await;
+        if close.is_none() {
+            return (out, fault_close);
+        }
     }
     (out, close)
 }
@@ -697,7 +985,19 @@ fn handle_frame(
             }
             if let Some(token) = &ctx.behaviour.auth_token {
                 if h.token.as_ref() != token.as_bytes() {
-                    return Err(Close::error(ErrorCode::Unauthenticated, "bad token"));
+                    let n = bump(&ctx.counters.auth_failures, 1);
+                    if sparse(n) {
+                        tracing::warn!(
+                            "stream from {} refused: missing or wrong HELLO token",
+                            st.link.conn.remote_address()
+                        );
+                    }
+                    let what = if h.token.is_empty() {
+                        "this endpoint requires a token (HELLO token is empty)"
+                    } else {
+                        "wrong token"
+                    };
+                    return Err(Close::error(ErrorCode::Unauthenticated, what));
                 }
                 st.authenticated = true;
             }
@@ -755,18 +1055,71 @@ fn validate(h: &AlertHeader, payload_len: usize, ctx: &Ctx) -> Result<(), (Rejec
     Ok(())
 }
 
-/// Stores a batch (write-ahead) and, only if that succeeded, acknowledges every alert of it.
-async fn commit(batch: &[AlertHeader], ctx: &Ctx, out: &mut BytesMut) {
+/// Stores a batch (write-ahead) and, only if that succeeded, acknowledges every alert of it —
+/// unless a fault is injected instead, in which case the stream close it calls for is returned.
+async fn commit(
+    batch: &[AlertHeader],
+    st: &StreamState,
+    ctx: &Ctx,
+    out: &mut BytesMut,
+) -> Option<Close> {
     match ctx.store.store(batch) {
         Ok(stored) => {
-            bump(&ctx.counters.alerts_stored, stored.new);
+            let total = bump(&ctx.counters.alerts_stored, stored.new);
             bump(&ctx.counters.duplicates, stored.duplicates);
             if !ctx.behaviour.ack_delay.is_zero() {
                 tokio::time::sleep(ctx.behaviour.ack_delay).await;
             }
             let ids: Vec<u64> = batch.iter().map(|h| h.alert_id).collect();
-            wire::encode_ack(out, &ids);
-            bump(&ctx.counters.acked, ids.len() as u64);
+            if let Some(n) = ctx.behaviour.close_after
+                && st.link.acked.load(Ordering::Relaxed) >= n
+            {
+                // Stored, never acknowledged: the client must resend on a new connection.
+                bump(&ctx.counters.faults_injected, 1);
+                st.link.conn.close(
+                    quinn::VarInt::from_u32(FAULT_CLOSE_CODE),
+                    b"fault injection: abrupt close",
+                );
+                return Some(Close::Clean);
+            }
+            let batch_no = bump(&ctx.counters.batches, 1);
+            let bad = ctx
+                .behaviour
+                .bad_replies
+                .filter(|b| batch_no.is_multiple_of(b.every.max(1)))
+                .map(|b| b.kind);
+            if bad.is_some() {
+                bump(&ctx.counters.faults_injected, 1);
+            }
+            let close = match bad {
+                Some(BadReplyKind::Garbage) => {
+                    // An unknown frame type with a junk body: undecodable for the client.
+                    out.extend_from_slice(&[0, 0, 0, 4, 0x7E, 0xDE, 0xAD, 0xBF]);
+                    None
+                }
+                Some(BadReplyKind::Error) => Some(Close::error(
+                    ErrorCode::Internal,
+                    "fault injection: internal error",
+                )),
+                Some(BadReplyKind::UnknownIds) | None => {
+                    wire::encode_ack(out, &ids);
+                    bump(&ctx.counters.acked, ids.len() as u64);
+                    st.link.acked.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                    if bad == Some(BadReplyKind::UnknownIds) {
+                        let bogus: Vec<u64> = ids.iter().map(|id| !id).collect();
+                        wire::encode_ack(out, &bogus);
+                        wire::encode_reject(
+                            out,
+                            u64::MAX - batch_no,
+                            RejectReason::Other.wire(),
+                            "fault injection: reject for an id never sent",
+                        );
+                    }
+                    None
+                }
+            };
+            ctx.maybe_start_stall(total);
+            close
         }
         Err(e) => {
             tracing::error!("cannot store alerts: {e}");
@@ -775,6 +1128,7 @@ async fn commit(batch: &[AlertHeader], ctx: &Ctx, out: &mut BytesMut) {
                 let text = format!("storage failure: {e}");
                 wire::encode_reject(out, h.alert_id, RejectReason::StorageFailure.wire(), &text);
             }
+            None
         }
     }
 }
@@ -797,24 +1151,90 @@ pub struct IngestArgs {
     /// Append one CSV line per stored alert to this file (write-ahead, before the ACK).
     #[arg(long)]
     pub ledger: Option<PathBuf>,
-    /// Reject every alert (test knob).
+    /// Security settings.
+    #[command(flatten)]
+    pub security: SecurityArgs,
+    /// Resource limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Fault injection.
+    #[command(flatten)]
+    pub faults: FaultArgs,
+}
+
+/// `ingest` security flags.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Security")]
+pub struct SecurityArgs {
+    /// Require client certificates issued by a CA in this PEM file (mutual TLS); clients without
+    /// one are refused in the handshake.
     #[arg(long)]
-    pub reject_all: bool,
-    /// Wait this many milliseconds before acknowledging each stored batch (test knob).
-    #[arg(long, default_value_t = 0)]
-    pub ack_delay_ms: u64,
+    pub client_ca: Option<PathBuf>,
     /// Require a HELLO frame carrying this token at the start of every stream.
     #[arg(long)]
     pub auth_token: Option<String>,
+}
+
+/// `ingest` resource-limit flags.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
     /// Concurrent streams per connection.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_streams: u32,
     /// Concurrent connections.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
+    /// Concurrent connections from one source IP address.
+    #[arg(long, default_value_t = 64)]
+    pub max_connections_per_ip: usize,
     /// Close connections idle for this many seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub idle_timeout_s: u64,
+    /// Close a stream that stops part-way through a frame for this many seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout_s: u64,
+    /// Largest frame accepted (length field: type byte + body), at most 4096.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=4096))]
+    pub max_frame: u32,
+}
+
+/// `ingest` fault-injection flags: make the endpoint misbehave on purpose, to test a harness
+/// set-up against it. Never on an endpoint that matters.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Fault injection (testing a harness set-up; never in production)")]
+pub struct FaultArgs {
+    /// Reject every alert.
+    #[arg(long)]
+    pub reject_all: bool,
+    /// Wait this many milliseconds before acknowledging each stored batch (slow acks).
+    #[arg(long, default_value_t = 0)]
+    pub ack_delay_ms: u64,
+    /// Once this many alerts are stored, stop reading and acknowledging for --stall-for-ms.
+    #[arg(long, requires = "stall_for_ms")]
+    pub stall_after: Option<u64>,
+    /// Length of the stall of --stall-after, in milliseconds.
+    #[arg(long, requires = "stall_after")]
+    pub stall_for_ms: Option<u64>,
+    /// Close each connection abruptly (stored, unacknowledged batch) once it has had this many
+    /// alerts acknowledged.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub close_after: Option<u64>,
+    /// Send this kind of bad reply every --bad-reply-every stored batches.
+    #[arg(long, value_enum)]
+    pub bad_reply: Option<BadReplyKind>,
+    /// How often --bad-reply is sent (every n-th stored batch).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub bad_reply_every: u64,
+    /// Refuse connection attempts this way (see --refuse-after and --refuse-count).
+    #[arg(long, value_enum)]
+    pub refuse: Option<RefuseHow>,
+    /// Connection attempts accepted before --refuse starts.
+    #[arg(long, default_value_t = 0)]
+    pub refuse_after: u64,
+    /// Connection attempts refused by --refuse.
+    #[arg(long, default_value_t = u64::MAX)]
+    pub refuse_count: u64,
 }
 
 impl IngestArgs {
@@ -829,19 +1249,36 @@ impl IngestArgs {
                 cert_out: self.cert_out.clone(),
             },
         };
+        let f = &self.faults;
         IngestConfig {
             listen: self.listen,
             tls,
+            client_ca: self.security.client_ca.clone(),
             ledger_path: self.ledger.clone(),
             behaviour: Behaviour {
-                reject_all: self.reject_all,
-                ack_delay: Duration::from_millis(self.ack_delay_ms),
-                auth_token: self.auth_token.clone(),
+                reject_all: f.reject_all,
+                ack_delay: Duration::from_millis(f.ack_delay_ms),
+                auth_token: self.security.auth_token.clone(),
+                stall_after: f.stall_after,
+                stall_for: Duration::from_millis(f.stall_for_ms.unwrap_or(0)),
+                close_after: f.close_after,
+                bad_replies: f.bad_reply.map(|kind| BadReplies {
+                    kind,
+                    every: f.bad_reply_every,
+                }),
+                refuse: f.refuse.map(|how| Refusal {
+                    how,
+                    after: f.refuse_after,
+                    count: f.refuse_count,
+                }),
             },
             limits: IngestLimits {
-                max_streams_per_connection: self.max_streams,
-                max_connections: self.max_connections,
-                idle_timeout: Duration::from_secs(self.idle_timeout_s),
+                max_streams_per_connection: self.limits.max_streams,
+                max_connections: self.limits.max_connections,
+                max_connections_per_ip: self.limits.max_connections_per_ip,
+                idle_timeout: Duration::from_secs(self.limits.idle_timeout_s),
+                stall_timeout: Duration::from_secs(self.limits.stall_timeout_s),
+                max_frame: self.limits.max_frame as usize,
                 ..IngestLimits::default()
             },
         }
@@ -861,6 +1298,28 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     if let Some(l) = &args.ledger {
         println!("ledger: {}", l.display());
     }
+    println!(
+        "client authentication: {}{}",
+        match &args.security.client_ca {
+            Some(ca) => format!("client certificate issued by {}", ca.display()),
+            None => "no client certificate required".into(),
+        },
+        if args.security.auth_token.is_some() {
+            "; HELLO token required"
+        } else {
+            "; no token required"
+        }
+    );
+    let b = &server.ctx.behaviour;
+    if b.reject_all
+        || !b.ack_delay.is_zero()
+        || b.stall_after.is_some()
+        || b.close_after.is_some()
+        || b.bad_replies.is_some()
+        || b.refuse.is_some()
+    {
+        tracing::warn!("fault injection is ON: this endpoint misbehaves on purpose ({b:?})");
+    }
     tokio::signal::ctrl_c().await?;
     let stats = server.shutdown().await;
     println!("{}", serde_json::to_string(&stats)?);
@@ -868,7 +1327,6 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -2,12 +2,16 @@
 //!
 //! The endpoint presents a certificate from PEM files (`--cert`/`--key`) or a freshly generated
 //! self-signed one for `localhost`, `127.0.0.1` and `::1`, whose PEM it can write where a client can
-//! pin it. The client trusts exactly the certificates in a PEM file (a CA or the pinned endpoint
-//! certificate) or given in memory; it never skips verification. Every load error names the file
-//! and what is wrong with it. Everything uses the `ring` provider (no aws-lc).
+//! pin it; it can require client certificates issued by a CA it is given (mutual TLS).
+//! The client trusts exactly the certificates in a PEM file (a CA or the pinned endpoint
+//! certificate) or given in memory, and can present a client certificate. It skips verification
+//! only when told to by the loudly named [`TrustSource::InsecureSkipVerify`], and then says so in a
+//! warning. Every load error names the file and what is wrong with it. Everything uses the `ring`
+//! provider (no aws-lc). [`CertAuthority`] makes CAs and certificates for tests and trials.
 
 use crate::wire::ALPN;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -80,9 +84,23 @@ pub enum TrustSource {
     PemFile(PathBuf),
     /// These certificates (DER) are the trust anchors.
     Der(Vec<CertificateDer<'static>>),
+    /// **Insecure**: accept any endpoint certificate, for any name, without checking who issued
+    /// it (signatures of the handshake are still checked). Anyone on the path can then read and
+    /// alter the alerts. For trials against endpoints with throw-away certificates only; a warning
+    /// is logged whenever a client configuration is built with it.
+    InsecureSkipVerify,
 }
 
-/// A generated self-signed certificate and key.
+/// A client certificate chain and key, presented when the endpoint requires mutual TLS.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// Certificate chain PEM (leaf first).
+    pub cert: PathBuf,
+    /// Private key PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// A generated certificate and its key.
 #[derive(Debug, Clone)]
 pub struct SelfSigned {
     /// Certificate DER.
@@ -119,8 +137,114 @@ pub fn self_signed() -> Result<SelfSigned, TlsError> {
     })
 }
 
-/// Builds the endpoint's TLS configuration from `source`.
-pub fn server_tls(source: &ServerCertSource) -> Result<ServerTls, TlsError> {
+/// A certificate authority made on the spot, for tests and trials of mutual TLS and of bad
+/// certificates (expired, wrong name). Not for production keys.
+pub struct CertAuthority {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    /// The CA certificate PEM (give it to the endpoint as `--client-ca`, or to a client as `--ca`).
+    pub cert_pem: String,
+    /// The CA certificate DER.
+    pub cert_der: CertificateDer<'static>,
+}
+
+impl std::fmt::Debug for CertAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertAuthority").finish_non_exhaustive()
+    }
+}
+
+/// Validity of a generated certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// From 2020 to 2100.
+    Current,
+    /// Expired: valid from 2000-01-01 to 2001-01-01.
+    Expired,
+}
+
+fn gen_err(e: rcgen::Error) -> TlsError {
+    TlsError::Generate(e.to_string())
+}
+
+impl CertAuthority {
+    /// A new CA whose certificate's common name is `name`.
+    pub fn new(name: &str) -> Result<Self, TlsError> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().map_err(gen_err)?;
+        let cert = params.self_signed(&key).map_err(gen_err)?;
+        Ok(CertAuthority {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().clone(),
+            issuer: rcgen::Issuer::new(params, key),
+        })
+    }
+
+    /// Issues a certificate for `names` (DNS names or IP addresses), for a server or a client.
+    pub fn issue(
+        &self,
+        names: &[&str],
+        client: bool,
+        validity: Validity,
+    ) -> Result<SelfSigned, TlsError> {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).map_err(gen_err)?;
+        params.extended_key_usages = vec![if client {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        set_validity(&mut params, validity);
+        let key = rcgen::KeyPair::generate().map_err(gen_err)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
+        Ok(SelfSigned {
+            cert_der: cert.der().clone(),
+            cert_pem: cert.pem(),
+            key_pkcs8: key.serialize_der(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+fn set_validity(params: &mut rcgen::CertificateParams, validity: Validity) {
+    let (from, to) = match validity {
+        Validity::Current => ((2020, 1, 1), (2100, 1, 1)),
+        Validity::Expired => ((2000, 1, 1), (2001, 1, 1)),
+    };
+    params.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
+    params.not_after = rcgen::date_time_ymd(to.0, to.1, to.2);
+}
+
+/// A self-signed certificate for `names` with the given validity (e.g. an expired one, to test
+/// that clients refuse it).
+pub fn self_signed_for(names: &[&str], validity: Validity) -> Result<SelfSigned, TlsError> {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let mut params = rcgen::CertificateParams::new(names).map_err(gen_err)?;
+    set_validity(&mut params, validity);
+    let key = rcgen::KeyPair::generate().map_err(gen_err)?;
+    let cert = params.self_signed(&key).map_err(gen_err)?;
+    Ok(SelfSigned {
+        cert_der: cert.der().clone(),
+        cert_pem: cert.pem(),
+        key_pkcs8: key.serialize_der(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// Builds the endpoint's TLS configuration from `source`. With `client_ca`, every client must
+/// present a certificate issued by a CA in that PEM file (mutual TLS); clients without one are
+/// refused in the handshake.
+pub fn server_tls(
+    source: &ServerCertSource,
+    client_ca: Option<&Path>,
+) -> Result<ServerTls, TlsError> {
     let (chain, key, cert_pem_path) = match source {
         ServerCertSource::Files { cert, key } => (
             load_certs(cert, "certificate")?,
@@ -140,10 +264,33 @@ pub fn server_tls(source: &ServerCertSource) -> Result<ServerTls, TlsError> {
     let Some(leaf) = chain.first().cloned() else {
         return Err(TlsError::Config("no certificate".into()));
     };
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let what = "client CA certificate";
+            let mut roots = rustls::RootCertStore::empty();
+            for (i, cert) in load_certs(path, what)?.into_iter().enumerate() {
+                roots.add(cert).map_err(|e| {
+                    bad_pem(
+                        what,
+                        path,
+                        format!("certificate #{} is not a usable CA: {e}", i + 1),
+                    )
+                })?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .map_err(|e| bad_pem(what, path, format!("unusable client CA: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(format!("certificate and key do not fit: {e}")))?;
     config.alpn_protocols = vec![ALPN.to_vec()];
@@ -154,14 +301,53 @@ pub fn server_tls(source: &ServerCertSource) -> Result<ServerTls, TlsError> {
     })
 }
 
-/// Builds the client's TLS configuration trusting exactly the certificates of `trust`.
-pub fn client_config(trust: &TrustSource) -> Result<rustls::ClientConfig, TlsError> {
+/// Builds the client's TLS configuration trusting exactly the certificates of `trust` (or nothing
+/// at all, with a warning, for [`TrustSource::InsecureSkipVerify`]), presenting `identity` if given.
+pub fn client_config(
+    trust: &TrustSource,
+    identity: Option<&ClientIdentity>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match trust {
+        TrustSource::InsecureSkipVerify => {
+            tracing::warn!(
+                "INSECURE: the endpoint's certificate is NOT verified (insecure-skip-verify); \
+                 anyone on the network path can impersonate the endpoint and read or alter alerts"
+            );
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(SkipServerVerification(provider())))
+        }
+        _ => builder.with_root_certificates(trust_roots(trust)?),
+    };
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => {
+            let chain = load_certs(&id.cert, "client certificate")?;
+            let key = load_key_as(&id.key, "client private key")?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                TlsError::Config(format!(
+                    "client certificate {} and key {} do not fit: {e}",
+                    id.cert.display(),
+                    id.key.display()
+                ))
+            })?
+        }
+    };
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(config)
+}
+
+fn trust_roots(trust: &TrustSource) -> Result<rustls::RootCertStore, TlsError> {
     let (anchors, origin) = match trust {
         TrustSource::PemFile(path) => (
             load_certs(path, "CA/pinned certificate")?,
             path.display().to_string(),
         ),
         TrustSource::Der(certs) => (certs.clone(), "in-memory certificates".to_string()),
+        TrustSource::InsecureSkipVerify => (Vec::new(), String::new()),
     };
     let mut roots = rustls::RootCertStore::empty();
     for (i, cert) in anchors.into_iter().enumerate() {
@@ -171,13 +357,57 @@ pub fn client_config(trust: &TrustSource) -> Result<rustls::ClientConfig, TlsErr
             problem: format!("certificate #{} is not a usable trust anchor: {e}", i + 1),
         })?;
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![ALPN.to_vec()];
-    Ok(config)
+    Ok(roots)
+}
+
+/// The verifier behind [`TrustSource::InsecureSkipVerify`]: any certificate, any name; handshake
+/// signatures are still verified so the connection is at least consistent.
+#[derive(Debug)]
+struct SkipServerVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for SkipServerVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// Reads every certificate from a PEM file; an error if there is none.
@@ -201,7 +431,10 @@ pub fn load_certs(
 
 /// Reads the first private key from a PEM file; an error if there is none.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let what = "private key";
+    load_key_as(path, "private key")
+}
+
+fn load_key_as(path: &Path, what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
     let data = read_file(path, what)?;
     rustls_pemfile::private_key(&mut data.as_slice())
         .map_err(|e| bad_pem(what, path, format!("not valid PEM: {e}")))?
@@ -244,7 +477,6 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -258,13 +490,21 @@ mod tests {
         let (c, k) = (tmp("cert.pem"), tmp("key.pem"));
         std::fs::write(&c, &s.cert_pem).unwrap();
         std::fs::write(&k, &s.key_pem).unwrap();
-        let tls = server_tls(&ServerCertSource::Files {
-            cert: c.clone(),
-            key: k.clone(),
-        })
+        let tls = server_tls(
+            &ServerCertSource::Files {
+                cert: c.clone(),
+                key: k.clone(),
+            },
+            Some(&c),
+        )
         .unwrap();
         assert_eq!(tls.cert_der, s.cert_der);
-        client_config(&TrustSource::PemFile(c.clone())).unwrap();
+        client_config(&TrustSource::PemFile(c.clone()), None).unwrap();
+        let id = ClientIdentity {
+            cert: c.clone(),
+            key: k.clone(),
+        };
+        client_config(&TrustSource::InsecureSkipVerify, Some(&id)).unwrap();
         let _ = std::fs::remove_file(c);
         let _ = std::fs::remove_file(k);
     }
@@ -272,7 +512,7 @@ mod tests {
     #[test]
     fn errors_name_the_file_and_the_problem() {
         let missing = tmp("missing.pem");
-        let e = client_config(&TrustSource::PemFile(missing.clone())).unwrap_err();
+        let e = client_config(&TrustSource::PemFile(missing.clone()), None).unwrap_err();
         assert!(
             e.to_string().contains(&missing.display().to_string()),
             "{e}"
