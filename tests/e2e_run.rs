@@ -212,3 +212,44 @@ fn rejecting_endpoint_loses_alerts_as_rejected_and_says_so() {
     }
     assert!(rejected > 0, "{summary}");
 }
+
+#[test]
+fn endpoint_requiring_a_token_refuses_a_run_without_the_right_one() {
+    let dir = temp_dir();
+    let port = free_port();
+    let ca = dir.path().join("ca.pem");
+    let mut ingest = start_ingest(port, &ca, &["--auth-token", "s3cret"]);
+    let url = format!("quic://127.0.0.1:{port}");
+    let args = |token: &str, out: &str| -> Vec<std::ffi::OsString> {
+        vec![
+            "run".into(),
+            "--profile".into(),
+            profile("test/mixed-short.toml").into(),
+            "--endpoint".into(),
+            url.clone().into(),
+            "--ca".into(),
+            ca.clone().into(),
+            "--token".into(),
+            token.into(),
+            "--time-scale".into(),
+            "600".into(),
+            "--quiet".into(),
+            "--out".into(),
+            dir.path().join(out).into(),
+        ]
+    };
+    let wrong = run_harness(args("guess", "wrong"), Duration::from_secs(60));
+    let right = run_harness(args("s3cret", "right"), Duration::from_secs(120));
+    let _ = ingest.kill();
+    let _ = ingest.wait();
+    assert_eq!(wrong.status.code(), Some(2), "{}", describe(&wrong));
+    let err = String::from_utf8_lossy(&wrong.stderr).to_lowercase();
+    assert!(
+        err.contains("token") || err.contains("unauthenticated"),
+        "the refusal must say why: {err}"
+    );
+    assert_eq!(right.status.code(), Some(0), "{}", describe(&right));
+    let summary = read_summary(&dir.path().join("right"));
+    check_accounting(&summary);
+    assert!(summary["alerts"]["pra"]["delivered"].as_u64().unwrap_or(0) > 0);
+}

@@ -90,11 +90,24 @@ pub struct RunArgs {
     /// CA or pinned certificate (PEM) the endpoint's certificate must chain to. Required with --endpoint.
     #[arg(long, value_name = "PEM", requires = "endpoint")]
     pub ca: Option<PathBuf>,
+    /// INSECURE: accept any endpoint certificate without verifying who issued it. Anyone on the
+    /// path can read and alter the alerts. Only for trials against throw-away certificates.
+    #[arg(long, requires = "endpoint", conflicts_with = "ca")]
+    pub insecure_skip_verify: bool,
+    /// Client certificate chain (PEM) for endpoints that require mutual TLS.
+    #[arg(long, value_name = "PEM", requires_all = ["endpoint", "client_key"])]
+    pub client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert.
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Token presented to the endpoint in the HELLO frame (docs/protocol.md).
+    #[arg(long, value_name = "TOKEN", requires = "endpoint")]
+    pub token: Option<String>,
     /// TLS server name to verify [default: the endpoint's host].
     #[arg(long, value_name = "NAME", requires = "endpoint")]
     pub server_name: Option<String>,
     /// Run the scenario N times faster than real time (event times stay in scenario time).
-    #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = parse_time_scale)]
+    #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = parse_time_scale, allow_negative_numbers = true)]
     pub time_scale: f64,
     /// QUIC connections the egress keeps open to the endpoint.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]

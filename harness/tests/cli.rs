@@ -77,3 +77,26 @@ fn endpoint_without_ca_is_refused() {
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("--ca"), "{text}");
 }
+
+#[test]
+fn insecure_mode_needs_an_endpoint_and_excludes_a_ca() {
+    let (code, text) = run(&[
+        "run",
+        "--profile",
+        "profiles/north/current.toml",
+        "--insecure-skip-verify",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    let (code, text) = run(&[
+        "run",
+        "--profile",
+        "profiles/north/current.toml",
+        "--endpoint",
+        "quic://127.0.0.1:9",
+        "--ca",
+        "x.pem",
+        "--insecure-skip-verify",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("cannot be used with"), "{text}");
+}
