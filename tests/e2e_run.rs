@@ -253,3 +253,43 @@ fn endpoint_requiring_a_token_refuses_a_run_without_the_right_one() {
     check_accounting(&summary);
     assert!(summary["alerts"]["pra"]["delivered"].as_u64().unwrap_or(0) > 0);
 }
+
+#[test]
+fn heavy_a_harness_that_falls_behind_is_flagged_and_cannot_pass() {
+    let dir = temp_dir();
+    // Thresholds any healthy run of this profile passes: only the harness's lag can fail it.
+    let th = dir.path().join("generous.toml");
+    std::fs::write(
+        &th,
+        "[thresholds]\npoa.loss_rate = 1.0\npra.loss_rate = 1.0\n",
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    // 10,000x: a 70-minute scenario in 0.4 s of real time, far beyond what 2 cores can keep up with.
+    let res = run_harness(
+        [
+            "run".as_ref(),
+            "--profile".as_ref(),
+            profile("test/mixed-short.toml").as_os_str(),
+            "--time-scale".as_ref(),
+            "10000".as_ref(),
+            "--quiet".as_ref(),
+            "--thresholds".as_ref(),
+            th.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("fell behind"), "{err}");
+    let summary = read_summary(&out);
+    assert_eq!(
+        summary["health"]["lagged"].as_bool(),
+        Some(true),
+        "{summary}"
+    );
+    check_accounting(&summary);
+    assert!(out.join("host.json").exists());
+}

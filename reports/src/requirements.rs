@@ -1,5 +1,5 @@
 //! The requirements drawn on the graphs and checked in the tables, with their sources (see
-//! `shared/domain.md`): SEC H3.14(g) as the DP096 seed states it (and its relaxation agreed in the
+//! docs/model.md, section 9): SEC H3.14(g) as the DP096 seed states it (and its relaxation agreed in the
 //! modification), the DNOs' ENA requirements (Oct 2019), and the 99.5% reliability level.
 
 use ledger::AlertKind;

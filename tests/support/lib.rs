@@ -17,8 +17,9 @@ pub fn profile(rel: &str) -> PathBuf {
 
 /// Path of the `csp-harness` binary of the same cargo profile as the test executable.
 ///
-/// Asks cargo to build it once per test process (a no-op when it is up to date), so a test run
-/// never exercises a stale binary, whichever packages the test command selected.
+/// A test never exercises a stale binary: when the binary is missing or older than any source it is
+/// built from, cargo builds it once per test process. `cargo nextest run --workspace` has built it
+/// already, so there this is only a few `stat` calls.
 pub fn harness_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
@@ -29,24 +30,51 @@ pub fn harness_bin() -> PathBuf {
             .and_then(Path::parent)
             .expect("target/<profile> directory")
             .to_path_buf();
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "csp-harness",
-            "--bin",
-            "csp-harness",
-        ]);
-        if release {
-            cmd.arg("--release");
+        let bin = profile_dir.join(format!("csp-harness{}", std::env::consts::EXE_SUFFIX));
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let stale = match built {
+            None => true,
+            Some(t) => newest_source().is_some_and(|s| s > t),
+        };
+        if stale {
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args([
+                "build",
+                "--quiet",
+                "-p",
+                "csp-harness",
+                "--bin",
+                "csp-harness",
+            ]);
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.current_dir(repo_root()).status().expect("cargo build");
+            assert!(status.success(), "building csp-harness failed");
         }
-        let status = cmd.current_dir(repo_root()).status().expect("cargo build");
-        assert!(status.success(), "building csp-harness failed");
-        profile_dir.join(format!("csp-harness{}", std::env::consts::EXE_SUFFIX))
+        bin
     })
     .clone()
+}
+
+/// Modification time of the newest source file the binary is built from.
+fn newest_source() -> Option<std::time::SystemTime> {
+    fn walk(path: &Path, newest: &mut Option<std::time::SystemTime>) {
+        if path.is_dir() {
+            for e in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&e.path(), newest);
+            }
+        } else if let Ok(t) = std::fs::metadata(path).and_then(|m| m.modified()) {
+            *newest = Some(newest.map_or(t, |n: std::time::SystemTime| n.max(t)));
+        }
+    }
+    let mut newest = None;
+    for krate in ["harness", "virtual-hubs", "reports", "ledger", "verdict"] {
+        walk(&repo_root().join(krate).join("src"), &mut newest);
+        walk(&repo_root().join(krate).join("Cargo.toml"), &mut newest);
+    }
+    newest
 }
 
 /// Runs `csp-harness ARGS` from the repository root, killing it after `limit`.
