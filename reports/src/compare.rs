@@ -22,6 +22,14 @@ pub fn sort_key(r: &LoadedRun) -> (u8, usize, String, u64) {
     )
 }
 
+/// The runs of one region, in the order given.
+fn in_region<'a>(runs: &[&'a LoadedRun], region: Region) -> Vec<&'a LoadedRun> {
+    runs.iter()
+        .copied()
+        .filter(|r| r.summary.meta.region == region)
+        .collect()
+}
+
 /// Writes `<region>-poa.png`, `<region>-pra.png`, `<region>-loss.png` for every region present,
 /// `summary.md` and `curves.csv` into `out_dir` (created if needed); returns the paths written.
 pub fn write_comparison(runs: &[LoadedRun], out_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
@@ -33,11 +41,7 @@ pub fn write_comparison(runs: &[LoadedRun], out_dir: &Path) -> Result<Vec<PathBu
     sorted.sort_by_key(|r| sort_key(r));
     let mut written = Vec::new();
     for region in [Region::North, Region::CentralSouth] {
-        let group: Vec<&LoadedRun> = sorted
-            .iter()
-            .copied()
-            .filter(|r| r.summary.meta.region == region)
-            .collect();
+        let group = in_region(&sorted, region);
         if group.is_empty() {
             continue;
         }
@@ -56,11 +60,7 @@ pub fn write_comparison(runs: &[LoadedRun], out_dir: &Path) -> Result<Vec<PathBu
 
     let mut curves: Vec<(String, DeliveryCurve)> = Vec::new();
     for region in [Region::North, Region::CentralSouth] {
-        let group: Vec<&LoadedRun> = sorted
-            .iter()
-            .copied()
-            .filter(|r| r.summary.meta.region == region)
-            .collect();
+        let group = in_region(&sorted, region);
         for (r, l) in group.iter().zip(plot::run_labels(&group)) {
             for kind in AlertKind::ALL {
                 curves.push((

@@ -373,6 +373,37 @@ struct CurveSeries {
     seed: Vec<(f64, f64)>,
 }
 
+/// A white canvas with the graph's heading and the runs' scenario line drawn in its top band;
+/// returns the whole canvas and the area below the band.
+fn titled_canvas<'a>(
+    path: &'a Path,
+    heading: &str,
+    runs: &[&LoadedRun],
+) -> Result<(Canvas<'a>, Canvas<'a>), ReportError> {
+    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    let e = err(path);
+    root.fill(&WHITE).map_err(&e)?;
+    let (title, body) = root.split_vertically(96);
+    title
+        .draw(&Text::new(
+            heading.to_string(),
+            (30, 14),
+            bold(30.0).color(&BLACK),
+        ))
+        .map_err(&e)?;
+    title
+        .draw(&Text::new(
+            scenario_line(runs),
+            (30, 58),
+            font(21.0).color(&GREY),
+        ))
+        .map_err(&e)?;
+    Ok((root, body))
+}
+
+/// The drawing areas every graph is made of.
+type Canvas<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
 /// Draws the delivery curves of `runs` (one region) for `kind` into a PNG at `path`.
 pub fn delivery_png(
     path: &Path,
@@ -449,24 +480,12 @@ pub fn delivery_png(
         AlertKind::Pra => "Power Restoration Alerts (PRA, 8F35/8F36)",
     };
 
-    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     let e = err(path);
-    root.fill(&WHITE).map_err(&e)?;
-    let (title, body) = root.split_vertically(96);
-    title
-        .draw(&Text::new(
-            format!("{region} — {kind_name}: delivered / expected, since {base}"),
-            (30, 14),
-            bold(30.0).color(&BLACK),
-        ))
-        .map_err(&e)?;
-    title
-        .draw(&Text::new(
-            scenario_line(runs),
-            (30, 58),
-            font(21.0).color(&GREY),
-        ))
-        .map_err(&e)?;
+    let (root, body) = titled_canvas(
+        path,
+        &format!("{region} — {kind_name}: delivered / expected, since {base}"),
+        runs,
+    )?;
     let (main_area, zoom_area) = body.split_vertically(560);
 
     let x_desc = format!("minutes since {base}");
@@ -830,24 +849,12 @@ pub fn loss_png(path: &Path, region: Region, runs: &[&LoadedRun]) -> Result<(), 
         return Err(ReportError::plot(path, "the embedded font was refused"));
     }
     let labels = run_labels(runs);
-    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     let e = err(path);
-    root.fill(&WHITE).map_err(&e)?;
-    let (title, body) = root.split_vertically(96);
-    title
-        .draw(&Text::new(
-            format!("{region} — alerts lost, share of expected, by cause"),
-            (30, 14),
-            bold(30.0).color(&BLACK),
-        ))
-        .map_err(&e)?;
-    title
-        .draw(&Text::new(
-            scenario_line(runs),
-            (30, 58),
-            font(21.0).color(&GREY),
-        ))
-        .map_err(&e)?;
+    let (root, body) = titled_canvas(
+        path,
+        &format!("{region} — alerts lost, share of expected, by cause"),
+        runs,
+    )?;
     let (body, legend_area) = body.split_vertically(HEIGHT as i32 - 96 - 70);
 
     // Causes that occur anywhere, in report order, then "pending" if any run was unfinished.
