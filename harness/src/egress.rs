@@ -278,7 +278,7 @@ pub struct EgressStats {
     pub stream_errors: u64,
     /// Largest send lag (scenario ms from `exit_ms` to the first send).
     pub send_lag_max_ms: u64,
-    /// 99th percentile of the send lag (scenario ms; within ~3%).
+    /// 99th percentile of the send lag (scenario ms; HDR histogram, 3 significant digits).
     pub send_lag_p99_ms: u64,
     /// First sends per real second, between the first and the last send.
     pub send_rate_per_s: f64,
@@ -314,62 +314,16 @@ fn bump(a: &AtomicU64, n: u64) {
     a.fetch_add(n, Ordering::Relaxed);
 }
 
-/// Log-linear histogram of send lags (32 sub-buckets per power of two: ~3% resolution).
-#[derive(Debug)]
-struct LagHistogram {
-    counts: Vec<u64>,
-    total: u64,
-    max: u64,
+/// An empty send-lag histogram: 3 significant digits, growing as large lags arrive.
+fn lag_histogram() -> hdrhistogram::Histogram<u64> {
+    // `new` makes an auto-resizing histogram; 3 significant digits is a constant, valid precision.
+    hdrhistogram::Histogram::new(3).expect("3 significant digits is a valid precision")
 }
 
-impl LagHistogram {
-    const SUB: u32 = 32;
-
-    fn new() -> Self {
-        LagHistogram {
-            counts: vec![0; 64 * Self::SUB as usize],
-            total: 0,
-            max: 0,
-        }
-    }
-
-    fn index(v: u64) -> usize {
-        if v < u64::from(2 * Self::SUB) {
-            return v as usize;
-        }
-        let shift = 63 - v.leading_zeros() - Self::SUB.trailing_zeros();
-        shift as usize * Self::SUB as usize + (v >> shift) as usize
-    }
-
-    /// Highest value that falls into bucket `i`.
-    fn upper(i: usize) -> u64 {
-        let sub = Self::SUB as usize;
-        if i < 2 * sub {
-            return i as u64;
-        }
-        let shift = (i / sub - 1) as u32;
-        let m = (i % sub + sub) as u64;
-        ((m + 1) << shift) - 1
-    }
-
-    fn record(&mut self, v: u64) {
-        if let Some(c) = self.counts.get_mut(Self::index(v)) {
-            *c += 1;
-        }
-        self.total += 1;
-        self.max = self.max.max(v);
-    }
-
-    fn quantile(&self, q: f64) -> u64 {
-        let rank = ((self.total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Self::upper(i).min(self.max);
-            }
-        }
-        self.max
+/// Records a lag, growing the histogram for it (clamped only if growing is impossible).
+fn record_lag(h: &mut hdrhistogram::Histogram<u64>, v: u64) {
+    if h.record(v).is_err() {
+        h.saturating_record(v);
     }
 }
 
@@ -394,7 +348,8 @@ struct Shared {
     stop: watch::Sender<bool>,
     connections_up: AtomicUsize,
     counters: Counters,
-    lag: Mutex<LagHistogram>,
+    /// Send lags (scenario ms from `exit_ms` to the first send), 3 significant digits.
+    lag: Mutex<hdrhistogram::Histogram<u64>>,
     last_error: Mutex<Option<String>>,
     started: Instant,
 }
@@ -526,7 +481,7 @@ impl Shared {
         {
             let mut h = lock(&self.lag);
             for q in batch.iter().filter(|q| q.sends == 0) {
-                h.record(now_ms.saturating_sub(q.alert.exit_ms));
+                record_lag(&mut h, now_ms.saturating_sub(q.alert.exit_ms));
                 first += 1;
             }
         }
@@ -567,7 +522,7 @@ impl Shared {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let (lag_max, lag_p99, sends) = {
             let h = lock(&self.lag);
-            (h.max, h.quantile(0.99), h.total)
+            (h.max(), h.value_at_quantile(0.99), h.len())
         };
         let span_s = g(&c.last_send_ns).saturating_sub(g(&c.first_send_ns)) as f64 / 1e9;
         EgressStats {
@@ -662,7 +617,7 @@ impl Egress {
                 first_send_ns: AtomicU64::new(u64::MAX),
                 ..Counters::default()
             },
-            lag: Mutex::new(LagHistogram::new()),
+            lag: Mutex::new(lag_histogram()),
             last_error: Mutex::new(None),
             started: Instant::now(),
         });
@@ -1157,25 +1112,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lag_histogram_buckets_are_monotone_and_tight() {
-        let mut prev = 0;
-        for v in [0u64, 1, 63, 64, 65, 127, 128, 1000, 65_000, 1 << 40] {
-            let i = LagHistogram::index(v);
-            assert!(i >= prev);
-            prev = i;
-            let up = LagHistogram::upper(i);
-            assert!(
-                up >= v && (up - v) as f64 <= v as f64 * 0.04 + 1.0,
-                "{v} -> {up}"
-            );
-        }
-        let mut h = LagHistogram::new();
+    fn lag_histogram_reports_tight_percentiles() {
+        let mut h = lag_histogram();
         for v in 1..=1000 {
-            h.record(v);
+            record_lag(&mut h, v);
         }
-        let p99 = h.quantile(0.99);
+        let p99 = h.value_at_quantile(0.99);
         assert!((990..=1000).contains(&p99), "{p99}");
-        assert_eq!(h.max, 1000);
+        assert_eq!(h.max(), 1000);
+        record_lag(&mut h, 1 << 40);
+        let huge = (1u64 << 40) as f64;
+        assert!(
+            (h.max() as f64 - huge).abs() <= huge * 0.001,
+            "auto-resizes for huge lags: {}",
+            h.max()
+        );
     }
 
     #[test]
