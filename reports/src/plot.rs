@@ -858,17 +858,7 @@ pub fn loss_png(path: &Path, region: Region, runs: &[&LoadedRun]) -> Result<(), 
     let (body, legend_area) = body.split_vertically(HEIGHT as i32 - 96 - 70);
 
     // Causes that occur anywhere, in report order, then "pending" if any run was unfinished.
-    let mut causes: Vec<LossCause> = LossCause::ALL
-        .iter()
-        .copied()
-        .filter(|c| {
-            runs.iter().any(|r| {
-                AlertKind::ALL
-                    .iter()
-                    .any(|&k| r.summary.kind(k).loss_by_cause.get(c).copied().unwrap_or(0) > 0)
-            })
-        })
-        .collect();
+    let mut causes: Vec<LossCause> = crate::results::causes_present(runs);
     causes.sort();
     let any_pending = runs.iter().any(|r| {
         AlertKind::ALL

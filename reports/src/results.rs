@@ -413,3 +413,21 @@ fn read_text(path: &Path) -> Result<String, ReportError> {
         Err(e) => Err(ReportError::io(path, e)),
     }
 }
+/// The loss causes that occur in any of `runs` (either alert kind), in report order.
+pub fn causes_present(runs: &[&LoadedRun]) -> Vec<ledger::LossCause> {
+    ledger::LossCause::ALL
+        .iter()
+        .copied()
+        .filter(|c| {
+            runs.iter().any(|r| {
+                AlertKind::ALL.iter().any(|&k| {
+                    r.summary
+                        .kind(k)
+                        .loss_by_cause
+                        .get(c)
+                        .is_some_and(|n| *n > 0)
+                })
+            })
+        })
+        .collect()
+}

@@ -191,17 +191,7 @@ fn deadlines_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
 
 fn loss_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
     let _ = writeln!(md, "\n### Loss by cause (count, share of expected)\n");
-    let causes: Vec<LossCause> = LossCause::ALL
-        .iter()
-        .copied()
-        .filter(|c| {
-            runs.iter().any(|r| {
-                AlertKind::ALL
-                    .iter()
-                    .any(|&k| r.summary.kind(k).loss_by_cause.contains_key(c))
-            })
-        })
-        .collect();
+    let causes: Vec<LossCause> = crate::results::causes_present(runs);
     let mut head: Vec<String> = ["run", "alert", "expected", "delivered", "lost", "loss rate"]
         .map(String::from)
         .to_vec();
