@@ -7,7 +7,7 @@
 
 use csp_loadtest::{describe, run_harness, temp_dir};
 use ledger::{AlertCode, AlertId, AlertKind, Ledger, LossCause, Region};
-use reports::RunMeta;
+use results::RunMeta;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -49,8 +49,12 @@ fn write_results(dir: &Path, n: u32, delivered: u32, collisions: u32, poa_step_m
     }
     l.finish(70 * 60_000);
     let mut meta = RunMeta::new("north/current", Region::North, "current", 1, n);
-    meta.health = Some(serde_json::json!({ "max_lag_ms": 12, "p99_lag_ms": 3 }));
-    let summary = reports::summarize(meta, &l);
+    meta.health = Some(results::HealthRecord::Run(Box::new(results::Health {
+        max_lag_ms: 12,
+        p99_lag_ms: 3,
+        ..results::Health::default()
+    })));
+    let summary = results::summarize(meta, &l);
     reports::write_run(dir, &summary, &l).unwrap();
 }
 

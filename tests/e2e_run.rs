@@ -2,46 +2,30 @@
 //! 30,000 hubs, compressed time, every alert accounted for, and the endpoint's own ledger agreeing
 //! with the harness's alert by alert.
 
-use csp_loadtest::{describe, profile, read_summary, run_harness, temp_dir};
+use csp_loadtest::{
+    check_accounting, describe, profile, read_alerts, read_summary, run_harness, temp_dir,
+};
+use ledger::{AlertKind, LossCause};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-/// First CSV column parsed as an alert id; header and blank lines skipped.
-fn ids_with_counts(path: &Path, keep: impl Fn(&[&str]) -> bool) -> BTreeMap<u64, u32> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+/// The alert ids in the first column of a CSV file (lines whose first field is not an id, such
+/// as a header, are skipped), with how often each occurs.
+fn ids_with_counts(path: &Path) -> BTreeMap<u64, u32> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut m = BTreeMap::new();
-    for line in text.lines() {
-        let cols: Vec<&str> = line.split(',').collect();
-        let Ok(id) = cols[0].trim().parse::<u64>() else {
-            continue;
-        };
-        if keep(&cols) {
+    for rec in r.records() {
+        let rec = rec.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let Some(id) = rec.get(0).and_then(|f| f.trim().parse::<u64>().ok()) {
             *m.entry(id).or_insert(0) += 1;
         }
     }
     m
-}
-
-fn check_accounting(summary: &serde_json::Value) {
-    for kind in ["poa", "pra"] {
-        let a = &summary["alerts"][kind];
-        let expected = a["expected"].as_u64().expect("expected");
-        let delivered = a["delivered"].as_u64().expect("delivered");
-        let lost = a["lost"].as_u64().expect("lost");
-        assert_eq!(expected, delivered + lost, "{kind}: {a}");
-        let by_cause: u64 = a["loss_by_cause"]
-            .as_object()
-            .expect("loss_by_cause")
-            .values()
-            .map(|v| v.as_u64().expect("count"))
-            .sum();
-        assert_eq!(
-            by_cause, lost,
-            "{kind}: causes must add up to the loss: {a}"
-        );
-        assert!(expected > 0, "{kind}: nothing expected");
-    }
 }
 
 #[test]
@@ -63,24 +47,26 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
     );
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let summary = read_summary(&out);
-    assert_eq!(summary["hubs"].as_u64(), Some(30_000), "{summary}");
-    check_accounting(&summary);
-    assert_eq!(summary["duplicates"].as_u64(), Some(0), "{summary}");
-    assert_eq!(summary["false_positives"].as_u64(), Some(0), "{summary}");
+    assert_eq!(summary.meta.hubs, 30_000, "{summary:?}");
+    check_accounting(&out, &summary);
+    assert_eq!(summary.duplicates, 0, "{summary:?}");
+    assert_eq!(summary.false_positives, 0, "{summary:?}");
 
     // The harness's ledger: delivered ids. The endpoint's ledger: stored ids.
-    let harness_delivered = ids_with_counts(&out.join("alerts.csv"), |c| {
-        c.get(5).is_some_and(|f| f.trim() == "delivered")
-    });
-    let endpoint = ids_with_counts(&out.join("endpoint-ledger.csv"), |_| true);
+    let alerts = read_alerts(&out);
+    let harness_delivered: BTreeSet<u64> = alerts
+        .iter()
+        .filter(|a| a.fate == "delivered")
+        .map(|a| a.alert_id)
+        .collect();
+    let endpoint = ids_with_counts(&out.join("endpoint-ledger.csv"));
     let twice: Vec<_> = endpoint.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "endpoint stored alerts twice: {twice:?}");
-    let h: BTreeSet<u64> = harness_delivered.keys().copied().collect();
+    let h = harness_delivered;
     let e: BTreeSet<u64> = endpoint.keys().copied().collect();
     assert_eq!(
         h.len() as u64,
-        summary["alerts"]["poa"]["delivered"].as_u64().unwrap_or(0)
-            + summary["alerts"]["pra"]["delivered"].as_u64().unwrap_or(0)
+        summary.alerts.poa.delivered + summary.alerts.pra.delivered
     );
     let only_h: Vec<_> = h.difference(&e).take(5).collect();
     let only_e: Vec<_> = e.difference(&h).take(5).collect();
@@ -91,10 +77,10 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
 
     // No POA for an outage under 3 minutes: every POA the endpoint stored belongs to a premises
     // whose POA was expected (the harness ledger lists only expected alerts).
-    let expected_ids = ids_with_counts(&out.join("alerts.csv"), |_| true);
+    let expected_ids: BTreeSet<u64> = alerts.iter().map(|a| a.alert_id).collect();
     let stray_poa: Vec<_> = e
         .iter()
-        .filter(|id| *id % 2 == 0 && !expected_ids.contains_key(id))
+        .filter(|id| *id % 2 == 0 && !expected_ids.contains(id))
         .take(5)
         .collect();
     assert!(
@@ -102,8 +88,8 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
         "POA stored for short outages: {stray_poa:?}"
     );
     // The profile really does contain short outages: fewer POAs expected than premises.
-    let poa_expected = summary["alerts"]["poa"]["expected"].as_u64().unwrap_or(0);
-    let pra_expected = summary["alerts"]["pra"]["expected"].as_u64().unwrap_or(0);
+    let poa_expected = summary.alerts.poa.expected;
+    let pra_expected = summary.alerts.pra.expected;
     assert!(
         poa_expected < pra_expected,
         "test profile must include outages under 3 minutes"
@@ -201,16 +187,18 @@ fn rejecting_endpoint_loses_alerts_as_rejected_and_says_so() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("rejected"), "{err}");
     let summary = read_summary(&out);
-    check_accounting(&summary);
+    check_accounting(&out, &summary);
     let mut rejected = 0;
-    for kind in ["poa", "pra"] {
-        let a = &summary["alerts"][kind];
-        assert_eq!(a["delivered"].as_u64(), Some(0), "{kind}: {a}");
-        rejected += a["loss_by_cause"]["endpoint_rejected"]
-            .as_u64()
+    for kind in AlertKind::ALL {
+        let a = summary.kind(kind);
+        assert_eq!(a.delivered, 0, "{kind}: {a:?}");
+        rejected += a
+            .loss_by_cause
+            .get(&LossCause::EndpointRejected)
+            .copied()
             .unwrap_or(0);
     }
-    assert!(rejected > 0, "{summary}");
+    assert!(rejected > 0, "{summary:?}");
 }
 
 #[test]
@@ -249,9 +237,10 @@ fn endpoint_requiring_a_token_refuses_a_run_without_the_right_one() {
         "the refusal must say why: {err}"
     );
     assert_eq!(right.status.code(), Some(0), "{}", describe(&right));
-    let summary = read_summary(&dir.path().join("right"));
-    check_accounting(&summary);
-    assert!(summary["alerts"]["pra"]["delivered"].as_u64().unwrap_or(0) > 0);
+    let right = dir.path().join("right");
+    let summary = read_summary(&right);
+    check_accounting(&right, &summary);
+    assert!(summary.alerts.pra.delivered > 0);
 }
 
 #[test]
@@ -285,11 +274,12 @@ fn heavy_a_harness_that_falls_behind_is_flagged_and_cannot_pass() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("fell behind"), "{err}");
     let summary = read_summary(&out);
-    assert_eq!(
-        summary["health"]["lagged"].as_bool(),
-        Some(true),
-        "{summary}"
-    );
-    check_accounting(&summary);
+    let health = summary
+        .meta
+        .health
+        .as_ref()
+        .expect("a run records its health");
+    assert!(health.shards().iter().all(|h| h.lagged), "{health:?}");
+    check_accounting(&out, &summary);
     assert!(out.join("host.json").exists());
 }

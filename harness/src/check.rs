@@ -14,7 +14,7 @@
 //! chooses the exit code. It never changes a results directory.
 
 use anyhow::{Context, anyhow};
-use reports::Summary;
+use results::Summary;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use verdict::{Margin, Thresholds, Verdict};
@@ -120,7 +120,7 @@ fn load_thresholds(path: &Path) -> anyhow::Result<Thresholds> {
 }
 
 fn load_summary(dir: &Path) -> anyhow::Result<Summary> {
-    let run = reports::load_run(dir)
+    let run = results::load_run(dir)
         .with_context(|| format!("cannot read results directory {}", dir.display()))?;
     Ok(run.summary)
 }

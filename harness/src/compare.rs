@@ -6,7 +6,7 @@
 
 use crate::cli::{CommonRunArgs, CompareArgs, ReportArgs, RunArgs};
 use anyhow::Context;
-use reports::LoadedRun;
+use results::LoadedRun;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -87,7 +87,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .dirs
         .iter()
         .map(|d| {
-            reports::load_run(d).with_context(|| format!("cannot read results {}", d.display()))
+            results::load_run(d).with_context(|| format!("cannot read results {}", d.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     draw(&runs, &args.out)?;

@@ -17,28 +17,7 @@ use sysinfo::{
     CpuRefreshKind, MemoryRefreshKind, ProcessRefreshKind, ProcessesToUpdate, RefreshKind, System,
 };
 
-/// The machine, as recorded in `host.json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HostRecord {
-    /// Host name (`null` if unknown).
-    pub hostname: Option<String>,
-    /// OS name and version, e.g. `Debian GNU/Linux 13`.
-    pub os: Option<String>,
-    /// Kernel version.
-    pub kernel: Option<String>,
-    /// CPU architecture, e.g. `x86_64`.
-    pub arch: String,
-    /// CPU model (brand string of the first CPU).
-    pub cpu_model: Option<String>,
-    /// Logical CPUs the OS reports.
-    pub logical_cpus: usize,
-    /// Physical cores, if known.
-    pub physical_cores: Option<usize>,
-    /// Total memory, bytes.
-    pub memory_bytes: u64,
-    /// csp-harness version.
-    pub harness_version: String,
-}
+pub use results::HostRecord;
 
 /// Records the machine. Never fails: what the platform cannot tell is `None`.
 pub fn host_record() -> HostRecord {
@@ -70,7 +49,8 @@ pub fn host_record() -> HostRecord {
     }
 }
 
-/// The harness's own load over a run (from [`HealthSampler::finish`]).
+/// The harness's own load over a run (from [`HealthSampler::finish`]); the run copies it into
+/// `summary.json`'s health.
 ///
 /// CPU% is of one core, as `top` shows it: 200% is both cores of a 2-core machine busy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -87,16 +67,6 @@ pub struct HealthSummary {
     pub rss_mean_bytes: Option<u64>,
     /// Logical CPUs, so CPU% can be read against the machine (`cpu_pct_max / logical_cpus`).
     pub logical_cpus: usize,
-}
-
-impl HealthSummary {
-    /// As JSON fields for `summary.json`'s health object (`cpu_pct_max`, `rss_max_bytes`...).
-    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(m)) => m,
-            _ => serde_json::Map::new(),
-        }
-    }
 }
 
 /// Running max/mean of the samples.
@@ -239,7 +209,6 @@ mod tests {
         assert!(h.rss_max_bytes.unwrap() >= 32 << 20, "{h:?}");
         assert!(h.cpu_pct_max.unwrap() > 20.0, "{h:?}");
         assert!(h.cpu_pct_mean.unwrap() <= h.cpu_pct_max.unwrap());
-        assert!(h.to_json().contains_key("rss_max_bytes"));
         drop(buf);
     }
 }

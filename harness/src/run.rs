@@ -9,7 +9,7 @@ use crate::egress::{Egress, EgressConfig};
 use crate::ingest::{IngestConfig, IngestServer};
 use anyhow::{Context, anyhow};
 use ledger::{AlertKind, Ledger};
-use reports::{LoadedRun, RunMeta, Summary};
+use results::{EgressHealth, Health, HealthRecord, LoadedRun, Mode, RunMeta, Summary};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -30,8 +30,10 @@ pub fn simulate_one(common: &CommonRunArgs) -> anyhow::Result<LoadedRun> {
     let wall = WallInstant::now();
     let sampler = crate::host::HealthSampler::start();
     let (ledger, report) = virtual_hubs::simulate(&profile, common.seed);
-    let mut meta = meta(common, &profile, "simulate", 1.0, None, wall, true, &report);
-    add_health(&mut meta, sampler, false, 0);
+    let mut meta = meta(common, &profile, Mode::Simulate, 1.0, None, wall, true);
+    meta.health = Some(HealthRecord::Run(Box::new(health(
+        &report, sampler, false, 0, None,
+    ))));
     finish_run(&out, meta, &ledger, common.quiet)
 }
 
@@ -56,14 +58,7 @@ pub fn conclude(
     thresholds: Option<&verdict::Thresholds>,
     junit: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let lagged = run
-        .summary
-        .meta
-        .health
-        .as_ref()
-        .and_then(|h| h.get("lagged"))
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
+    let lagged = run.summary.meta.lagged();
     let code = match thresholds {
         Some(t) => crate::check::verdict_for_run(&run.summary, t, junit)?,
         None => ExitCode::SUCCESS,
@@ -79,28 +74,59 @@ pub fn conclude(
     Ok(code)
 }
 
-/// Adds the harness's own health to the summary: CPU and memory sampled during the run, and whether
-/// it lagged behind its schedule far enough to distort the curves.
-fn add_health(
-    meta: &mut RunMeta,
+/// The harness's own health for the summary: its schedule lag (and whether that lag was far enough
+/// to distort the curves), CPU and memory sampled during the run, the machine, and the egress's
+/// counters on the real path.
+fn health(
+    report: &DriveReport,
     sampler: crate::host::HealthSampler,
     lagged: bool,
     lag_limit_ms: u64,
-) {
-    let mut h = match meta.health.take() {
-        Some(serde_json::Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    h.extend(sampler.finish().to_json());
-    h.insert("lagged".into(), serde_json::Value::from(lagged));
-    if lag_limit_ms > 0 {
-        h.insert("lag_limit_ms".into(), serde_json::Value::from(lag_limit_ms));
+    egress: Option<EgressHealth>,
+) -> Health {
+    let s = sampler.finish();
+    Health {
+        cpu_pct_max: s.cpu_pct_max,
+        cpu_pct_mean: s.cpu_pct_mean,
+        egress,
+        host: Some(crate::host::host_record()),
+        lag_limit_ms: (lag_limit_ms > 0).then_some(lag_limit_ms),
+        lagged,
+        logical_cpus: s.logical_cpus,
+        max_lag_ms: report.max_lag_ms,
+        p999_lag_ms: report.p999_lag_ms,
+        p99_lag_ms: report.p99_lag_ms,
+        rss_max_bytes: s.rss_max_bytes,
+        rss_mean_bytes: s.rss_mean_bytes,
+        samples: s.samples,
     }
-    h.insert(
-        "host".into(),
-        serde_json::to_value(crate::host::host_record()).unwrap_or_default(),
-    );
-    meta.health = Some(serde_json::Value::Object(h));
+}
+
+/// The egress's counters as the results record holds them.
+fn egress_health(s: &crate::egress::EgressStats) -> EgressHealth {
+    EgressHealth {
+        connect_failures: s.connect_failures,
+        connections_lost: s.connections_lost,
+        connects: s.connects,
+        delivered: s.delivered,
+        duplicate_acks: s.duplicate_acks,
+        expired: s.expired,
+        frames_sent: s.frames_sent,
+        last_error: s.last_error.clone(),
+        ledger_errors: s.ledger_errors,
+        pending_at_drain: s.pending_at_drain,
+        queue_overflow: s.queue_overflow,
+        rejected: s.rejected,
+        resent: s.resent,
+        send_lag_max_ms: s.send_lag_max_ms,
+        send_lag_p99_ms: s.send_lag_p99_ms,
+        send_rate_per_s: s.send_rate_per_s,
+        stream_errors: s.stream_errors,
+        submitted: s.submitted,
+        submitted_after_drain: s.submitted_after_drain,
+        unreachable_at_drain: s.unreachable_at_drain,
+        unsolicited_replies: s.unsolicited_replies,
+    }
 }
 
 /// Runs one profile against the endpoint and writes its results directory.
@@ -211,20 +237,19 @@ async fn run_async(
     let mut meta = meta(
         &args.common,
         &profile,
-        "run",
+        Mode::Run,
         args.time_scale,
         Some(endpoint_label),
         wall,
         complete,
-        &report,
     );
-    if let Some(serde_json::Value::Object(h)) = meta.health.as_mut() {
-        h.insert(
-            "egress".to_string(),
-            serde_json::to_value(&egress_stats).unwrap_or_default(),
-        );
-    }
-    add_health(&mut meta, sampler, lagged, args.max_lag_ms);
+    meta.health = Some(HealthRecord::Run(Box::new(health(
+        &report,
+        sampler,
+        lagged,
+        args.max_lag_ms,
+        Some(egress_health(&egress_stats)),
+    ))));
     finish_run(&out, meta, &ledger, args.common.quiet)
 }
 
@@ -258,10 +283,8 @@ fn warn_about_endpoint(endpoint: &str, s: &crate::egress::EgressStats) {
 }
 
 async fn start_embedded(out: &Path) -> anyhow::Result<IngestServer> {
-    let cfg = IngestConfig::embedded(
-        out.join("endpoint-cert.pem"),
-        out.join("endpoint-ledger.csv"),
-    );
+    let rd = results::layout::ResultsDir::new(out);
+    let cfg = IngestConfig::embedded(rd.endpoint_cert_pem(), rd.endpoint_ledger_csv());
     crate::ingest::start(cfg)
         .await
         .context("cannot start the embedded reference endpoint on loopback")
@@ -325,16 +348,14 @@ fn out_dir(common: &CommonRunArgs, profile: &Profile) -> PathBuf {
         .unwrap_or_else(|| Path::new("out").join(profile.name().replace('/', "-")))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn meta(
     common: &CommonRunArgs,
     profile: &Profile,
-    mode: &str,
+    mode: Mode,
     time_scale: f64,
     endpoint: Option<String>,
     wall: WallInstant,
     complete: bool,
-    report: &DriveReport,
 ) -> RunMeta {
     let mut m = RunMeta::new(
         profile.name(),
@@ -346,15 +367,10 @@ fn meta(
     m.profile_path = Some(common.profile.display().to_string());
     m.changes = profile.changes();
     m.time_scale = time_scale;
-    m.mode = mode.to_string();
+    m.mode = mode;
     m.endpoint = endpoint;
     m.complete = complete;
     m.wall_s = wall.elapsed().as_secs_f64();
-    m.health = Some(serde_json::json!({
-        "max_lag_ms": report.max_lag_ms,
-        "p99_lag_ms": report.p99_lag_ms,
-        "p999_lag_ms": report.p999_lag_ms,
-    }));
     m
 }
 
@@ -365,12 +381,11 @@ fn finish_run(
     ledger: &Ledger,
     quiet: bool,
 ) -> anyhow::Result<LoadedRun> {
-    let summary: Summary = reports::summarize(meta, ledger);
+    let summary: Summary = results::summarize(meta, ledger);
     reports::write_run(out, &summary, ledger)
         .with_context(|| format!("cannot write results to {}", out.display()))?;
-    let host = serde_json::to_string_pretty(&crate::host::host_record())?;
-    std::fs::write(out.join("host.json"), host + "\n")
-        .with_context(|| format!("cannot write {}", out.join("host.json").display()))?;
+    let host = results::layout::ResultsDir::new(out).host_json();
+    results::write_json(&host, &crate::host::host_record(), "host record")?;
     if !quiet {
         crate::cli::say(&reports::terminal_table(&summary));
     }

@@ -1,64 +1,45 @@
 //! The DP096 seed table ("based on CSP modelling", an outage of 30,000 homes), carried as data
-//! (`data/dp096-30k.csv`, embedded at build time) so that reports can put the seed's figure beside
-//! the harness's. It applies only to a run of the same region and option with 30,000 premises.
+//! (`data/dp096-30k.csv`, one row per region, alert, level and option, embedded at build time) so
+//! that reports can put the seed's figure beside the harness's. It applies only to a run of the
+//! same region and option with 30,000 premises. Regions are matched by name and options by label:
+//! the table's rows, not this code, say which exist.
 
 use ledger::{AlertKind, Region};
+use serde::Deserialize;
 use std::sync::OnceLock;
 
 /// The seed's scenario size: the table applies only to runs with this many premises.
 pub const SEED_PREMISES: u32 = 30_000;
 
+/// The seed table's options, in its order. Kept as a constant for callers that iterate the
+/// seed's profiles by file name; a test pins it to [`options`].
+pub const OPTIONS: [&str; 3] = ["current", "option-a", "option-b"];
+
 static CSV: &str = include_str!("../data/dp096-30k.csv");
 
-/// One row of the seed table: time (s) to reach `pct`% delivered under each option.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One cell of the seed table: the time (s) to reach `pct`% delivered under one option.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SeedRow {
-    /// The CSP region.
-    pub region: Region,
+    /// The region's name (`north`, `central-south`), as [`Region::as_str`] spells it.
+    pub region: String,
     /// The alert kind.
+    #[serde(rename = "alert")]
     pub kind: AlertKind,
     /// Delivered level, percent.
+    #[serde(rename = "delivered_pct")]
     pub pct: f64,
-    /// Seconds under Current, Option A and Option B.
-    pub seconds: [u64; 3],
+    /// The option's label (`current`, `option-a`, `option-b`).
+    pub option: String,
+    /// Seconds to reach the level.
+    pub seconds: u64,
 }
 
-/// Parses the seed table's CSV (`region,alert,delivered_pct,current_s,option_a_s,option_b_s`).
+/// Parses the seed table's CSV (`region,alert,delivered_pct,option,seconds`); errors name the line.
 pub fn parse(text: &str) -> Result<Vec<SeedRow>, String> {
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let err = |what: &str| format!("line {}: {what}: {line:?}", i + 1);
-        if f.len() != 6 {
-            return Err(err("expected 6 fields"));
-        }
-        let region = match f[0] {
-            "north" => Region::North,
-            "central_south" | "central-south" => Region::CentralSouth,
-            _ => return Err(err("unknown region")),
-        };
-        let kind = match f[1] {
-            "poa" => AlertKind::Poa,
-            "pra" => AlertKind::Pra,
-            _ => return Err(err("unknown alert kind")),
-        };
-        let pct: f64 = f[2].parse().map_err(|_| err("bad delivered_pct"))?;
-        let mut seconds = [0u64; 3];
-        for (s, v) in seconds.iter_mut().zip(&f[3..]) {
-            *s = v.parse().map_err(|_| err("bad seconds"))?;
-        }
-        rows.push(SeedRow {
-            region,
-            kind,
-            pct,
-            seconds,
-        });
-    }
-    Ok(rows)
+    csv::Reader::from_reader(text.as_bytes())
+        .deserialize()
+        .collect::<Result<Vec<SeedRow>, _>>()
+        .map_err(|e| format!("dp096-30k.csv: {e}"))
 }
 
 /// The embedded seed table (empty only if the embedded file were malformed, which a test forbids).
@@ -67,28 +48,43 @@ pub fn table() -> &'static [SeedRow] {
     TABLE.get_or_init(|| parse(CSV).unwrap_or_default())
 }
 
-/// The option's column in the seed table, if the label is one of the seed's options.
-pub fn option_index(option_label: &str) -> Option<usize> {
-    match option_label {
-        "current" => Some(0),
-        "option-a" => Some(1),
-        "option-b" => Some(2),
-        _ => None,
-    }
+/// The options the seed table has figures for, in the order they first appear in it.
+pub fn options() -> &'static [String] {
+    static OPTS: OnceLock<Vec<String>> = OnceLock::new();
+    OPTS.get_or_init(|| {
+        let mut v: Vec<String> = Vec::new();
+        for r in table() {
+            if !v.contains(&r.option) {
+                v.push(r.option.clone());
+            }
+        }
+        v
+    })
 }
 
-/// The delivered levels the seed reports for a region and kind (50/80/95 North, 50/80/99 C&S).
-pub fn levels(region: Region, kind: AlertKind) -> Vec<f64> {
-    table()
+/// The option's place in [`options`], if the seed table knows it.
+pub fn option_index(option_label: &str) -> Option<usize> {
+    options().iter().position(|o| o == option_label)
+}
+
+/// The delivered levels the seed reports for a region and kind (50/80/95 North, 50/80/99 C&S;
+/// none for a region the table does not know).
+pub fn levels(region: &Region, kind: AlertKind) -> Vec<f64> {
+    let mut out: Vec<f64> = Vec::new();
+    for r in table()
         .iter()
-        .filter(|r| r.region == region && r.kind == kind)
-        .map(|r| r.pct)
-        .collect()
+        .filter(|r| r.region == region.as_str() && r.kind == kind)
+    {
+        if !out.contains(&r.pct) {
+            out.push(r.pct);
+        }
+    }
+    out
 }
 
 /// The seed's time (s) to `pct`% for a run of this region, option and size, if the table applies.
 pub fn seed_seconds(
-    region: Region,
+    region: &Region,
     kind: AlertKind,
     option_label: &str,
     premises: u32,
@@ -97,15 +93,16 @@ pub fn seed_seconds(
     if premises != SEED_PREMISES {
         return None;
     }
-    let col = option_index(option_label)?;
     table()
         .iter()
-        .find(|r| r.region == region && r.kind == kind && (r.pct - pct).abs() < 1e-9)
-        .map(|r| r.seconds[col])
+        .find(|r| {
+            r.region == region.as_str()
+                && r.kind == kind
+                && r.option == option_label
+                && (r.pct - pct).abs() < 1e-9
+        })
+        .map(|r| r.seconds)
 }
-
-/// The options in the seed table's column order.
-pub const OPTIONS: [&str; 3] = ["current", "option-a", "option-b"];
 
 /// Allowed deviation from a seed figure, s: 10% or 20 s, whichever is larger.
 pub fn tolerance_s(seed_s: u64) -> f64 {
@@ -113,20 +110,20 @@ pub fn tolerance_s(seed_s: u64) -> f64 {
 }
 
 /// One seed cell beside the harness's figure for it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Compared {
-    /// The seed row.
+    /// The seed's cell.
     pub cell: SeedRow,
-    /// Option column (0 Current, 1 A, 2 B).
+    /// The option's place in [`options`].
     pub option: usize,
-    /// The run's time to the row's percentage, s (`None`: never reached).
+    /// The run's time to the cell's percentage, s (`None`: never reached).
     pub model_s: Option<f64>,
 }
 
 impl Compared {
     /// The seed's figure, s.
     pub fn seed_s(&self) -> u64 {
-        self.cell.seconds[self.option]
+        self.cell.seconds
     }
 
     /// Within [`tolerance_s`]?
@@ -136,14 +133,18 @@ impl Compared {
     }
 }
 
-/// Compares a finished ledger of `region` under option column `option` with the seed's cells for
-/// that region (times from [`ledger::Ledger::time_to_pct`], the curve definition).
+/// Compares a finished ledger of `region` under the seed's option number `option` (its place in
+/// [`options`]) with the seed's cells for them (times from [`ledger::Ledger::time_to_pct`], the
+/// curve definition).
 pub fn compare(ledger: &ledger::Ledger, region: Region, option: usize) -> Vec<Compared> {
+    let Some(label) = options().get(option) else {
+        return Vec::new();
+    };
     table()
         .iter()
-        .filter(|r| r.region == region)
+        .filter(|r| r.region == region.as_str() && &r.option == label)
         .map(|r| Compared {
-            cell: *r,
+            cell: r.clone(),
             option,
             model_s: ledger
                 .time_to_pct(r.kind, r.pct)
@@ -167,32 +168,49 @@ mod tests {
 
     #[test]
     fn embedded_table_parses() {
-        assert_eq!(parse(CSV).unwrap().len(), 12);
+        assert_eq!(parse(CSV).unwrap().len(), 36);
+        assert_eq!(options(), OPTIONS);
         assert_eq!(
-            levels(Region::North, AlertKind::Poa),
+            levels(&Region::North, AlertKind::Poa),
             vec![50.0, 80.0, 95.0]
         );
         assert_eq!(
-            levels(Region::CentralSouth, AlertKind::Pra),
+            levels(&Region::CentralSouth, AlertKind::Pra),
             vec![50.0, 80.0, 99.0]
         );
         assert_eq!(
-            seed_seconds(Region::North, AlertKind::Poa, "current", 30_000, 50.0),
+            seed_seconds(&Region::North, AlertKind::Poa, "current", 30_000, 50.0),
             Some(390)
         );
         assert_eq!(
-            seed_seconds(Region::North, AlertKind::Poa, "current", 1000, 50.0),
+            seed_seconds(
+                &Region::CentralSouth,
+                AlertKind::Pra,
+                "option-b",
+                30_000,
+                99.0
+            ),
+            Some(180)
+        );
+        assert_eq!(
+            seed_seconds(&Region::North, AlertKind::Poa, "current", 1000, 50.0),
             None
         );
         assert_eq!(
-            seed_seconds(Region::North, AlertKind::Poa, "custom", 30_000, 50.0),
+            seed_seconds(&Region::North, AlertKind::Poa, "custom", 30_000, 50.0),
             None
         );
+        // Every region, kind and level has a figure for every option.
+        assert_eq!(table().len(), 12 * options().len());
     }
 
     #[test]
     fn bad_rows_are_named() {
-        let e = parse("h\nnorth,poa,50,1,2\n").unwrap_err();
-        assert!(e.contains("line 2"), "{e}");
+        let e =
+            parse("region,alert,delivered_pct,option,seconds\nnorth,poa,50,current\n").unwrap_err();
+        assert!(e.contains("line: 2"), "{e}");
+        let e = parse("region,alert,delivered_pct,option,seconds\nnorth,xyz,50,current,1\n")
+            .unwrap_err();
+        assert!(e.contains("xyz"), "{e}");
     }
 }

@@ -1,77 +1,79 @@
-//! Comparison of several runs (typically Current / Option A / Option B of one or both regions):
-//! per region a delivery graph for POA and for PRA and a loss graph, plus one `summary.md` and one
-//! `curves.csv` (one column per run and kind) for all runs. This is what `csp-harness compare`
-//! and `csp-harness report DIR...` write.
+//! What `csp-harness` writes beside the data: for one run ([`write_run`]) its tables and graphs
+//! in its results folder; for several ([`write_comparison`], what `compare` and `report` write)
+//! per region every registered graph, plus one `summary.md` and one `curves.csv` for all runs.
 
-use crate::curve::DeliveryCurve;
 use crate::error::ReportError;
-use crate::plot;
-use crate::results::{self, LoadedRun};
+use crate::graphs;
+use crate::render;
+use crate::runs::{self, RunGroup};
 use crate::tables;
-use ledger::{AlertKind, Region};
+use ledger::{AlertKind, Ledger};
+use results::layout::{CURVES_CSV, SUMMARY_MD};
+use results::{DeliveryCurve, LoadedRun, Summary};
 use std::path::{Path, PathBuf};
 
-/// Report order: region, then Current, Option A, Option B, then other options by name, then seed.
-pub fn sort_key(r: &LoadedRun) -> (u8, usize, String, u64) {
-    let m = &r.summary.meta;
-    (
-        m.region.wire(),
-        crate::calibration::option_index(&m.option_label).unwrap_or(3),
-        m.option_label.clone(),
-        m.seed,
-    )
+/// Writes a run's results folder (created if needed): the data files ([`results::write_data`]),
+/// `summary.md` and every registered graph as PNG.
+pub fn write_run(dir: &Path, summary: &Summary, ledger: &Ledger) -> Result<(), ReportError> {
+    results::write_data(dir, summary, ledger)?;
+    let run = LoadedRun::from_ledger(summary.clone(), ledger);
+    let refs = [&run];
+    write_text(&dir.join(SUMMARY_MD), &tables::summary_markdown(&refs))?;
+    for g in runs::by_region(&refs) {
+        write_figures(&g, "", dir)?;
+    }
+    Ok(())
 }
 
-/// The runs of one region, in the order given.
-fn in_region<'a>(runs: &[&'a LoadedRun], region: Region) -> Vec<&'a LoadedRun> {
-    runs.iter()
-        .copied()
-        .filter(|r| r.summary.meta.region == region)
-        .collect()
+fn write_figures(g: &RunGroup, prefix: &str, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let mut written = Vec::new();
+    for fig in graphs::figures(g, prefix) {
+        let path = dir.join(format!("{}.png", fig.name));
+        render::png(&fig, &path)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
-/// Writes `<region>-poa.png`, `<region>-pra.png`, `<region>-loss.png` for every region present,
+/// Writes `<region>-<graph>.png` for every region present and every registered graph,
 /// `summary.md` and `curves.csv` into `out_dir` (created if needed); returns the paths written.
 pub fn write_comparison(runs: &[LoadedRun], out_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     if runs.is_empty() {
         return Err(ReportError::NoRuns);
     }
     std::fs::create_dir_all(out_dir).map_err(|e| ReportError::io(out_dir, e))?;
-    let mut sorted: Vec<&LoadedRun> = runs.iter().collect();
-    sorted.sort_by_key(|r| sort_key(r));
+    let refs: Vec<&LoadedRun> = runs.iter().collect();
+    let groups = runs::by_region(&refs);
     let mut written = Vec::new();
-    for region in [Region::North, Region::CentralSouth] {
-        let group = in_region(&sorted, region);
-        if group.is_empty() {
-            continue;
-        }
-        for kind in AlertKind::ALL {
-            let path = out_dir.join(format!("{}-{}.png", region.as_str(), kind.as_str()));
-            plot::delivery_png(&path, region, kind, &group)?;
-            written.push(path);
-        }
-        let path = out_dir.join(format!("{}-loss.png", region.as_str()));
-        plot::loss_png(&path, region, &group)?;
-        written.push(path);
+    for g in &groups {
+        written.extend(write_figures(
+            g,
+            &format!("{}-", g.region.as_str()),
+            out_dir,
+        )?);
     }
-    let md = out_dir.join(results::SUMMARY_MD);
-    results::write_text(&md, &tables::summary_markdown(&sorted))?;
+    let ordered: Vec<&LoadedRun> = groups.iter().flat_map(|g| g.runs.iter().copied()).collect();
+    let md = out_dir.join(SUMMARY_MD);
+    write_text(&md, &tables::summary_markdown(&ordered))?;
     written.push(md);
 
     let mut curves: Vec<(String, DeliveryCurve)> = Vec::new();
-    for region in [Region::North, Region::CentralSouth] {
-        let group = in_region(&sorted, region);
-        for (r, l) in group.iter().zip(plot::run_labels(&group)) {
+    for g in &groups {
+        for (r, l) in g.runs.iter().zip(&g.labels) {
             for kind in AlertKind::ALL {
                 curves.push((
-                    format!("{}/{l}/{}", region.as_str(), kind.as_str()),
+                    format!("{}/{l}/{}", g.region.as_str(), kind.as_str()),
                     r.curve(kind),
                 ));
             }
         }
     }
-    let csv = out_dir.join(results::CURVES_CSV);
+    let csv = out_dir.join(CURVES_CSV);
     results::write_curves_csv(&csv, &curves)?;
     written.push(csv);
     Ok(written)
+}
+
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<(), ReportError> {
+    std::fs::write(path, text).map_err(|e| ReportError::io(path, e))
 }

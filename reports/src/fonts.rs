@@ -4,8 +4,11 @@
 use plotters::style::{FontStyle, register_font};
 use std::sync::OnceLock;
 
-/// The family name every text style in this crate uses.
-pub(crate) const FAMILY: &str = "sans-serif";
+/// The family name every text style in this crate uses. The bitmap backend only uses it as the
+/// key the embedded fonts are registered under; the SVG backend writes it as the CSS
+/// `font-family` of every text, so it names DejaVu Sans first and metric-compatible fallbacks
+/// after it (report.html embeds DejaVu Sans itself, see `crate::html`).
+pub(crate) const FAMILY: &str = "DejaVu Sans, Bitstream Vera Sans, Verdana, sans-serif";
 
 static REGULAR: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 static BOLD: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Bold.ttf");

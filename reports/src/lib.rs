@@ -1,33 +1,39 @@
-//! Summaries, delivery curves, HDR histograms, tables and PNG graphs from an alert ledger.
+//! Tables and graphs of csp-loadtest runs: `summary.md`, the delivery-curve and loss graphs
+//! (PNG), the comparison of several runs, and the DP096 seed table they are set against.
 //!
-//! The flow is one way: a finished [`ledger::Ledger`] and its [`RunMeta`] become a [`Summary`]
-//! ([`summarize`]); [`write_run`] writes a results folder (JSON, CSV, HDR interval logs, Markdown,
-//! PNG); [`load_run`] reads a folder back into a [`LoadedRun`] without the ledger; [`merge`] joins
-//! shards exactly; [`write_comparison`] draws several runs (e.g. Current / Option A / Option B) on
-//! shared graphs and tables.
+//! The flow is one way. The data come from the `results` crate (a run's [`results::Summary`] and
+//! latencies, as [`results::LoadedRun`]). [`graphs`] turns one region's runs into [`figure`]
+//! descriptions — what to draw: panels, curves, marks, requirement lines, legend — and
+//! [`render`] draws them with plotters following a pixel [`layout`]. [`tables`] writes the same
+//! figures as Markdown. [`write_run`] and [`write_comparison`] put it all in a folder.
 //!
 //! Everything drawn or tabulated is a share of the *expected* alerts: lost alerts stay visible as
 //! curves that flatten below 100% and as loss bars by cause. Nothing is normalised to what arrived.
+//! Times to X% are the summary's own figures, never recomputed for a picture.
 //!
 //! This crate never reads system fonts (it embeds DejaVu Sans), never reads a clock for its output
-//! (the same ledger gives byte-identical files) and knows nothing of the network model or the CLI.
-
-#![warn(missing_docs)]
+//! (the same results give byte-identical files) and knows nothing of the network model or the CLI.
 
 pub mod calibration;
-pub mod compare;
-pub mod curve;
+mod compare;
 mod error;
+pub mod figure;
 mod fonts;
-pub mod plot;
+pub mod format;
+pub mod graphs;
+pub mod layout;
+pub mod render;
 pub mod requirements;
-pub mod results;
-pub mod summary;
+pub mod runs;
+mod style;
 pub mod tables;
 
-pub use compare::write_comparison;
-pub use curve::DeliveryCurve;
+pub use compare::{write_comparison, write_run};
 pub use error::ReportError;
-pub use results::{LoadedRun, load_run, merge, write_run};
-pub use summary::{KindSummary, LatencyStats, RunMeta, Summary, summarize};
 pub use tables::terminal_table;
+
+/// Kept so code written against the old single `plot` module (the model crate's calibration
+/// examples) still finds `plot::mmss`; new code uses [`format`].
+pub mod plot {
+    pub use crate::format::mmss;
+}

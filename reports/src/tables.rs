@@ -7,42 +7,35 @@
 //! Times are m:ss; a level that is never reached says so ("never"), it is never left blank.
 
 use crate::calibration;
-use crate::plot::{mmss, run_labels};
+use crate::format::{mmss, pct, time_or_never};
 use crate::requirements::{self, RELIABILITY_PCT};
-use crate::results::LoadedRun;
-use ledger::{AlertKind, LossCause, Region};
+use crate::runs::{self, RunGroup};
+use ledger::{AlertKind, LossCause};
+use results::LoadedRun;
 use std::fmt::Write as _;
 
-const REGIONS: [Region; 2] = [Region::North, Region::CentralSouth];
-
-/// The whole `summary.md` for these runs (any regions; each region gets its own section).
+/// The whole `summary.md` for these runs (any regions, in the order they first appear; each
+/// region gets its own section).
 pub fn summary_markdown(runs: &[&LoadedRun]) -> String {
     let mut md = String::from("# csp-loadtest: alert delivery\n\n");
     md.push_str(
         "All shares are of the *expected* alerts (one POA per outage of 3 minutes or more, one PRA \
          per restoration). POA times run from the power cut, PRA times from the restoration.\n",
     );
-    for region in REGIONS {
-        let group: Vec<&LoadedRun> = runs
-            .iter()
-            .copied()
-            .filter(|r| r.summary.meta.region == region)
-            .collect();
-        if !group.is_empty() {
-            region_section(&mut md, region, &group);
-        }
+    for g in runs::by_region(runs) {
+        region_section(&mut md, &g);
     }
     md
 }
 
-fn region_section(md: &mut String, region: Region, runs: &[&LoadedRun]) {
-    let labels = run_labels(runs);
-    let _ = writeln!(md, "\n## {region}\n");
-    runs_table(md, runs, &labels);
-    levels_table(md, region, runs, &labels);
-    deadlines_table(md, runs, &labels);
-    loss_table(md, runs, &labels);
-    latency_table(md, runs, &labels);
+fn region_section(md: &mut String, g: &RunGroup) {
+    let (runs, labels) = (g.runs.as_slice(), g.labels.as_slice());
+    let _ = writeln!(md, "\n## {}\n", g.region);
+    runs_table(md, runs, labels);
+    levels_table(md, g);
+    deadlines_table(md, runs, labels);
+    loss_table(md, runs, labels);
+    latency_table(md, runs, labels);
 }
 
 fn row(md: &mut String, cells: &[String]) {
@@ -88,7 +81,7 @@ fn runs_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
                 m.seed.to_string(),
                 m.hubs.to_string(),
                 format!("{}x", m.time_scale),
-                m.mode.clone(),
+                m.mode.to_string(),
                 m.endpoint.clone().unwrap_or_else(|| "-".into()),
                 if m.complete { "yes" } else { "**no**" }.into(),
                 format!("{:.1}", m.wall_s),
@@ -112,7 +105,8 @@ fn diff(harness_s: f64, seed_s: u64) -> String {
     }
 }
 
-fn levels_table(md: &mut String, region: Region, runs: &[&LoadedRun], labels: &[String]) {
+fn levels_table(md: &mut String, g: &RunGroup) {
+    let (region, runs, labels) = (g.region, g.runs.as_slice(), g.labels.as_slice());
     let _ = writeln!(md, "\n### Time to X% of expected alerts delivered (m:ss)\n");
     // Seed columns only for runs the seed table applies to.
     let applies: Vec<bool> = runs
@@ -137,7 +131,7 @@ fn levels_table(md: &mut String, region: Region, runs: &[&LoadedRun], labels: &[
             let mut cells = vec![kind.to_string(), format!("{p:.0}%")];
             for (r, a) in runs.iter().zip(&applies) {
                 let t = r.summary.kind(kind).time_to(p);
-                cells.push(t.map_or("never".into(), mmss));
+                cells.push(time_or_never(t));
                 if *a {
                     let m = &r.summary.meta;
                     let seed = calibration::seed_seconds(region, kind, &m.option_label, m.hubs, p);
@@ -171,7 +165,7 @@ fn deadlines_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
         for (secs, label) in requirements::deadline_lines(kind) {
             let mut cells = vec![kind.to_string(), format!("delivered by {label}")];
             for c in &curves {
-                cells.push(format!("{:.2}%", c.fraction_at(secs * 1000) * 100.0));
+                cells.push(pct(c.fraction_at(secs * 1000)));
             }
             row(md, &cells);
         }
@@ -182,7 +176,7 @@ fn deadlines_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
         for (r, c) in runs.iter().zip(&curves) {
             cells.push(match r.summary.kind(kind).time_to(RELIABILITY_PCT) {
                 Some(t) => mmss(t),
-                None => format!("never (plateau {:.2}%)", c.plateau() * 100.0),
+                None => format!("never (plateau {})", pct(c.plateau())),
             });
         }
         row(md, &cells);
@@ -191,7 +185,7 @@ fn deadlines_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
 
 fn loss_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
     let _ = writeln!(md, "\n### Loss by cause (count, share of expected)\n");
-    let causes: Vec<LossCause> = crate::results::causes_present(runs);
+    let causes: Vec<LossCause> = runs::causes_present(runs);
     let mut head: Vec<String> = ["run", "alert", "expected", "delivered", "lost", "loss rate"]
         .map(String::from)
         .to_vec();
@@ -205,7 +199,7 @@ fn loss_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
                 if k.expected == 0 {
                     n.to_string()
                 } else {
-                    format!("{n} ({:.2}%)", n as f64 / k.expected as f64 * 100.0)
+                    format!("{n} ({})", pct(n as f64 / k.expected as f64))
                 }
             };
             let mut cells = vec![
@@ -214,7 +208,7 @@ fn loss_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
                 k.expected.to_string(),
                 k.delivered.to_string(),
                 k.lost.to_string(),
-                format!("{:.2}%", k.loss_rate * 100.0),
+                pct(k.loss_rate),
             ];
             for c in &causes {
                 cells.push(share(k.loss_by_cause.get(c).copied().unwrap_or(0)));
@@ -277,7 +271,7 @@ fn latency_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
 
 /// A short plain-text table of one run for the terminal: per kind, expected / delivered / lost,
 /// time to 50/80/95/99% (m:ss or "never") and the loss by cause.
-pub fn terminal_table(summary: &crate::Summary) -> String {
+pub fn terminal_table(summary: &results::Summary) -> String {
     use std::fmt::Write as _;
     let m = &summary.meta;
     let mut s = String::new();
@@ -299,10 +293,7 @@ pub fn terminal_table(summary: &crate::Summary) -> String {
     );
     for kind in ledger::AlertKind::ALL {
         let k = summary.kind(kind);
-        let t = |p: f64| {
-            k.time_to(p)
-                .map_or_else(|| "never".to_string(), crate::plot::mmss)
-        };
+        let t = |p: f64| time_or_never(k.time_to(p));
         let causes: Vec<String> = k
             .loss_by_cause
             .iter()

@@ -6,8 +6,7 @@
 mod common;
 
 use common::{png_stats, scratch, three_options};
-use ledger::Region;
-use reports::plot::{HEIGHT, WIDTH};
+use reports::layout::{HEIGHT, WIDTH};
 
 #[test]
 fn comparison_pngs_are_valid_sized_and_not_blank() {
@@ -15,8 +14,8 @@ fn comparison_pngs_are_valid_sized_and_not_blank() {
         Some(d) => std::path::PathBuf::from(d),
         None => scratch("compare"),
     };
-    let mut runs = three_options(Region::North, 30_000, 42);
-    runs.extend(three_options(Region::CentralSouth, 30_000, 42));
+    let mut runs = three_options("north", 30_000, 42);
+    runs.extend(three_options("central-south", 30_000, 42));
     let t = std::time::Instant::now();
     let written = reports::write_comparison(&runs, &dir).unwrap();
     eprintln!("comparison written in {:?}", t.elapsed());
@@ -54,10 +53,10 @@ fn comparison_pngs_are_valid_sized_and_not_blank() {
 
 #[test]
 fn runs_sharing_an_option_are_told_apart() {
-    let mut runs = three_options(Region::North, 300, 1);
-    runs.extend(three_options(Region::North, 300, 2));
-    let refs: Vec<&reports::LoadedRun> = runs.iter().collect();
-    let labels = reports::plot::run_labels(&refs);
+    let mut runs = three_options("north", 300, 1);
+    runs.extend(three_options("north", 300, 2));
+    let refs: Vec<&results::LoadedRun> = runs.iter().collect();
+    let labels = reports::runs::run_labels(&refs);
     assert_eq!(labels[0], "Current, seed 1");
     assert_eq!(labels[3], "Current, seed 2");
     let mut uniq = labels.clone();
@@ -78,8 +77,8 @@ fn a_single_run_with_nothing_delivered_still_draws() {
         .unwrap();
     }
     l.finish(1000);
-    let s = reports::summarize(
-        reports::RunMeta::new("x", Region::North, "custom", 1, 10),
+    let s = results::summarize(
+        results::RunMeta::new("x", common::region("north"), "custom", 1, 10),
         &l,
     );
     let dir = scratch("empty");

@@ -10,12 +10,13 @@ use common::{scratch, synthetic};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use ledger::{AlertKind, Region};
-use reports::{ReportError, load_run, merge, summarize, write_run};
+use ledger::AlertKind;
+use reports::write_run;
+use results::{Precision, ResultsError, load_run, merge, summarize};
 
 fn written(
     name: &str,
-    region: Region,
+    region: &str,
     option: &str,
     hubs: u32,
 ) -> (std::path::PathBuf, ledger::Ledger) {
@@ -27,7 +28,7 @@ fn written(
 
 #[test]
 fn folder_holds_every_file_and_reads_back_the_same_numbers() {
-    let (dir, l) = written("roundtrip", Region::North, "current", 5_000);
+    let (dir, l) = written("roundtrip", "north", "current", 5_000);
     for f in [
         "summary.json",
         "alerts.csv",
@@ -42,16 +43,24 @@ fn folder_holds_every_file_and_reads_back_the_same_numbers() {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let run = load_run(&dir).unwrap();
+    // With alerts.csv the folder reads back exact; without it, from the HDR logs.
+    assert_eq!(run.precision(), Precision::Exact);
+    let csv = std::fs::read(dir.join("alerts.csv")).unwrap();
+    std::fs::remove_file(dir.join("alerts.csv")).unwrap();
+    let hdr = load_run(&dir).unwrap();
+    assert_eq!(hdr.precision(), Precision::Hdr);
+    std::fs::write(dir.join("alerts.csv"), &csv).unwrap();
     for kind in AlertKind::ALL {
         let k = run.summary.kind(kind);
         assert_eq!(k.expected, l.expected(kind));
         assert_eq!(k.delivered, l.delivered(kind));
         assert_eq!(k.loss_by_cause, l.lost_by_cause(kind));
-        for p in reports::summary::LEVELS {
+        for p in results::LEVELS {
             let exact = l.time_to_pct(kind, p).map(|ms| ms as f64 / 1000.0);
             assert_eq!(k.time_to(p), exact, "{kind} {p}%");
+            assert_eq!(run.curve(kind).time_to_pct(p), l.time_to_pct(kind, p));
             // The histogram's curve agrees to HDR precision (never early).
-            let from_hist = run.curve(kind).time_to_pct(p);
+            let from_hist = hdr.curve(kind).time_to_pct(p);
             match (l.time_to_pct(kind, p), from_hist) {
                 (Some(a), Some(b)) => assert!(b >= a && b - a <= a / 500 + 1, "{a} vs {b}"),
                 (None, None) => {}
@@ -97,7 +106,7 @@ fn folder_holds_every_file_and_reads_back_the_same_numbers() {
 
 #[test]
 fn hlog_files_are_hdr_interval_logs_with_the_same_percentiles() {
-    let (dir, l) = written("hlog", Region::CentralSouth, "option-b", 4_000);
+    let (dir, l) = written("hlog", "central-south", "option-b", 4_000);
     for kind in AlertKind::ALL {
         let bytes = std::fs::read(dir.join(format!("{}.hlog", kind.as_str()))).unwrap();
         let mut total = Histogram::<u64>::new(3).unwrap();
@@ -115,7 +124,7 @@ fn hlog_files_are_hdr_interval_logs_with_the_same_percentiles() {
             }
         }
         assert!(intervals > 1);
-        let direct = reports::summary::histogram_of(&l.delivered_latencies(kind));
+        let direct = results::histogram_of(&l.delivered_latencies(kind));
         assert_eq!(total.len(), direct.len());
         for q in [0.5, 0.95, 0.99, 1.0] {
             assert_eq!(
@@ -133,8 +142,8 @@ fn hlog_files_are_hdr_interval_logs_with_the_same_percentiles() {
 
 #[test]
 fn missing_or_corrupt_files_are_named() {
-    let (dir, _) = written("corrupt", Region::North, "option-a", 500);
-    let expect_named = |e: ReportError, file: &str| {
+    let (dir, _) = written("corrupt", "north", "option-a", 500);
+    let expect_named = |e: ResultsError, file: &str| {
         let msg = e.to_string();
         assert!(msg.contains(file), "{file} not named in: {msg}");
     };
@@ -156,7 +165,7 @@ fn missing_or_corrupt_files_are_named() {
     // Missing hlog.
     std::fs::remove_file(dir.join("poa.hlog")).unwrap();
     let e = load_run(&dir).unwrap_err();
-    assert!(matches!(e, ReportError::Missing { .. }));
+    assert!(matches!(e, ResultsError::Missing { .. }));
     expect_named(e, "poa.hlog");
     // Corrupt and missing summary.
     std::fs::write(dir.join("summary.json"), "{\"profile\": 3").unwrap();
@@ -168,25 +177,39 @@ fn missing_or_corrupt_files_are_named() {
 
 #[test]
 fn shards_merge_exactly() {
-    let (a, la) = written("shard-a", Region::North, "option-b", 2_000);
-    let (meta, lb) = synthetic(Region::North, "option-b", 3_000, 99);
+    let (a, la) = written("shard-a", "north", "option-b", 2_000);
+    let (meta, lb) = synthetic("north", "option-b", 3_000, 99);
     let b = scratch("shard-b");
     write_run(&b, &summarize(meta, &lb), &lb).unwrap();
+    // Both shards with their alerts.csv: the merge is exact. One without: HDR, and it says so.
+    let exact_merge = merge(&[load_run(&a).unwrap(), load_run(&b).unwrap()]).unwrap();
+    assert_eq!(exact_merge.summary.time_precision, Precision::Exact);
+    std::fs::remove_file(b.join("alerts.csv")).unwrap();
     let m = merge(&[load_run(&a).unwrap(), load_run(&b).unwrap()]).unwrap();
+    assert_eq!(m.summary.time_precision, Precision::Hdr);
     assert_eq!(m.summary.meta.hubs, 5_000);
     for kind in AlertKind::ALL {
         let k = m.summary.kind(kind);
         assert_eq!(k.expected, la.expected(kind) + lb.expected(kind));
         assert_eq!(k.delivered, la.delivered(kind) + lb.delivered(kind));
-        assert_eq!(m.histogram(kind).len(), k.delivered);
+        assert_eq!(m.latencies(kind).len(), k.delivered);
         let mut lat = la.delivered_latencies(kind);
         lat.extend(lb.delivered_latencies(kind));
         lat.sort_unstable();
+        for p in results::LEVELS {
+            let exact = ledger::time_to_pct(&lat, k.expected, p);
+            let from_exact_merge = exact_merge.summary.kind(kind).time_to(p);
+            assert_eq!(
+                from_exact_merge,
+                exact.map(|ms| ms as f64 / 1000.0),
+                "{kind} {p}%"
+            );
+        }
         let exact = ledger::time_to_pct(&lat, k.expected, 50.0).unwrap();
         let merged = (k.time_to(50.0).unwrap() * 1000.0) as u64;
         assert!(merged >= exact && merged - exact <= exact / 500 + 1);
     }
-    let (other, _) = written("shard-c", Region::CentralSouth, "option-b", 100);
+    let (other, _) = written("shard-c", "central-south", "option-b", 100);
     assert!(merge(&[load_run(&a).unwrap(), load_run(&other).unwrap()]).is_err());
     for d in [a, b, other] {
         let _ = std::fs::remove_dir_all(d);

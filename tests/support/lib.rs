@@ -129,9 +129,70 @@ pub fn temp_dir() -> tempfile::TempDir {
         .expect("temp dir")
 }
 
-/// Reads and parses `DIR/summary.json`.
-pub fn read_summary(dir: &Path) -> serde_json::Value {
-    let p = dir.join("summary.json");
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+/// Reads `DIR/summary.json` into the typed record: a missing or renamed key fails here, loudly,
+/// instead of reading as `null` and comparing nothing.
+pub fn read_summary(dir: &Path) -> results::Summary {
+    match results::load_run(dir) {
+        Ok(run) => run.summary,
+        Err(e) => panic!("{}: {e}", dir.display()),
+    }
+}
+
+/// One line of a results folder's `alerts.csv`, as the test reads it.
+#[derive(Debug, serde::Deserialize)]
+pub struct AlertLine {
+    /// The alert id.
+    pub alert_id: u64,
+    /// `poa` or `pra`.
+    pub kind: ledger::AlertKind,
+    /// `delivered`, `lost` or `pending`.
+    pub fate: String,
+    /// The loss cause, for lost alerts.
+    pub cause: Option<ledger::LossCause>,
+}
+
+/// Every line of `DIR/alerts.csv`.
+pub fn read_alerts(dir: &Path) -> Vec<AlertLine> {
+    let p = dir.join("alerts.csv");
+    let mut r = csv::Reader::from_path(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    r.deserialize()
+        .collect::<Result<Vec<AlertLine>, _>>()
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Checks a summary against the alerts it was written with: per kind, every expected alert is
+/// delivered or lost (none pending), and the counts by fate and cause equal those of
+/// `alerts.csv` — written line by line from the ledger, not from the summary's own totals.
+pub fn check_accounting(dir: &Path, summary: &results::Summary) {
+    use std::collections::BTreeMap;
+    let lines = read_alerts(dir);
+    for kind in ledger::AlertKind::ALL {
+        let k = summary.kind(kind);
+        let mine: Vec<&AlertLine> = lines.iter().filter(|l| l.kind == kind).collect();
+        assert!(k.expected > 0, "{kind}: nothing expected");
+        assert_eq!(
+            k.expected,
+            mine.len() as u64,
+            "{kind}: expected vs alerts.csv"
+        );
+        let delivered = mine.iter().filter(|l| l.fate == "delivered").count() as u64;
+        assert_eq!(k.delivered, delivered, "{kind}: delivered vs alerts.csv");
+        let mut by_cause: BTreeMap<ledger::LossCause, u64> = BTreeMap::new();
+        for l in mine.iter().filter(|l| l.fate == "lost") {
+            let cause = l
+                .cause
+                .unwrap_or_else(|| panic!("alert {} lost without a cause", l.alert_id));
+            *by_cause.entry(cause).or_insert(0) += 1;
+        }
+        assert_eq!(
+            k.loss_by_cause, by_cause,
+            "{kind}: loss by cause vs alerts.csv"
+        );
+        assert_eq!(
+            k.expected,
+            k.delivered + k.lost,
+            "{kind}: every alert has a fate"
+        );
+        assert_eq!(k.pending, 0, "{kind}: pending alerts after a finished run");
+    }
 }

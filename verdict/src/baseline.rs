@@ -19,8 +19,7 @@ use crate::error::VerdictError;
 use crate::evaluate::{CheckResult, Outcome};
 use crate::format_pct;
 use ledger::{AlertKind, LossCause};
-use reports::Summary;
-use reports::summary::{LEVELS, pct_key};
+use results::{LEVELS, Summary, pct_key};
 use std::str::FromStr;
 
 /// Smallest slow-down (ms) that counts as a regression of a time to X%.

@@ -8,7 +8,7 @@
 use crate::duration::{format_ms, format_time_s, seconds_to_ms};
 use crate::format_pct;
 use crate::thresholds::{Counter, HealthField, Rule, Thresholds};
-use reports::Summary;
+use results::Summary;
 use serde::Serialize;
 
 /// How one check came out.
@@ -76,7 +76,7 @@ impl Verdict {
             ("option".to_string(), m.option_label.clone()),
             ("seed".to_string(), m.seed.to_string()),
             ("premises".to_string(), m.hubs.to_string()),
-            ("mode".to_string(), m.mode.clone()),
+            ("mode".to_string(), m.mode.to_string()),
             ("time_scale".to_string(), m.time_scale.to_string()),
             ("complete".to_string(), m.complete.to_string()),
         ];
@@ -235,7 +235,7 @@ pub fn check(summary: &Summary, name: &str, rule: &Rule) -> CheckResult {
             None => result(
                 Outcome::Error,
                 "missing".into(),
-                missing_health(summary, field.as_str()),
+                missing_health(field.as_str()),
             ),
         },
         Rule::NotLagged => match health_lagged(summary) {
@@ -248,11 +248,7 @@ pub fn check(summary: &Summary, name: &str, rule: &Rule) -> CheckResult {
                     "the harness kept to its schedule".into()
                 },
             ),
-            None => result(
-                Outcome::Error,
-                "missing".into(),
-                missing_health(summary, "lagged"),
-            ),
+            None => result(Outcome::Error, "missing".into(), missing_health("lagged")),
         },
     }
 }
@@ -261,45 +257,36 @@ fn pass_if(ok: bool) -> Outcome {
     if ok { Outcome::Pass } else { Outcome::Fail }
 }
 
-/// The health objects of a run: one, or one per shard after a merge (an array).
-fn health_objects(summary: &Summary) -> Vec<&serde_json::Map<String, serde_json::Value>> {
-    match &summary.meta.health {
-        Some(serde_json::Value::Object(o)) => vec![o],
-        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_object()).collect(),
-        _ => Vec::new(),
-    }
+/// The shards' health records (one for a single run); empty when the run recorded none.
+fn health_shards(summary: &Summary) -> &[results::Health] {
+    summary
+        .meta
+        .health
+        .as_ref()
+        .map_or(&[], results::HealthRecord::shards)
 }
 
-/// The field, or the largest over shards; `None` if no shard recorded it.
+/// The field, or the largest over shards (the worst shard decides); `None` without health.
 fn health_number(summary: &Summary, field: HealthField) -> Option<f64> {
-    health_objects(summary)
+    health_shards(summary)
         .iter()
-        .filter_map(|o| {
-            field
-                .json_keys()
-                .iter()
-                .find_map(|k| o.get(*k).and_then(serde_json::Value::as_f64))
-        })
+        .map(|h| field.of(h) as f64)
         .reduce(f64::max)
 }
 
-/// `lagged`, true if any shard lagged; `None` if no shard recorded it.
+/// `lagged`, true if any shard lagged; `None` without health.
 fn health_lagged(summary: &Summary) -> Option<bool> {
-    health_objects(summary)
+    health_shards(summary)
         .iter()
-        .filter_map(|o| o.get("lagged").and_then(serde_json::Value::as_bool))
+        .map(|h| h.lagged)
         .reduce(|a, b| a || b)
 }
 
-fn missing_health(summary: &Summary, field: &str) -> String {
-    if summary.meta.health.is_none() {
-        format!(
-            "summary.json records no harness health, so `{field}` cannot be checked \
-             (a run that does not measure its own health cannot pass a health threshold)"
-        )
-    } else {
-        format!("summary.json's health has no `{field}` field, so it cannot be checked")
-    }
+fn missing_health(field: &str) -> String {
+    format!(
+        "summary.json records no harness health, so `{field}` cannot be checked \
+         (a run that does not measure its own health cannot pass a health threshold)"
+    )
 }
 
 #[cfg(test)]
@@ -367,27 +354,28 @@ duplicates = 0
         assert!(v.results[0].message.contains("records no harness health"));
         assert!(!v.passed());
 
-        let ok = summary_with(
-            10,
-            10,
-            &[],
-            Some(serde_json::json!({"max_lag_ms": 1500, "lagged": false})),
-        );
+        let healthy = results::Health {
+            max_lag_ms: 1500,
+            p99_lag_ms: 40,
+            ..results::Health::default()
+        };
+        let ok = summary_with(10, 10, &[], Some(healthy.clone()));
         let v = evaluate(&ok, &t);
         let outcomes: Vec<Outcome> = v.results.iter().map(|r| r.outcome).collect();
-        assert_eq!(outcomes, [Outcome::Pass, Outcome::Pass, Outcome::Error]);
-        assert!(v.results[2].message.contains("no `lag_p99_ms` field"));
+        assert_eq!(outcomes, [Outcome::Pass, Outcome::Pass, Outcome::Pass]);
+        assert_eq!(v.results[2].measured, "40 ms");
 
         // Merged shards: the worst shard decides.
-        let merged = summary_with(
-            10,
-            10,
-            &[],
-            Some(serde_json::json!([
-                {"max_lag_ms": 10, "lagged": false, "lag_p99_ms": 3},
-                {"max_lag_ms": 2500, "lagged": true, "p99_lag_ms": 4}
-            ])),
-        );
+        let mut merged = summary_with(10, 10, &[], None);
+        merged.meta.health = Some(results::HealthRecord::Shards(vec![
+            healthy,
+            results::Health {
+                max_lag_ms: 2500,
+                lagged: true,
+                p99_lag_ms: 4,
+                ..results::Health::default()
+            },
+        ]));
         let v = evaluate(&merged, &t);
         let outcomes: Vec<Outcome> = v.results.iter().map(|r| r.outcome).collect();
         assert_eq!(outcomes, [Outcome::Fail, Outcome::Fail, Outcome::Pass]);

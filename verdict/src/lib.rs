@@ -2,7 +2,7 @@
 //!
 //! - [`thresholds`]: the TOML format of what a run must achieve ([`Thresholds`]), as a profile's
 //!   `[thresholds]` table or a file of its own, with errors naming file, line and key.
-//! - [`evaluate()`]: a run's [`reports::Summary`] against thresholds → a [`Verdict`], one
+//! - [`evaluate()`]: a run's [`results::Summary`] against thresholds → a [`Verdict`], one
 //!   [`CheckResult`] per threshold (pass, fail, or error when the value was not measured).
 //! - [`baseline`]: a run against a saved run of the same scenario, failing on regressions beyond
 //!   a [`Margin`] ([`compare_baseline`]).
@@ -38,7 +38,7 @@ pub(crate) mod test_support {
     //! Summaries built from real ledgers, so the tests exercise the same figures a run writes.
 
     use ledger::{AlertCode, AlertId, AlertKind, Ledger, LossCause, Region};
-    use reports::{RunMeta, Summary};
+    use results::{Health, HealthRecord, RunMeta, Summary};
     use std::path::Path;
 
     /// `expected` POAs (no PRAs); the first `delivered` at 1, 2, 3... s; then `causes` lost; any
@@ -47,7 +47,7 @@ pub(crate) mod test_support {
         expected: u32,
         delivered: u32,
         causes: &[(LossCause, u32)],
-        health: Option<serde_json::Value>,
+        health: Option<Health>,
     ) -> Summary {
         let mut l = Ledger::new(expected);
         for h in 0..expected {
@@ -67,8 +67,8 @@ pub(crate) mod test_support {
         }
         l.finish(10_000_000);
         let mut meta = RunMeta::new("t/current", Region::North, "current", 1, expected);
-        meta.health = health;
-        reports::summarize(meta, &l)
+        meta.health = health.map(|h| HealthRecord::Run(Box::new(h)));
+        results::summarize(meta, &l)
     }
 
     /// Thresholds from text (panics on a parse error: the text is the test's own).

@@ -66,7 +66,7 @@ pub enum Rule {
     TimeTo {
         /// The alert kind.
         kind: AlertKind,
-        /// The delivered level, one of [`reports::summary::LEVELS`].
+        /// The delivered level, one of [`results::LEVELS`].
         pct: f64,
         /// The limit, ms.
         within_ms: u64,
@@ -150,7 +150,7 @@ pub enum HealthField {
 }
 
 impl HealthField {
-    /// The key, the same in thresholds files (`harness.KEY`) and in the health JSON.
+    /// The key in thresholds files (`harness.KEY`); `lag_p99_ms` reads `health.p99_lag_ms`.
     pub fn as_str(self) -> &'static str {
         match self {
             HealthField::MaxLagMs => "max_lag_ms",
@@ -158,12 +158,11 @@ impl HealthField {
         }
     }
 
-    /// The keys looked up in the health JSON, first found wins (`p99_lag_ms` is what the
-    /// virtual-hubs driver writes today).
-    pub fn json_keys(self) -> &'static [&'static str] {
+    /// The field's value in a run's health record.
+    pub fn of(self, h: &results::Health) -> u64 {
         match self {
-            HealthField::MaxLagMs => &["max_lag_ms"],
-            HealthField::LagP99Ms => &["lag_p99_ms", "p99_lag_ms"],
+            HealthField::MaxLagMs => h.max_lag_ms,
+            HealthField::LagP99Ms => h.p99_lag_ms,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use ledger::{AlertCode, AlertId, AlertKind, Ledger, LossCause, Region};
 use reports::calibration;
-use reports::{LoadedRun, RunMeta};
+use results::{LoadedRun, RunMeta};
 use std::path::PathBuf;
 
 /// A small deterministic generator (no rand dependency in this crate).
@@ -27,23 +27,29 @@ impl Lcg {
 }
 
 /// Where the scenario restores power (ms): PRA latencies run from here.
-pub fn restoration_ms(region: Region) -> u64 {
+pub fn restoration_ms(region: &str) -> u64 {
     match region {
-        Region::North => 3_600_000,
-        Region::CentralSouth => 600_000,
+        "north" => 3_600_000,
+        _ => 600_000,
     }
+}
+
+/// A region by name, the way a profile or `summary.json` names it.
+pub fn region(name: &str) -> Region {
+    serde_json::from_value(serde_json::Value::String(name.into())).unwrap()
 }
 
 /// (share delivered, seconds) knots of an inverse CDF through the seed's points, and the losses.
 type Shape = (Vec<(f64, f64)>, Vec<(LossCause, f64)>);
 
-fn shape(region: Region, kind: AlertKind, option: &str) -> Shape {
-    let levels = calibration::levels(region, kind);
+fn shape(name: &str, kind: AlertKind, option: &str) -> Shape {
+    let region = region(name);
+    let levels = calibration::levels(&region, kind);
     let t =
-        |p: f64| calibration::seed_seconds(region, kind, option, 30_000, p).unwrap_or(600) as f64;
+        |p: f64| calibration::seed_seconds(&region, kind, option, 30_000, p).unwrap_or(600) as f64;
     let t50 = t(levels[0]);
     let start = match kind {
-        AlertKind::Poa if region == Region::North => 180.0_f64.max(t50 * 0.55),
+        AlertKind::Poa if name == "north" => 180.0_f64.max(t50 * 0.55),
         _ => t50 * 0.45,
     };
     let mut knots = vec![(0.0, start)];
@@ -51,23 +57,23 @@ fn shape(region: Region, kind: AlertKind, option: &str) -> Shape {
         knots.push((p / 100.0, t(p)));
     }
     let top = levels[levels.len() - 1];
-    let (plateau, losses) = match (region, kind) {
-        (Region::North, AlertKind::Poa) => (
+    let (plateau, losses) = match (name, kind) {
+        ("north", AlertKind::Poa) => (
             0.95,
             vec![
                 (LossCause::Collision, 0.035),
                 (LossCause::HoldoverExpired, 0.015),
             ],
         ),
-        (Region::North, AlertKind::Pra) => (
+        ("north", AlertKind::Pra) => (
             0.982,
             vec![
                 (LossCause::QueueOverflow, 0.012),
                 (LossCause::NotDeliveredByEnd, 0.006),
             ],
         ),
-        (Region::CentralSouth, AlertKind::Poa) => (0.994, vec![(LossCause::AttachFailure, 0.006)]),
-        (Region::CentralSouth, AlertKind::Pra) => (
+        (_, AlertKind::Poa) => (0.994, vec![(LossCause::AttachFailure, 0.006)]),
+        (_, AlertKind::Pra) => (
             0.991,
             vec![
                 (LossCause::AttachFailure, 0.008),
@@ -91,15 +97,15 @@ fn inverse(knots: &[(f64, f64)], u: f64) -> f64 {
     knots[knots.len() - 1].1
 }
 
-/// A finished ledger of `hubs` premises shaped like the seed's `option` in `region`, with
-/// `extra_false_positives` POAs acknowledged for premises that had no 3-minute outage.
-pub fn synthetic(region: Region, option: &str, hubs: u32, seed: u64) -> (RunMeta, Ledger) {
+/// A finished ledger of `hubs` premises shaped like the seed's `option` in the region named
+/// `name`, with a duplicate ack and 3 false-positive POAs.
+pub fn synthetic(name: &str, option: &str, hubs: u32, seed: u64) -> (RunMeta, Ledger) {
     let extra = 3;
     let mut l = Ledger::new(hubs + extra);
     let mut rng = Lcg::new(seed ^ (option.len() as u64 * 7919));
-    let restore = restoration_ms(region);
+    let restore = restoration_ms(name);
     for kind in AlertKind::ALL {
-        let (knots, losses) = shape(region, kind, option);
+        let (knots, losses) = shape(name, kind, option);
         let plateau = knots[knots.len() - 1].0;
         for h in 0..hubs {
             let id = AlertId::new(h, kind);
@@ -134,13 +140,7 @@ pub fn synthetic(region: Region, option: &str, hubs: u32, seed: u64) -> (RunMeta
         let _ = l.deliver(AlertId::new(h, AlertKind::Poa), 200_000);
     }
     l.finish(restore + 3_600_000);
-    let mut meta = RunMeta::new(
-        format!("{}/{option}", region.as_str()),
-        region,
-        option,
-        seed,
-        hubs,
-    );
+    let mut meta = RunMeta::new(format!("{name}/{option}"), region(name), option, seed, hubs);
     meta.time_scale = 60.0;
     meta.wall_s = 12.5;
     meta.changes = match option {
@@ -159,13 +159,13 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// Three options of one region, as in-memory runs.
-pub fn three_options(region: Region, hubs: u32, seed: u64) -> Vec<LoadedRun> {
+/// Three options of the region named `name`, as in-memory runs.
+pub fn three_options(name: &str, hubs: u32, seed: u64) -> Vec<LoadedRun> {
     ["current", "option-a", "option-b"]
         .iter()
         .map(|o| {
-            let (m, l) = synthetic(region, o, hubs, seed);
-            LoadedRun::from_ledger(reports::summarize(m, &l), &l)
+            let (m, l) = synthetic(name, o, hubs, seed);
+            LoadedRun::from_ledger(results::summarize(m, &l), &l)
         })
         .collect()
 }

@@ -1,24 +1,53 @@
-//! The delivery curve: for each time t since the alert's base (power cut for POA, restoration for
-//! PRA), the share of *expected* alerts delivered by t. It plateaus below 1 when alerts are lost.
+//! The delivery curve and "time to X% delivered": for each time t since the alert's base (power cut
+//! for POA, restoration for PRA), the share of *expected* alerts delivered by t. It plateaus below 1
+//! when alerts are lost, and is never normalised by what arrived.
 //!
-//! One type serves the exact ledger (every latency) and a loaded or merged results folder (an HDR
-//! histogram, exact counts, latencies to 3 significant digits), so graphs, tables and CSV files are
-//! drawn by one mechanism whatever the source. It never normalises by what was delivered.
+//! One type serves exact latencies (a ledger, or a folder's `alerts.csv`) and an HDR histogram
+//! (a folder without `alerts.csv`, or merged shards of which one lacks it), and it says which it
+//! is ([`Precision`]) so an output built from the histogram can say so. Time to X% has exactly one
+//! computation, [`DeliveryCurve::time_to_pct`]; [`crate::summarize`] stores its result and every
+//! output reads that.
 
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
-/// A cumulative delivery curve as steps: (latency ms, delivered with latency ≤ that) ascending.
+/// Where a curve's times come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Every delivered latency, to the millisecond.
+    #[default]
+    Exact,
+    /// An HDR histogram (3 significant digits): each time is at most one bucket (≈0.1%) late,
+    /// never early. Used only where the exact latencies are not at hand.
+    Hdr,
+}
+
+impl Precision {
+    /// True for [`Precision::Exact`] (lets serde leave the default out of `summary.json`).
+    pub fn is_exact(&self) -> bool {
+        *self == Precision::Exact
+    }
+}
+
+/// A cumulative delivery curve as steps: (latency ms, delivered with latency ≤ that), ascending.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryCurve {
     expected: u64,
     steps: Vec<(u64, u64)>,
+    precision: Precision,
 }
 
 impl DeliveryCurve {
-    /// From delivered latencies in ms (any order) and the number of expected alerts.
+    /// From delivered latencies in ms (any order) and the number of expected alerts: exact.
     pub fn from_latencies(latencies: &[u64], expected: u64) -> Self {
         let mut sorted = latencies.to_vec();
         sorted.sort_unstable();
+        DeliveryCurve::from_sorted(&sorted, expected)
+    }
+
+    /// As [`DeliveryCurve::from_latencies`], for latencies already in ascending order.
+    pub fn from_sorted(sorted: &[u64], expected: u64) -> Self {
         let mut steps: Vec<(u64, u64)> = Vec::new();
         for (i, &v) in sorted.iter().enumerate() {
             let cum = i as u64 + 1;
@@ -27,7 +56,11 @@ impl DeliveryCurve {
                 _ => steps.push((v, cum)),
             }
         }
-        DeliveryCurve { expected, steps }
+        DeliveryCurve {
+            expected,
+            steps,
+            precision: Precision::Exact,
+        }
     }
 
     /// From an HDR histogram of delivered latencies in ms. Each bucket counts at its highest
@@ -39,7 +72,16 @@ impl DeliveryCurve {
             cum += v.count_at_value();
             steps.push((h.highest_equivalent(v.value_iterated_to()), cum));
         }
-        DeliveryCurve { expected, steps }
+        DeliveryCurve {
+            expected,
+            steps,
+            precision: Precision::Hdr,
+        }
+    }
+
+    /// Exact latencies or an HDR histogram?
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Alerts expected.
@@ -65,9 +107,10 @@ impl DeliveryCurve {
         ratio(cum, self.expected)
     }
 
-    /// "Time to X% delivered" in ms: the first latency at which delivered / expected reaches `pct`
-    /// percent, `None` if it never does. The same rule as [`ledger::time_to_pct`] (the k-th
-    /// delivery, k = ceil(pct/100 × expected), pct to a hundredth of a percent).
+    /// "Time to X% delivered" in ms: the latency of the k-th delivery, k = ceil(pct/100 ×
+    /// expected), or `None` if fewer than k were delivered (or nothing is expected, or `pct` is
+    /// not in (0, 100]). `pct` is taken to a hundredth of a percent so that 95% of 30,000 is
+    /// exactly 28,500. This is the only place the rule is computed.
     pub fn time_to_pct(&self, pct: f64) -> Option<u64> {
         if self.expected == 0 || !(pct > 0.0 && pct <= 100.0) {
             return None;
@@ -80,28 +123,6 @@ impl DeliveryCurve {
     /// The latency of the last delivery, ms.
     pub fn last_ms(&self) -> Option<u64> {
         self.steps.last().map(|s| s.0)
-    }
-
-    /// The steps: (latency ms, delivered with latency ≤ it), ascending.
-    pub fn steps(&self) -> &[(u64, u64)] {
-        &self.steps
-    }
-
-    /// Points of the step function as (seconds, fraction), ready to draw as a line: starts at
-    /// (0, 0), rises vertically at each step and runs flat to `until_s`.
-    pub fn polyline(&self, until_s: f64) -> Vec<(f64, f64)> {
-        let mut pts = Vec::with_capacity(self.steps.len() * 2 + 2);
-        pts.push((0.0, 0.0));
-        let mut prev = 0u64;
-        for &(ms, cum) in &self.steps {
-            let t = ms as f64 / 1000.0;
-            pts.push((t, ratio(prev, self.expected)));
-            pts.push((t, ratio(cum, self.expected)));
-            prev = cum;
-        }
-        let last_t = pts.last().map_or(0.0, |p| p.0);
-        pts.push((until_s.max(last_t), ratio(prev, self.expected)));
-        pts
     }
 }
 
@@ -126,6 +147,7 @@ mod tests {
                 "{pct}"
             );
         }
+        assert_eq!(c.precision(), Precision::Exact);
         assert_eq!(c.delivered(), 997);
         assert!((c.plateau() - 997.0 / 1200.0).abs() < 1e-12);
         assert_eq!(c.fraction_at(2), 0.0);
@@ -133,12 +155,27 @@ mod tests {
     }
 
     #[test]
-    fn histogram_curve_keeps_counts_exact() {
+    fn zero_and_out_of_range_levels_are_never_reached() {
+        let c = DeliveryCurve::from_latencies(&[5, 6, 7], 3);
+        assert_eq!(c.time_to_pct(0.0), None);
+        assert_eq!(c.time_to_pct(-1.0), None);
+        assert_eq!(c.time_to_pct(100.5), None);
+        assert_eq!(c.time_to_pct(f64::NAN), None);
+        assert_eq!(c.time_to_pct(100.0), Some(7));
+        assert_eq!(c.time_to_pct(0.01), Some(5));
+        let none = DeliveryCurve::from_latencies(&[], 0);
+        assert_eq!(none.time_to_pct(50.0), None);
+        assert_eq!(none.plateau(), 0.0);
+    }
+
+    #[test]
+    fn histogram_curve_keeps_counts_exact_and_says_so() {
         let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000, 3).unwrap();
         for v in [100u64, 200, 200, 90_000, 400_000] {
             h.record(v).unwrap();
         }
         let c = DeliveryCurve::from_histogram(&h, 10);
+        assert_eq!(c.precision(), Precision::Hdr);
         assert_eq!(c.delivered(), 5);
         assert_eq!(c.time_to_pct(30.0), Some(200));
         let t = c.time_to_pct(40.0).unwrap();
@@ -146,8 +183,6 @@ mod tests {
         let t = c.time_to_pct(50.0).unwrap();
         assert!((400_000..=400_400).contains(&t), "{t}");
         assert_eq!(c.time_to_pct(60.0), None);
-        let poly = c.polyline(1000.0);
-        assert_eq!(poly.first(), Some(&(0.0, 0.0)));
-        assert_eq!(poly.last().map(|p| p.1), Some(0.5));
+        assert!((c.plateau() - 0.5).abs() < 1e-12);
     }
 }

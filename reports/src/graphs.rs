@@ -1,0 +1,572 @@
+//! The graphs, as [`Figure`] descriptions built from one region's runs, and the registry that
+//! names them. A new graph is one function `fn(&RunGroup) -> Figure` and one line in [`GRAPHS`];
+//! the results folder, the comparison and the HTML report then all carry it.
+//!
+//! * `poa`, `pra` ([`delivery`]): delivered / expected against time since the power cut (POA) or
+//!   the restoration (PRA), one line per run. Curves flatten below 100% where alerts are lost
+//!   (never normalised); the 50/80/95/99% levels are marked with the times `summary.json` holds;
+//!   the SEC/DNO deadlines and the 99.5% reliability level are drawn; where the DP096 table
+//!   applies its figures are drawn as crosses. A second panel zooms on the top of the curve.
+//! * `loss` ([`loss`]): the share of expected alerts never delivered per run, stacked by cause,
+//!   POA and PRA side by side.
+
+use crate::calibration;
+use crate::figure::{
+    Arrangement, Axis, Bar, Curve, Figure, Layer, Legend, LegendEntry, LegendPlace, Mark, Marker,
+    Panel, Rule, RuleAt, Sample, Segment, Series, Tick,
+};
+use crate::format::{mmss, pct, plural_list, thousands};
+use crate::requirements::{self, RELIABILITY_PCT};
+use crate::runs::RunGroup;
+use crate::style;
+use ledger::{AlertKind, LossCause};
+use results::{DeliveryCurve, LoadedRun};
+
+/// The levels marked on each delivery curve, percent of expected.
+pub const MARKED_LEVELS: [f64; 4] = [50.0, 80.0, 95.0, 99.0];
+
+/// A graph: its file name (without extension) and how it is built.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphDef {
+    /// File name without extension; a comparison prefixes the region (`north-poa`).
+    pub name: &'static str,
+    /// Builds the figure from one region's runs.
+    pub build: fn(&RunGroup) -> Figure,
+}
+
+/// Every graph, in the order they are written and shown.
+pub const GRAPHS: [GraphDef; 3] = [
+    GraphDef {
+        name: "poa",
+        build: |g| delivery(AlertKind::Poa, g),
+    },
+    GraphDef {
+        name: "pra",
+        build: |g| delivery(AlertKind::Pra, g),
+    },
+    GraphDef {
+        name: "loss",
+        build: loss,
+    },
+];
+
+/// Samples per curve: finer than a pixel of the widest plot area, so the drawn step function is
+/// exact at the resolution it is seen at.
+const CURVE_SAMPLES: usize = 2_000;
+
+fn base_of(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Poa => "the power cut",
+        AlertKind::Pra => "the restoration",
+    }
+}
+
+/// The lines under a graph's heading: what was run (premises, mode, seed), and whether any run is
+/// incomplete or lagged, so a distorted curve is never shown without saying so.
+pub fn subtitle(runs: &[&LoadedRun]) -> Vec<String> {
+    let premises = plural_list(
+        "",
+        "",
+        runs.iter()
+            .map(|r| thousands(u64::from(r.summary.meta.hubs))),
+    );
+    let scale = plural_list(
+        "time scale",
+        "time scales",
+        runs.iter()
+            .map(|r| format!("{}×", r.summary.meta.time_scale)),
+    );
+    let seed = plural_list("seed", "seeds", runs.iter().map(|r| r.summary.meta.seed));
+    let mode = plural_list("mode", "modes", runs.iter().map(|r| r.summary.meta.mode));
+    let incomplete = if runs.iter().any(|r| !r.summary.meta.complete) {
+        "  ·  INCOMPLETE RUN"
+    } else {
+        ""
+    };
+    vec![format!(
+        "{premises} premises  ·  {scale}  ·  {seed}  ·  {mode}{incomplete}"
+    )]
+}
+
+/// Ticks every `step` from `lo` to `hi`, all labelled by `fmt`.
+fn ticks(lo: f64, hi: f64, step: f64, fmt: impl Fn(f64) -> String) -> Vec<Tick> {
+    let n = ((hi - lo) / step + 1e-9).floor() as usize;
+    (0..=n)
+        .map(|i| {
+            let at = lo + step * i as f64;
+            Tick { at, label: fmt(at) }
+        })
+        .collect()
+}
+
+/// The smallest of `steps` that gives at most `max` intervals over `span`.
+fn step_for(span: f64, max: f64, steps: &[f64]) -> f64 {
+    steps
+        .iter()
+        .copied()
+        .find(|s| span / s <= max)
+        .unwrap_or_else(|| steps.last().copied().unwrap_or(1.0))
+}
+
+/// A percentage axis: every tick with the decimals its step needs (0 for whole steps).
+fn percent_axis(title: &str, lo: f64, hi: f64, max_ticks: f64) -> Axis {
+    let step = step_for(
+        hi - lo,
+        max_ticks,
+        &[0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0],
+    );
+    let decimals = if step.fract() == 0.0 { 0 } else { 1 };
+    let first = (lo / step).ceil() * step;
+    Axis {
+        title: Some(title.to_string()),
+        range: (lo, hi),
+        ticks: ticks(first, hi, step, |v| format!("{v:.decimals$}%")),
+        minor: Vec::new(),
+    }
+}
+
+/// A time axis in minutes with every tick written m:ss.
+fn minutes_axis(title: Option<String>, x_max: f64) -> Axis {
+    let step = step_for(x_max, 16.0, &[0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0]);
+    Axis {
+        title,
+        range: (0.0, x_max),
+        ticks: ticks(0.0, x_max, step, |m| mmss(m * 60.0)),
+        minor: (0..)
+            .map(|i| (f64::from(i) + 0.5) * step)
+            .take_while(|&m| m < x_max)
+            .collect(),
+    }
+}
+
+/// Rounds a minute range up to a tidy axis end.
+fn nice_minutes(m: f64) -> f64 {
+    let step = if m <= 10.0 {
+        0.5
+    } else if m <= 30.0 {
+        1.0
+    } else {
+        5.0
+    };
+    ((m / step).ceil() * step).max(1.0)
+}
+
+/// For each series, the earlier series whose curve is identical to it, if any.
+fn identical_to(curves: &[DeliveryCurve]) -> Vec<Option<usize>> {
+    curves
+        .iter()
+        .enumerate()
+        .map(|(i, c)| curves[..i].iter().position(|o| o == c && c.delivered() > 0))
+        .collect()
+}
+
+/// Level marks of different runs that would cover each other (same level, within a marker's width)
+/// are drawn side by side, so every run's mark stays visible; their positions in data are
+/// unchanged.
+fn spread_coinciding(marks: &mut [Mark], x_max: f64) {
+    // A marker is ~14 px wide on a plot area ~1,440 px wide.
+    let near = x_max * 14.0 / 1_440.0;
+    let mut idx: Vec<usize> = (0..marks.len())
+        .filter(|&i| marks[i].marker != Marker::Cross)
+        .collect();
+    idx.sort_by(|&a, &b| {
+        (marks[a].at.1, marks[a].at.0)
+            .partial_cmp(&(marks[b].at.1, marks[b].at.0))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut start = 0;
+    while start < idx.len() {
+        let mut end = start + 1;
+        while end < idx.len()
+            && marks[idx[end]].at.1 == marks[idx[start]].at.1
+            && marks[idx[end]].at.0 - marks[idx[end - 1]].at.0 < near
+        {
+            end += 1;
+        }
+        let n = (end - start) as i32;
+        for (k, &i) in idx[start..end].iter().enumerate() {
+            marks[i].nudge_px = (2 * k as i32 - (n - 1)) * 6;
+        }
+        start = end;
+    }
+}
+
+/// The delivery graph of `kind` for one region's runs.
+pub fn delivery(kind: AlertKind, g: &RunGroup) -> Figure {
+    let curves: Vec<DeliveryCurve> = g.runs.iter().map(|r| r.curve(kind)).collect();
+    let same_as = identical_to(&curves);
+    let series: Vec<Series> = g
+        .labels
+        .iter()
+        .zip(&g.slots)
+        .map(|(l, &s)| Series {
+            label: l.clone(),
+            style: style::series_style(s),
+        })
+        .collect();
+    let markers: Vec<Marker> = series.iter().map(|s| s.style.marker).collect();
+    // The seed table's figures where it applies (same region and option, 30,000 premises).
+    let seed: Vec<Vec<(f64, f64)>> = g
+        .runs
+        .iter()
+        .map(|r| {
+            let m = &r.summary.meta;
+            calibration::levels(g.region, kind)
+                .into_iter()
+                .filter_map(|p| {
+                    calibration::seed_seconds(g.region, kind, &m.option_label, m.hubs, p)
+                        .map(|s| (p, s as f64))
+                })
+                .collect()
+        })
+        .collect();
+
+    // x: minutes, to a little past the last delivery, the seed figures and the deadlines.
+    let deadlines = requirements::deadline_lines(kind);
+    let mut last_s: f64 = deadlines
+        .iter()
+        .map(|d| d.0 as f64 * 1.15)
+        .fold(0.0, f64::max);
+    for (c, s) in curves.iter().zip(&seed) {
+        last_s = last_s.max(c.last_ms().unwrap_or(0) as f64 / 1000.0 * 1.05);
+        for &(_, t) in s {
+            last_s = last_s.max(t * 1.05);
+        }
+    }
+    let x_max = nice_minutes(last_s / 60.0);
+
+    let min_plateau = curves
+        .iter()
+        .map(|c| c.plateau() * 100.0)
+        .fold(100.0, f64::min);
+    // The zoom starts at 90% unless a curve flattens below that; a curve that stays under 50% is
+    // left to the main panel (zooming out to it would make the zoom pointless).
+    let zoom_floor = if min_plateau >= 91.0 {
+        90.0
+    } else {
+        let f = ((min_plateau - 3.0) / 5.0).floor() * 5.0;
+        if f < 50.0 { 90.0 } else { f.min(85.0) }
+    };
+
+    let panel = |main: bool| -> Panel {
+        let (y0, y1) = if main {
+            (0.0, 101.0)
+        } else {
+            (zoom_floor, 100.0 + (100.0 - zoom_floor) * 0.05)
+        };
+        let mut layers = Vec::new();
+        for (i, (secs, _)) in deadlines.iter().enumerate() {
+            let (color, dash) = style::deadline_style(i);
+            layers.push(Layer::Rule(Rule {
+                at: RuleAt::X(*secs as f64 / 60.0),
+                color,
+                dash,
+                label: main.then(|| mmss(*secs as f64)),
+            }));
+        }
+        layers.push(Layer::Rule(Rule {
+            at: RuleAt::Y(RELIABILITY_PCT),
+            color: style::RELIABILITY.0,
+            dash: style::RELIABILITY.1,
+            label: None,
+        }));
+        for (i, c) in curves.iter().enumerate() {
+            let pts: Vec<(f64, f64)> = (0..=CURVE_SAMPLES)
+                .map(|j| {
+                    let t_min = x_max * j as f64 / CURVE_SAMPLES as f64;
+                    let f = c.fraction_at((t_min * 60_000.0) as u64) * 100.0;
+                    (t_min, f.max(y0))
+                })
+                .collect();
+            // In the zoom, drop the stretch lying on the floor so curves do not pile up there.
+            let first_above = pts.iter().position(|p| p.1 > y0).unwrap_or(pts.len());
+            let pts = pts[first_above.saturating_sub(1)..].to_vec();
+            layers.push(Layer::Curve(Curve {
+                series: i,
+                points: pts,
+            }));
+        }
+        let mut marks = Vec::new();
+        for (i, r) in g.runs.iter().enumerate() {
+            for &(p, t) in &seed[i] {
+                if p >= y0 {
+                    marks.push(Mark {
+                        series: i,
+                        at: (t / 60.0, p),
+                        marker: Marker::Cross,
+                        nudge_px: 0,
+                        label: None,
+                    });
+                }
+            }
+            let k = r.summary.kind(kind);
+            for p in MARKED_LEVELS {
+                let Some(t) = k.time_to(p) else { continue };
+                if p < y0 {
+                    continue;
+                }
+                // Levels inside the zoom are labelled there; the others on the main panel.
+                let labelled_here = main != (p >= zoom_floor);
+                marks.push(Mark {
+                    series: i,
+                    at: (t / 60.0, p),
+                    marker: markers[i],
+                    nudge_px: 0,
+                    // Identical curves: one label for all of them.
+                    label: (labelled_here && same_as[i].is_none()).then(|| mmss(t)),
+                });
+            }
+        }
+        spread_coinciding(&mut marks, x_max);
+        layers.push(Layer::Marks(marks));
+        Panel {
+            title: (!main)
+                .then(|| format!("zoom on {zoom_floor:.0}–100%: where the requirements bite")),
+            title_is_heading: false,
+            x: minutes_axis(
+                (!main).then(|| format!("time since {} (m:ss)", base_of(kind))),
+                x_max,
+            ),
+            y: percent_axis(
+                if main {
+                    "delivered / expected"
+                } else {
+                    "delivered (zoom)"
+                },
+                y0,
+                y1,
+                if main { 11.0 } else { 6.0 },
+            ),
+            weight: if main { 560.0 } else { 340.0 },
+            layers,
+        }
+    };
+
+    let mut entries: Vec<LegendEntry> = curves
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let never: Vec<String> = MARKED_LEVELS
+                .iter()
+                .filter(|&&p| g.runs[i].summary.kind(kind).time_to(p).is_none())
+                .map(|p| format!("{p:.0}%"))
+                .collect();
+            let name = match same_as[i] {
+                Some(j) => format!("{} = {}", series[i].label, series[j].label),
+                None => series[i].label.clone(),
+            };
+            let mut text = if c.expected() == 0 {
+                format!("{name}: nothing expected")
+            } else {
+                format!(
+                    "{name}: {} of {} delivered",
+                    pct(c.plateau()),
+                    thousands(c.expected())
+                )
+            };
+            if !never.is_empty() && c.expected() > 0 {
+                text.push_str(&format!(" (never {})", never.join(", ")));
+            }
+            LegendEntry {
+                sample: Sample::Series(i),
+                text,
+            }
+        })
+        .collect();
+    if same_as.iter().any(Option::is_some) {
+        entries.push(LegendEntry {
+            sample: Sample::None,
+            text:
+                "X = Y: identical curves, Y drawn over X; coinciding marks are drawn side by side"
+                    .into(),
+        });
+    }
+    if seed.iter().any(|s| !s.is_empty()) {
+        entries.push(LegendEntry {
+            sample: Sample::Marker(Marker::Cross, style::GREY),
+            text: "DP096 reference (CSP modelling), in the run's colour".into(),
+        });
+    }
+    for (i, (_, label)) in deadlines.iter().enumerate() {
+        let (c, d) = style::deadline_style(i);
+        entries.push(LegendEntry {
+            sample: Sample::Line(c, d),
+            text: label.clone(),
+        });
+    }
+    entries.push(LegendEntry {
+        sample: Sample::Line(style::RELIABILITY.0, style::RELIABILITY.1),
+        text: format!("{RELIABILITY_PCT}% reliability (DNO, ENA)"),
+    });
+
+    let kind_name = match kind {
+        AlertKind::Poa => "Power Outage Alerts (POA, AD1)",
+        AlertKind::Pra => "Power Restoration Alerts (PRA, 8F35/8F36)",
+    };
+    Figure {
+        name: kind.as_str().to_string(),
+        title: format!(
+            "{} — {kind_name}: delivered / expected, since {}",
+            g.region,
+            base_of(kind)
+        ),
+        subtitle: subtitle(&g.runs),
+        series,
+        panels: vec![panel(true), panel(false)],
+        arrangement: Arrangement::Rows,
+        legend: Legend {
+            entries,
+            place: LegendPlace::Inside(0),
+        },
+    }
+}
+
+/// A tidy upper end for a percentage axis (at least 1%).
+fn nice_percent(v: f64) -> f64 {
+    let v = v.max(1.0);
+    let step = if v <= 2.0 {
+        0.5
+    } else if v <= 10.0 {
+        1.0
+    } else if v <= 30.0 {
+        5.0
+    } else {
+        10.0
+    };
+    ((v / step).ceil() * step).min(100.0)
+}
+
+/// The loss graph of one region's runs: loss rate per run stacked by cause, POA and PRA.
+pub fn loss(g: &RunGroup) -> Figure {
+    let runs = &g.runs;
+    let causes: Vec<LossCause> = crate::runs::causes_present(runs);
+    let any_pending = runs.iter().any(|r| {
+        AlertKind::ALL
+            .iter()
+            .any(|&k| r.summary.kind(k).pending > 0)
+    });
+    let max_rate = runs
+        .iter()
+        .flat_map(|r| AlertKind::ALL.map(|k| r.summary.kind(k).loss_rate))
+        .fold(0.0, f64::max)
+        * 100.0;
+    let y_max = nice_percent(max_rate * 1.3);
+    let n = runs.len().max(1) as f64;
+
+    let panels = AlertKind::ALL
+        .iter()
+        .map(|&kind| {
+            let bars = runs
+                .iter()
+                .zip(&g.labels)
+                .enumerate()
+                .map(|(i, (r, label))| {
+                    let k = r.summary.kind(kind);
+                    let mut parts: Vec<(crate::figure::Rgb, u64)> = causes
+                        .iter()
+                        .map(|c| {
+                            (
+                                style::cause_color(*c),
+                                k.loss_by_cause.get(c).copied().unwrap_or(0),
+                            )
+                        })
+                        .collect();
+                    if any_pending {
+                        parts.push((style::PENDING, k.pending));
+                    }
+                    let segments = parts
+                        .into_iter()
+                        .filter(|(_, count)| *count > 0 && k.expected > 0)
+                        .map(|(color, count)| {
+                            let share = count as f64 / k.expected as f64;
+                            Segment {
+                                height: share * 100.0,
+                                color,
+                                label: format!("{}  ({})", pct(share), thousands(count)),
+                            }
+                        })
+                        .collect();
+                    let above = if k.expected == 0 {
+                        vec!["nothing expected".to_string()]
+                    } else {
+                        vec![
+                            format!("{} lost", pct(k.loss_rate)),
+                            format!(
+                                "{} of {}",
+                                thousands(k.expected - k.delivered),
+                                thousands(k.expected)
+                            ),
+                        ]
+                    };
+                    Bar {
+                        x: i as f64,
+                        width: 0.6,
+                        segments,
+                        above,
+                        category: label.clone(),
+                    }
+                })
+                .collect();
+            Panel {
+                title: Some(match kind {
+                    AlertKind::Poa => "POA (AD1), from the power cut".to_string(),
+                    AlertKind::Pra => "PRA (8F35/8F36), from the restoration".to_string(),
+                }),
+                title_is_heading: true,
+                x: Axis {
+                    title: None,
+                    range: (-0.5, n - 0.5),
+                    ticks: Vec::new(),
+                    minor: Vec::new(),
+                },
+                y: percent_axis("lost / expected", 0.0, y_max, 10.0),
+                weight: 1.0,
+                layers: vec![Layer::Bars(bars)],
+            }
+        })
+        .collect();
+
+    let mut entries: Vec<LegendEntry> = causes
+        .iter()
+        .map(|c| LegendEntry {
+            sample: Sample::Swatch(style::cause_color(*c)),
+            text: c.as_str().replace('_', " "),
+        })
+        .collect();
+    if any_pending {
+        entries.push(LegendEntry {
+            sample: Sample::Swatch(style::PENDING),
+            text: "pending (run not finished)".into(),
+        });
+    }
+    if entries.is_empty() {
+        entries.push(LegendEntry {
+            sample: Sample::None,
+            text: "no alert lost in any run".into(),
+        });
+    }
+    Figure {
+        name: "loss".into(),
+        title: format!("{} — alerts lost, share of expected, by cause", g.region),
+        subtitle: subtitle(runs),
+        series: Vec::new(),
+        panels,
+        arrangement: Arrangement::Columns,
+        legend: Legend {
+            entries,
+            place: LegendPlace::Below,
+        },
+    }
+}
+
+/// Every registered graph of one region's runs, named `<prefix><name>`.
+pub fn figures(g: &RunGroup, prefix: &str) -> Vec<Figure> {
+    GRAPHS
+        .iter()
+        .map(|d| {
+            let mut f = (d.build)(g);
+            f.name = format!("{prefix}{}", d.name);
+            f
+        })
+        .collect()
+}

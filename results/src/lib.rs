@@ -1,0 +1,32 @@
+//! The results record of csp-loadtest: what a run leaves behind, typed.
+//!
+//! One crate owns the schema of `summary.json` ([`Summary`], with the run's [`RunMeta`] and the
+//! harness's [`Health`]), the layout of a results folder ([`layout`]), writing it from a finished
+//! ledger ([`write_data`]), reading it back ([`load_run`]) and merging shards ([`merge`]). The
+//! harness writes through it, `verdict` and `reports` read through it, and the end-to-end tests
+//! deserialise through it: a renamed or missing key is a loud parse error everywhere at once,
+//! never a lookup that quietly finds nothing.
+//!
+//! "Time to X% delivered" has one definition and one computation, [`DeliveryCurve::time_to_pct`]:
+//! [`summarize`] applies it to the exact latencies of the ledger, and every output (tables,
+//! graph marks, console, thresholds) reads the figure the summary holds.
+//!
+//! This crate never draws, never reads a clock and knows nothing of the network model or the CLI:
+//! the same ledger and metadata give byte-identical files.
+
+mod curve;
+mod error;
+mod folder;
+pub mod layout;
+mod record;
+mod run;
+
+pub use curve::{DeliveryCurve, Precision};
+pub use error::ResultsError;
+pub use folder::{HLOG_INTERVAL_S, read_hlog, write_curves_csv, write_data, write_json};
+pub use record::{
+    Alerts, EgressHealth, Health, HealthRecord, HostRecord, KindSummary, LEVELS, LatencyStats,
+    MAX_LATENCY_MS, Mode, RunMeta, SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key,
+    summarize,
+};
+pub use run::{Latencies, LoadedRun, load_run, merge};

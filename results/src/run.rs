@@ -1,0 +1,270 @@
+//! A run in memory without its ledger: the summary and, per kind, the delivered latencies —
+//! exact where a ledger or `alerts.csv` gives them, an HDR histogram where only the `.hlog` does.
+//! Enough to redraw every graph and table, and to merge shards.
+
+use crate::curve::{DeliveryCurve, Precision};
+use crate::error::ResultsError;
+use crate::folder;
+use crate::layout::{ResultsDir, SUMMARY_JSON};
+use crate::record::{self, HealthRecord, KindSummary, LatencyStats, Summary};
+use hdrhistogram::Histogram;
+use ledger::{AlertKind, Ledger};
+use std::path::{Path, PathBuf};
+
+/// The delivered latencies of one kind, ms from the alert's base.
+#[derive(Debug, Clone)]
+pub enum Latencies {
+    /// Every latency, ascending.
+    Exact(Vec<u64>),
+    /// Only their HDR histogram.
+    Hdr(Histogram<u64>),
+}
+
+impl Latencies {
+    /// The delivery curve against `expected` alerts.
+    pub fn curve(&self, expected: u64) -> DeliveryCurve {
+        match self {
+            Latencies::Exact(v) => DeliveryCurve::from_sorted(v, expected),
+            Latencies::Hdr(h) => DeliveryCurve::from_histogram(h, expected),
+        }
+    }
+
+    /// Their HDR histogram (built for exact latencies).
+    pub fn histogram(&self) -> Histogram<u64> {
+        match self {
+            Latencies::Exact(v) => record::histogram_of(v),
+            Latencies::Hdr(h) => h.clone(),
+        }
+    }
+
+    /// How many.
+    pub fn len(&self) -> u64 {
+        match self {
+            Latencies::Exact(v) => v.len() as u64,
+            Latencies::Hdr(h) => h.len(),
+        }
+    }
+
+    /// None at all?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Exact or HDR.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Latencies::Exact(_) => Precision::Exact,
+            Latencies::Hdr(_) => Precision::Hdr,
+        }
+    }
+}
+
+/// A run read back from its results folder (or merged from several, or built in memory).
+#[derive(Debug, Clone)]
+pub struct LoadedRun {
+    /// The folder it came from (`None` for a merge or a run built in memory).
+    pub dir: Option<PathBuf>,
+    /// The summary.
+    pub summary: Summary,
+    /// Delivered POA latencies, ms from the power cut.
+    pub poa: Latencies,
+    /// Delivered PRA latencies, ms from the restoration.
+    pub pra: Latencies,
+}
+
+impl LoadedRun {
+    /// A run in memory from its summary and ledger (what [`crate::write_data`] writes, without
+    /// the files): exact.
+    pub fn from_ledger(summary: Summary, ledger: &Ledger) -> Self {
+        LoadedRun {
+            dir: None,
+            poa: Latencies::Exact(ledger.delivered_latencies(AlertKind::Poa)),
+            pra: Latencies::Exact(ledger.delivered_latencies(AlertKind::Pra)),
+            summary,
+        }
+    }
+
+    /// The latencies of a kind.
+    pub fn latencies(&self, kind: AlertKind) -> &Latencies {
+        match kind {
+            AlertKind::Poa => &self.poa,
+            AlertKind::Pra => &self.pra,
+        }
+    }
+
+    fn latencies_mut(&mut self, kind: AlertKind) -> &mut Latencies {
+        match kind {
+            AlertKind::Poa => &mut self.poa,
+            AlertKind::Pra => &mut self.pra,
+        }
+    }
+
+    /// The delivery curve of a kind (delivered / expected over time).
+    pub fn curve(&self, kind: AlertKind) -> DeliveryCurve {
+        self.latencies(kind).curve(self.summary.kind(kind).expected)
+    }
+
+    /// Exact only if both kinds are.
+    pub fn precision(&self) -> Precision {
+        if AlertKind::ALL
+            .iter()
+            .all(|&k| self.latencies(k).precision() == Precision::Exact)
+        {
+            Precision::Exact
+        } else {
+            Precision::Hdr
+        }
+    }
+}
+
+/// Reads a results folder: `summary.json` and the two `.hlog` files (which must agree with it),
+/// and the exact latencies from `alerts.csv` when it is there (else the histograms stand in).
+pub fn load_run(dir: &Path) -> Result<LoadedRun, ResultsError> {
+    if !dir.is_dir() {
+        return Err(ResultsError::Missing {
+            path: dir.to_path_buf(),
+        });
+    }
+    let rd = ResultsDir::new(dir);
+    let summary: Summary = folder::read_json(&rd.summary_json(), "summary")?;
+    let hlog = |kind: AlertKind| -> Result<Latencies, ResultsError> {
+        let path = rd.hlog(kind);
+        let h = folder::read_hlog(&path, kind)?;
+        let said = summary.kind(kind).delivered;
+        if h.len() != said {
+            return Err(ResultsError::corrupt(
+                path,
+                format!(
+                    "holds {} latencies but {SUMMARY_JSON} says {said} {kind} delivered",
+                    h.len()
+                ),
+            ));
+        }
+        Ok(Latencies::Hdr(h))
+    };
+    let mut run = LoadedRun {
+        dir: Some(dir.to_path_buf()),
+        poa: hlog(AlertKind::Poa)?,
+        pra: hlog(AlertKind::Pra)?,
+        summary,
+    };
+    let csv = rd.alerts_csv();
+    if csv.is_file() {
+        let mut exact = folder::read_alerts_csv(&csv)?;
+        for kind in AlertKind::ALL {
+            let k = run.summary.kind(kind);
+            let rows = exact.expected.get(&kind).copied().unwrap_or(0);
+            let lat = exact.latencies.remove(&kind).unwrap_or_default();
+            if rows != k.expected || lat.len() as u64 != k.delivered {
+                return Err(ResultsError::corrupt(
+                    &csv,
+                    format!(
+                        "lists {rows} expected and {} delivered {kind} but {SUMMARY_JSON} says \
+                         {} and {}",
+                        lat.len(),
+                        k.expected,
+                        k.delivered
+                    ),
+                ));
+            }
+            *run.latencies_mut(kind) = Latencies::Exact(lat);
+        }
+    }
+    Ok(run)
+}
+
+/// Merges shards of one run (same region and option): counts add; latencies concatenate when
+/// every shard has them exactly, else their histograms add (and the summary then says its times
+/// are to HDR precision, ≈0.1%). Time to X% and percentiles are recomputed from the merged data
+/// by the same rule as a single run's.
+pub fn merge(runs: &[LoadedRun]) -> Result<LoadedRun, ResultsError> {
+    let (first, rest) = runs.split_first().ok_or(ResultsError::NoRuns)?;
+    if rest.is_empty() {
+        return Ok(LoadedRun {
+            dir: None,
+            ..first.clone()
+        });
+    }
+    let mut summary = first.summary.clone();
+    for r in rest {
+        let (a, b) = (&summary.meta, &r.summary.meta);
+        if a.region != b.region || a.option_label != b.option_label {
+            return Err(ResultsError::Incompatible(format!(
+                "{} {} and {} {} are different scenarios",
+                a.region, a.option_label, b.region, b.option_label
+            )));
+        }
+        let s = &mut summary;
+        s.meta.hubs = s.meta.hubs.saturating_add(b.hubs);
+        s.meta.complete &= b.complete;
+        s.meta.wall_s = s.meta.wall_s.max(b.wall_s);
+        s.duplicates += r.summary.duplicates;
+        s.out_of_order += r.summary.out_of_order;
+        s.false_positives += r.summary.false_positives;
+        s.unexpected_pra += r.summary.unexpected_pra;
+        for kind in AlertKind::ALL {
+            let (k, o) = (s.kind_mut(kind), r.summary.kind(kind));
+            k.expected += o.expected;
+            k.delivered += o.delivered;
+            k.lost += o.lost;
+            k.pending += o.pending;
+            for (c, n) in &o.loss_by_cause {
+                *k.loss_by_cause.entry(*c).or_insert(0) += n;
+            }
+        }
+    }
+    summary.meta.health = Some(HealthRecord::Shards(
+        runs.iter()
+            .flat_map(|r| r.summary.meta.health.iter())
+            .flat_map(|h| h.shards().iter().cloned())
+            .collect(),
+    ));
+    let merged = |kind: AlertKind| -> Result<Latencies, ResultsError> {
+        let all: Vec<&Latencies> = runs.iter().map(|r| r.latencies(kind)).collect();
+        if all.iter().all(|l| matches!(l, Latencies::Exact(_))) {
+            let mut v: Vec<u64> = all
+                .iter()
+                .flat_map(|l| match l {
+                    Latencies::Exact(v) => v.as_slice(),
+                    Latencies::Hdr(_) => &[],
+                })
+                .copied()
+                .collect();
+            v.sort_unstable();
+            return Ok(Latencies::Exact(v));
+        }
+        let mut h = record::new_histogram();
+        h.auto(true);
+        for l in all {
+            h.add(l.histogram())
+                .map_err(|e| ResultsError::Incompatible(format!("histograms: {e:?}")))?;
+        }
+        Ok(Latencies::Hdr(h))
+    };
+    let (poa, pra) = (merged(AlertKind::Poa)?, merged(AlertKind::Pra)?);
+    let mut out = LoadedRun {
+        dir: None,
+        summary,
+        poa,
+        pra,
+    };
+    for kind in AlertKind::ALL {
+        let curve = out.curve(kind);
+        let l = out.latencies(kind);
+        let stats = match l {
+            Latencies::Exact(v) => LatencyStats {
+                max: v.last().copied(),
+                ..LatencyStats::from_histogram(&l.histogram())
+            },
+            Latencies::Hdr(h) => LatencyStats::from_histogram(h),
+        };
+        let k = out.summary.kind_mut(kind);
+        let losses = std::mem::take(&mut k.loss_by_cause);
+        let pending = k.pending;
+        *k = KindSummary::from_curve(&curve, losses, stats);
+        // Pending is what the shards said: a merge cannot finish an unfinished shard.
+        k.pending = pending;
+    }
+    out.summary.time_precision = out.precision();
+    Ok(out)
+}
