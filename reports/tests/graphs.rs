@@ -90,3 +90,82 @@ fn a_single_run_with_nothing_delivered_still_draws() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One region's runs as the graphs get them.
+fn group_of(runs: &[results::LoadedRun]) -> Vec<reports::runs::RunGroup<'_>> {
+    let refs: Vec<&results::LoadedRun> = runs.iter().collect();
+    reports::runs::by_region(&refs)
+}
+
+#[test]
+fn each_level_mark_is_labelled_with_the_summarys_own_time() {
+    let runs = three_options("north", 30_000, 42);
+    for g in group_of(&runs) {
+        for kind in ledger::AlertKind::ALL {
+            let fig = reports::graphs::delivery(kind, &g);
+            let labels = fig.mark_labels();
+            for (i, r) in g.runs.iter().enumerate() {
+                let k = r.summary.kind(kind);
+                let t50 = k.time_to_pct_s["50"].expect("50% reached");
+                let want = reports::format::mmss(t50);
+                // Identical curves carry one label, on the first of them.
+                let same = |s: usize| s == i || g.runs[s].curve(kind) == r.curve(kind);
+                assert!(
+                    labels.iter().any(|&(s, l)| same(s) && l == want),
+                    "{kind} {}: 50% at {want} (summary.json) not among the labels {labels:?}",
+                    g.labels[i]
+                );
+                // Every label of this run is one of its summary's times.
+                let times: Vec<String> = reports::graphs::MARKED_LEVELS
+                    .iter()
+                    .filter_map(|&p| k.time_to(p).map(reports::format::mmss))
+                    .collect();
+                for (s, l) in &labels {
+                    if *s == i {
+                        assert!(times.contains(&l.to_string()), "{l} not in {times:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_legend_covers_no_curve_and_no_mark_and_labels_stay_in_their_panel() {
+    let mut runs = three_options("north", 30_000, 42);
+    runs.extend(three_options("central-south", 30_000, 42));
+    for g in group_of(&runs) {
+        for kind in ledger::AlertKind::ALL {
+            let fig = reports::graphs::delivery(kind, &g);
+            let lay = reports::render::layout_of(&fig);
+            let legend = lay.legend.rect;
+            for (panel, b) in fig.panels.iter().zip(&lay.panels) {
+                for (s, pts) in reports::layout::curve_pixels(panel, &b.plot) {
+                    for w in pts.windows(2) {
+                        assert!(
+                            !legend.hits_segment(w[0], w[1]),
+                            "{}: legend {legend:?} covers {}'s curve at {:?}",
+                            fig.name,
+                            fig.series[s].label,
+                            w
+                        );
+                    }
+                }
+                for m in panel.marks() {
+                    let mb = reports::layout::mark_box(panel, &b.plot, m);
+                    assert!(!legend.overlaps(&mb), "{}: legend covers a mark", fig.name);
+                }
+            }
+            for l in &lay.labels {
+                let plot = lay.panels[l.panel].plot;
+                assert!(
+                    plot.contains_rect(&l.rect),
+                    "{}: label {} at {:?} leaves its panel {plot:?}",
+                    fig.name,
+                    l.text,
+                    l.rect
+                );
+            }
+        }
+    }
+}
