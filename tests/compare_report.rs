@@ -37,8 +37,16 @@ fn compare_writes_every_graph_and_report_redraws_the_same_numbers() {
     }
     let md = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
     assert!(
-        md.contains("seed (DP096)"),
-        "the seed's figures must stand beside the harness's"
+        md.contains("DP096 reference"),
+        "the DP096 reference figures must stand beside the harness's"
+    );
+    assert!(
+        md.contains("virtual time"),
+        "simulate runs say they ran on virtual time"
+    );
+    assert!(
+        out.join("report.html").is_file(),
+        "compare writes report.html"
     );
     for opt in ["Current", "Option A", "Option B"] {
         assert!(md.contains(opt), "{opt} missing from summary.md");
@@ -59,9 +67,17 @@ fn compare_writes_every_graph_and_report_redraws_the_same_numbers() {
     let redrawn = dir.path().join("redrawn");
     let mut args: Vec<std::ffi::OsString> = vec!["report".into()];
     args.extend(dirs.iter().map(|d| d.clone().into_os_string()));
-    args.extend(["--out".into(), redrawn.clone().into_os_string()]);
+    args.extend([
+        "--out".into(),
+        redrawn.clone().into_os_string(),
+        "--html".into(),
+    ]);
     let res = run_harness(args, Duration::from_secs(120));
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(
+        redrawn.join("report.html").is_file(),
+        "report --html writes report.html"
+    );
     let md2 = std::fs::read_to_string(redrawn.join("summary.md")).expect("redrawn summary.md");
     assert_eq!(
         md, md2,

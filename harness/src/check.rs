@@ -82,25 +82,11 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     report(&[v], args.junit.as_deref(), args.quiet)
 }
 
-/// The verdict of one run that just finished, for `run` / `simulate` / `compare` given thresholds:
-/// prints the table, writes JUnit if asked, and returns 0 or 1 (`Err` only if JUnit cannot be
-/// written).
-pub fn verdict_for_run(
-    summary: &Summary,
-    thresholds: &Thresholds,
-    junit: Option<&Path>,
-) -> anyhow::Result<ExitCode> {
-    verdict_for_runs(&[(summary, thresholds)], junit)
-}
-
-/// Several runs at once (`compare`): one table block and one JUnit testsuite per run; 1 if any
-/// run breached.
-pub fn verdict_for_runs(
-    runs: &[(&Summary, &Thresholds)],
-    junit: Option<&Path>,
-) -> anyhow::Result<ExitCode> {
-    let verdicts: Vec<Verdict> = runs.iter().map(|(s, t)| verdict::evaluate(s, t)).collect();
-    report(&verdicts, junit, false)
+/// The verdicts of runs that just finished (`run` / `simulate` / `compare` given thresholds):
+/// prints the table (one block per run), writes JUnit if asked (one testsuite per run), and
+/// returns 0, or 1 if any run breached (`Err` only if JUnit cannot be written).
+pub fn decide(verdicts: &[Verdict], junit: Option<&Path>, quiet: bool) -> anyhow::Result<ExitCode> {
+    report(verdicts, junit, quiet)
 }
 
 /// The thresholds a run should be checked against: `--thresholds FILE` if given, otherwise the

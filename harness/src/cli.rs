@@ -167,6 +167,10 @@ pub struct ReportArgs {
     /// Where the graphs and tables go.
     #[arg(long, value_name = "DIR", default_value = "out/report")]
     pub out: PathBuf,
+    /// Also write report.html: one self-contained file (graphs as inline SVG, tables, provenance)
+    /// that opens without network access and prints on A4.
+    #[arg(long)]
+    pub html: bool,
 }
 
 fn parse_time_scale(s: &str) -> Result<f64, String> {

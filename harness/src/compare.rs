@@ -68,17 +68,17 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         };
         runs.push(run);
     }
-    draw(&runs, &args.out)?;
     // The profiles' own thresholds, if any, give the verdict of the whole comparison.
-    let checked: Vec<_> = runs
+    let verdicts: Vec<verdict::Verdict> = runs
         .iter()
         .zip(&thresholds)
-        .filter_map(|(r, t)| t.as_ref().map(|t| (&r.summary, t)))
+        .filter_map(|(r, t)| t.as_ref().map(|t| verdict::evaluate(&r.summary, t)))
         .collect();
-    if checked.is_empty() {
+    draw(&runs, &args.out, Some(&verdicts))?;
+    if verdicts.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    crate::check::verdict_for_runs(&checked, args.junit.as_deref())
+    crate::check::decide(&verdicts, args.junit.as_deref(), false)
 }
 
 /// `csp-harness report DIR...`.
@@ -90,13 +90,32 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             results::load_run(d).with_context(|| format!("cannot read results {}", d.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    draw(&runs, &args.out)?;
+    draw(&runs, &args.out, args.html.then_some(&[]))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn draw(runs: &[LoadedRun], out: &Path) -> anyhow::Result<()> {
-    let written = reports::write_comparison(runs, out)
-        .with_context(|| format!("cannot write the comparison to {}", out.display()))?;
+/// Graphs and tables of `runs` into `out`, and `report.html` when `html` gives the verdicts to put
+/// in it (none for `report`, which checks nothing).
+fn draw(runs: &[LoadedRun], out: &Path, html: Option<&[verdict::Verdict]>) -> anyhow::Result<()> {
+    let cannot = || format!("cannot write the comparison to {}", out.display());
+    for r in runs
+        .iter()
+        .filter(|r| r.precision() == results::Precision::Hdr)
+    {
+        let dir = r
+            .dir
+            .as_deref()
+            .map_or_else(String::new, |d| d.display().to_string());
+        eprintln!(
+            "note: {dir}: no alerts.csv; its curves are read from the HDR logs (up to 0.1% late), \
+             and the graphs and tables say so"
+        );
+    }
+    let mut written = reports::write_comparison(runs, out).with_context(cannot)?;
+    if let Some(verdicts) = html {
+        let refs: Vec<&LoadedRun> = runs.iter().collect();
+        written.push(reports::write_html(out, &refs, verdicts).with_context(cannot)?);
+    }
     for w in written {
         crate::cli::say(&format!("wrote {}\n", w.display()));
     }

@@ -11,6 +11,7 @@
 //! - [`check`]: thresholds, baselines and JUnit verdicts (`check`, and the end of every run).
 //! - [`host`]: the machine record and the harness's own CPU/memory while it runs.
 //! - [`progress`]: the live display (a bar on a terminal, lines otherwise).
+//! - [`provenance`]: `run.json`, where a result comes from.
 
 pub mod check;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod endpoint_url;
 pub mod host;
 pub mod ingest;
 pub mod progress;
+pub mod provenance;
 pub mod run;
 pub mod tls;
 pub mod wire;

@@ -7,9 +7,10 @@
 use crate::cli::{CommonRunArgs, RunArgs, SimulateArgs};
 use crate::egress::{Egress, EgressConfig};
 use crate::ingest::{IngestConfig, IngestServer};
+use crate::provenance::Provenance;
 use anyhow::{Context, anyhow};
 use ledger::{AlertKind, Ledger};
-use results::{EgressHealth, Health, HealthRecord, LoadedRun, Mode, RunMeta, Summary};
+use results::{EgressHealth, Health, HealthRecord, LoadedRun, Mode, RunMeta, RunRecord, Summary};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -27,14 +28,11 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 pub fn simulate_one(common: &CommonRunArgs) -> anyhow::Result<LoadedRun> {
     let profile = load_profile(common)?;
     let out = out_dir(common, &profile);
-    let wall = WallInstant::now();
-    let sampler = crate::host::HealthSampler::start();
+    let prov = Provenance::start(common, &profile, false);
     let (ledger, report) = virtual_hubs::simulate(&profile, common.seed);
-    let mut meta = meta(common, &profile, Mode::Simulate, 1.0, None, wall, true);
-    meta.health = Some(HealthRecord::Run(Box::new(health(
-        &report, sampler, false, 0, None,
-    ))));
-    finish_run(&out, meta, &ledger, common.quiet)
+    let mut meta = meta(common, &profile, Mode::Simulate, 1.0, None, true);
+    meta.health = Some(HealthRecord::Run(Box::new(health(&report, false, 0, None))));
+    finish_run(&out, meta, prov.finish(), &ledger, common.quiet)
 }
 
 /// `csp-harness run`: scaled real time against a real endpoint.
@@ -59,8 +57,17 @@ pub fn conclude(
     junit: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let lagged = run.summary.meta.lagged();
+    let verdicts: Vec<verdict::Verdict> = thresholds
+        .iter()
+        .map(|t| verdict::evaluate(&run.summary, t))
+        .collect();
+    if let Some(dir) = &run.dir {
+        let html = reports::write_html(dir, &[run], &verdicts)
+            .with_context(|| format!("cannot write the report in {}", dir.display()))?;
+        crate::cli::say(&format!("report: {}\n", html.display()));
+    }
     let code = match thresholds {
-        Some(t) => crate::check::verdict_for_run(&run.summary, t, junit)?,
+        Some(_) => crate::check::decide(&verdicts, junit, false)?,
         None => ExitCode::SUCCESS,
     };
     if !run.summary.meta.complete {
@@ -75,30 +82,20 @@ pub fn conclude(
 }
 
 /// The harness's own health for the summary: its schedule lag (and whether that lag was far enough
-/// to distort the curves), CPU and memory sampled during the run, the machine, and the egress's
-/// counters on the real path.
+/// to distort the curves), and the egress's counters on the real path.
 fn health(
     report: &DriveReport,
-    sampler: crate::host::HealthSampler,
     lagged: bool,
     lag_limit_ms: u64,
     egress: Option<EgressHealth>,
 ) -> Health {
-    let s = sampler.finish();
     Health {
-        cpu_pct_max: s.cpu_pct_max,
-        cpu_pct_mean: s.cpu_pct_mean,
         egress,
-        host: Some(crate::host::host_record()),
         lag_limit_ms: (lag_limit_ms > 0).then_some(lag_limit_ms),
         lagged,
-        logical_cpus: s.logical_cpus,
         max_lag_ms: report.max_lag_ms,
         p999_lag_ms: report.p999_lag_ms,
         p99_lag_ms: report.p99_lag_ms,
-        rss_max_bytes: s.rss_max_bytes,
-        rss_mean_bytes: s.rss_mean_bytes,
-        samples: s.samples,
     }
 }
 
@@ -153,8 +150,7 @@ async fn run_async(
     profile: Arc<Profile>,
     out: PathBuf,
 ) -> anyhow::Result<LoadedRun> {
-    let wall = WallInstant::now();
-    let sampler = crate::host::HealthSampler::start();
+    let prov = Provenance::start(&args.common, &profile, args.insecure_skip_verify);
     // The endpoint: the user's, or the reference one on loopback with a pinned self-signed cert.
     let (embedded, target) = match &args.endpoint {
         Some(url) => {
@@ -240,17 +236,15 @@ async fn run_async(
         Mode::Run,
         args.time_scale,
         Some(endpoint_label),
-        wall,
         complete,
     );
     meta.health = Some(HealthRecord::Run(Box::new(health(
         &report,
-        sampler,
         lagged,
         args.max_lag_ms,
         Some(egress_health(&egress_stats)),
     ))));
-    finish_run(&out, meta, &ledger, args.common.quiet)
+    finish_run(&out, meta, prov.finish(), &ledger, args.common.quiet)
 }
 
 /// Says plainly on stderr when the endpoint, not the modelled network, cost alerts.
@@ -354,7 +348,6 @@ fn meta(
     mode: Mode,
     time_scale: f64,
     endpoint: Option<String>,
-    wall: WallInstant,
     complete: bool,
 ) -> RunMeta {
     let mut m = RunMeta::new(
@@ -370,25 +363,33 @@ fn meta(
     m.mode = mode;
     m.endpoint = endpoint;
     m.complete = complete;
-    m.wall_s = wall.elapsed().as_secs_f64();
     m
 }
 
-/// Writes the results directory and prints the summary table.
+/// Writes the results directory (data, `run.json`, `host.json`, tables and graphs) and prints the
+/// summary table; `report.html` follows in [`conclude`], once the verdict is known.
 fn finish_run(
     out: &Path,
     meta: RunMeta,
+    record: RunRecord,
     ledger: &Ledger,
     quiet: bool,
 ) -> anyhow::Result<LoadedRun> {
     let summary: Summary = results::summarize(meta, ledger);
-    reports::write_run(out, &summary, ledger)
-        .with_context(|| format!("cannot write results to {}", out.display()))?;
-    let host = results::layout::ResultsDir::new(out).host_json();
-    results::write_json(&host, &crate::host::host_record(), "host record")?;
+    let cannot = || format!("cannot write results to {}", out.display());
+    results::write_data(out, &summary, ledger).with_context(cannot)?;
+    let rd = results::layout::ResultsDir::new(out);
+    results::write_json(&rd.run_json(), &record, "run record").with_context(cannot)?;
+    results::write_json(&rd.host_json(), &record.host, "host record").with_context(cannot)?;
+    let run = LoadedRun {
+        dir: Some(out.to_path_buf()),
+        record: Some(record),
+        ..LoadedRun::from_ledger(summary, ledger)
+    };
+    reports::write_run_reports(out, &run).with_context(cannot)?;
     if !quiet {
-        crate::cli::say(&reports::terminal_table(&summary));
+        crate::cli::say(&reports::terminal_table(&run.summary));
     }
     crate::cli::say(&format!("results: {}\n", out.display()));
-    Ok(LoadedRun::from_ledger(summary, ledger))
+    Ok(run)
 }

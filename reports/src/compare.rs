@@ -1,6 +1,7 @@
-//! What `csp-harness` writes beside the data: for one run ([`write_run`]) its tables and graphs
-//! in its results folder; for several ([`write_comparison`], what `compare` and `report` write)
-//! per region every registered graph, plus one `summary.md` and one `curves.csv` for all runs.
+//! What `csp-harness` writes beside the data: for one run ([`write_run_reports`]) its tables and
+//! graphs in its results folder; for several ([`write_comparison`], what `compare` and `report`
+//! write) per region every registered graph, plus one `summary.md` and one `curves.csv` for all
+//! runs. Every graph is written twice, as PNG (for viewing) and SVG (for documents).
 
 use crate::error::ReportError;
 use crate::graphs;
@@ -12,25 +13,38 @@ use results::layout::{CURVES_CSV, SUMMARY_MD};
 use results::{DeliveryCurve, LoadedRun, Summary};
 use std::path::{Path, PathBuf};
 
-/// Writes a run's results folder (created if needed): the data files ([`results::write_data`]),
-/// `summary.md` and every registered graph as PNG.
+/// Writes a run's tables and graphs into its results folder: `summary.md` and every registered
+/// graph as PNG and SVG. Returns the paths written.
+pub fn write_run_reports(dir: &Path, run: &LoadedRun) -> Result<Vec<PathBuf>, ReportError> {
+    let refs = [run];
+    let md = dir.join(SUMMARY_MD);
+    write_text(&md, &tables::summary_markdown(&refs))?;
+    let mut written = vec![md];
+    for g in runs::by_region(&refs) {
+        written.extend(write_figures(&g, "", dir)?);
+    }
+    Ok(written)
+}
+
+/// A whole results folder from a finished ledger, without provenance (no `run.json`): the data
+/// files ([`results::write_data`]), the tables and graphs, and `report.html`. For tools and
+/// tests; the harness writes `run.json` and the verdict too.
 pub fn write_run(dir: &Path, summary: &Summary, ledger: &Ledger) -> Result<(), ReportError> {
     results::write_data(dir, summary, ledger)?;
     let run = LoadedRun::from_ledger(summary.clone(), ledger);
-    let refs = [&run];
-    write_text(&dir.join(SUMMARY_MD), &tables::summary_markdown(&refs))?;
-    for g in runs::by_region(&refs) {
-        write_figures(&g, "", dir)?;
-    }
+    write_run_reports(dir, &run)?;
+    crate::html::write_html(dir, &[&run], &[])?;
     Ok(())
 }
 
 fn write_figures(g: &RunGroup, prefix: &str, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let mut written = Vec::new();
     for fig in graphs::figures(g, prefix) {
-        let path = dir.join(format!("{}.png", fig.name));
-        render::png(&fig, &path)?;
-        written.push(path);
+        let png = dir.join(format!("{}.png", fig.name));
+        render::png(&fig, &png)?;
+        let svg = dir.join(format!("{}.svg", fig.name));
+        write_text(&svg, &render::svg(&fig)?)?;
+        written.extend([png, svg]);
     }
     Ok(written)
 }

@@ -246,8 +246,12 @@ pub struct Figure {
     pub name: String,
     /// The heading.
     pub title: String,
-    /// Lines under the heading: scenario, provenance, warnings.
+    /// What was run and where it comes from, as short phrases (premises, mode, seed, date,
+    /// harness build, profile hash); the layout joins them into as many lines as they need.
     pub subtitle: Vec<String>,
+    /// What must be read before any figure (lagged, incomplete, insecure, HDR precision), one
+    /// line each, drawn in red under the subtitle.
+    pub warnings: Vec<String>,
     /// The runs shown.
     pub series: Vec<Series>,
     /// The plot areas.

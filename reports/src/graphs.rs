@@ -19,8 +19,9 @@ use crate::format::{mmss, pct, plural_list, thousands};
 use crate::requirements::{self, RELIABILITY_PCT};
 use crate::runs::RunGroup;
 use crate::style;
+use crate::tables;
 use ledger::{AlertKind, LossCause};
-use results::{DeliveryCurve, LoadedRun};
+use results::DeliveryCurve;
 
 /// The levels marked on each delivery curve, percent of expected.
 pub const MARKED_LEVELS: [f64; 4] = [50.0, 80.0, 95.0, 99.0];
@@ -61,31 +62,98 @@ fn base_of(kind: AlertKind) -> &'static str {
     }
 }
 
-/// The lines under a graph's heading: what was run (premises, mode, seed), and whether any run is
-/// incomplete or lagged, so a distorted curve is never shown without saying so.
-pub fn subtitle(runs: &[&LoadedRun]) -> Vec<String> {
-    let premises = plural_list(
-        "",
-        "",
-        runs.iter()
-            .map(|r| thousands(u64::from(r.summary.meta.hubs))),
-    );
-    let scale = plural_list(
-        "time scale",
-        "time scales",
-        runs.iter()
-            .map(|r| format!("{}×", r.summary.meta.time_scale)),
-    );
-    let seed = plural_list("seed", "seeds", runs.iter().map(|r| r.summary.meta.seed));
-    let mode = plural_list("mode", "modes", runs.iter().map(|r| r.summary.meta.mode));
-    let incomplete = if runs.iter().any(|r| !r.summary.meta.complete) {
-        "  ·  INCOMPLETE RUN"
-    } else {
-        ""
-    };
-    vec![format!(
-        "{premises} premises  ·  {scale}  ·  {seed}  ·  {mode}{incomplete}"
-    )]
+/// What a graph says under its heading about the runs it shows: premises, how the clock ran
+/// (`virtual time` for `simulate`), seed, date, harness build and profile hash (from `run.json`),
+/// and the titles of any technical changes its legend names by number.
+pub fn subtitle(g: &RunGroup) -> Vec<String> {
+    let runs = &g.runs;
+    let mut parts = vec![
+        format!(
+            "{} premises",
+            plural_list(
+                "",
+                "",
+                runs.iter()
+                    .map(|r| thousands(u64::from(r.summary.meta.hubs)))
+            )
+        ),
+        plural_list("", "", runs.iter().map(|r| tables::mode_text(r))),
+        plural_list("seed", "seeds", runs.iter().map(|r| r.summary.meta.seed)),
+    ];
+    let records: Vec<&results::RunRecord> = runs.iter().filter_map(|r| r.record.as_ref()).collect();
+    if records.len() < runs.len() {
+        parts.push("provenance not recorded (no run.json)".into());
+    }
+    if !records.is_empty() {
+        parts.push(plural_list(
+            "run",
+            "runs",
+            records
+                .iter()
+                .map(|r| r.started_at.format("%Y-%m-%d %H:%M UTC").to_string()),
+        ));
+        parts.push(format!(
+            "csp-harness {}",
+            plural_list("", "", records.iter().map(|r| r.harness.describe()))
+        ));
+        let hashes: Vec<String> = runs
+            .iter()
+            .zip(&g.labels)
+            .filter_map(|(r, l)| {
+                r.record
+                    .as_ref()
+                    .map(|rec| format!("{l} {}", rec.profile.short_hash()))
+            })
+            .collect();
+        parts.push(match records.as_slice() {
+            [one] if runs.len() == 1 => {
+                format!(
+                    "profile {} sha256 {}",
+                    one.profile.name,
+                    one.profile.short_hash()
+                )
+            }
+            _ => format!("profile sha256: {}", hashes.join(", ")),
+        });
+    }
+    // Change numbers appear in the legend only for runs outside the seed's options: name them.
+    let numbered: Vec<&results::ChangeRecord> = runs
+        .iter()
+        .filter(|r| calibration::option_index(&r.summary.meta.option_label).is_none())
+        .filter_map(|r| r.record.as_ref())
+        .flat_map(|rec| rec.profile.changes.iter())
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    for c in numbered {
+        let t = format!("change {} = {}", c.id, c.title);
+        if !seen.contains(&t) {
+            seen.push(t);
+        }
+    }
+    parts.extend(seen);
+    parts
+}
+
+/// Warnings about the runs of a graph, each naming the runs it concerns when there are several.
+pub fn warnings(g: &RunGroup) -> Vec<String> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (r, l) in g.runs.iter().zip(&g.labels) {
+        for w in tables::warnings(r) {
+            match out.iter_mut().find(|(x, _)| *x == w) {
+                Some((_, who)) => who.push(l.clone()),
+                None => out.push((w, vec![l.clone()])),
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(w, who)| {
+            if g.runs.len() > 1 {
+                format!("{} — {w}", who.join(", "))
+            } else {
+                w
+            }
+        })
+        .collect()
 }
 
 /// Ticks every `step` from `lo` to `hi`, all labelled by `fmt`.
@@ -410,7 +478,8 @@ pub fn delivery(kind: AlertKind, g: &RunGroup) -> Figure {
             g.region,
             base_of(kind)
         ),
-        subtitle: subtitle(&g.runs),
+        subtitle: subtitle(g),
+        warnings: warnings(g),
         series,
         panels: vec![panel(true), panel(false)],
         arrangement: Arrangement::Rows,
@@ -519,7 +588,17 @@ pub fn loss(g: &RunGroup) -> Figure {
                     ticks: Vec::new(),
                     minor: Vec::new(),
                 },
-                y: percent_axis("lost / expected", 0.0, y_max, 10.0),
+                y: {
+                    // Bars start at 0 and the axis ends on a labelled tick.
+                    let mut y = percent_axis("lost / expected", 0.0, y_max, 10.0);
+                    if let [.., a, b] = y.ticks.as_slice()
+                        && b.at < y_max - 1e-9
+                    {
+                        let next = b.at + (b.at - a.at);
+                        y = percent_axis("lost / expected", 0.0, next, 10.0);
+                    }
+                    y
+                },
                 weight: 1.0,
                 layers: vec![Layer::Bars(bars)],
             }
@@ -548,7 +627,8 @@ pub fn loss(g: &RunGroup) -> Figure {
     Figure {
         name: "loss".into(),
         title: format!("{} — alerts lost, share of expected, by cause", g.region),
-        subtitle: subtitle(runs),
+        subtitle: subtitle(g),
+        warnings: warnings(g),
         series: Vec::new(),
         panels,
         arrangement: Arrangement::Columns,

@@ -173,6 +173,8 @@ pub struct PlacedLabel {
 /// The layout of a figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
+    /// The lines under the heading, top to bottom, each with whether it is a warning.
+    pub header: Vec<(String, bool)>,
     /// One per panel.
     pub panels: Vec<PanelBox>,
     /// The legend.
@@ -213,7 +215,8 @@ pub fn mark_box(panel: &Panel, plot: &Rect, m: &crate::figure::Mark) -> Rect {
 /// Lays a figure out on a [`WIDTH`]×[`HEIGHT`] canvas.
 pub fn layout(fig: &Figure, m: &dyn Measure) -> Layout {
     let legend_size = legend_size(fig, m);
-    let top = SUBTITLE_TOP + SUBTITLE_LINE * fig.subtitle.len() as i32 + 10;
+    let header = header_lines(fig, m);
+    let top = SUBTITLE_TOP + SUBTITLE_LINE * header.len() as i32 + 10;
     let bottom_band = match fig.legend.place {
         LegendPlace::Below => below_rows(fig, m).len() as i32 * 34 + 16,
         LegendPlace::Inside(_) => 0,
@@ -258,6 +261,7 @@ pub fn layout(fig: &Figure, m: &dyn Measure) -> Layout {
                 let panels = place_panels(fig, body);
                 let labels = place_labels(fig, &panels, &lb.rect, m);
                 return Layout {
+                    header,
                     panels,
                     legend: lb,
                     labels,
@@ -287,10 +291,37 @@ pub fn layout(fig: &Figure, m: &dyn Measure) -> Layout {
     };
     let labels = place_labels(fig, &panels, &legend.rect, m);
     Layout {
+        header,
         panels,
         legend,
         labels,
     }
+}
+
+/// The subtitle's phrases joined by " · " into lines no wider than the canvas, then the warnings.
+fn header_lines(fig: &Figure, m: &dyn Measure) -> Vec<(String, bool)> {
+    const SEP: &str = "  ·  ";
+    let max_w = WIDTH as i32 - 60;
+    let mut lines: Vec<(String, bool)> = Vec::new();
+    let mut cur = String::new();
+    for p in &fig.subtitle {
+        let candidate = if cur.is_empty() {
+            p.clone()
+        } else {
+            format!("{cur}{SEP}{p}")
+        };
+        if !cur.is_empty() && m.text_size(&candidate, font::SUBTITLE, false).0 > max_w {
+            lines.push((std::mem::take(&mut cur), false));
+            cur = p.clone();
+        } else {
+            cur = candidate;
+        }
+    }
+    if !cur.is_empty() {
+        lines.push((cur, false));
+    }
+    lines.extend(fig.warnings.iter().map(|w| (w.clone(), true)));
+    lines
 }
 
 fn legend_size(fig: &Figure, m: &dyn Measure) -> (i32, i32) {

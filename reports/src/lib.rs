@@ -1,11 +1,13 @@
 //! Tables and graphs of csp-loadtest runs: `summary.md`, the delivery-curve and loss graphs
-//! (PNG), the comparison of several runs, and the DP096 seed table they are set against.
+//! (PNG and SVG), `report.html`, the comparison of several runs, and the DP096 seed table they
+//! are set against.
 //!
 //! The flow is one way. The data come from the `results` crate (a run's [`results::Summary`] and
 //! latencies, as [`results::LoadedRun`]). [`graphs`] turns one region's runs into [`figure`]
 //! descriptions — what to draw: panels, curves, marks, requirement lines, legend — and
 //! [`render`] draws them with plotters following a pixel [`layout`]. [`tables`] writes the same
-//! figures as Markdown. [`write_run`] and [`write_comparison`] put it all in a folder.
+//! figures as Markdown, and [`html`] everything as one self-contained `report.html`.
+//! [`write_run_reports`] and [`write_comparison`] put it all in a folder.
 //!
 //! Everything drawn or tabulated is a share of the *expected* alerts: lost alerts stay visible as
 //! curves that flatten below 100% and as loss bars by cause. Nothing is normalised to what arrived.
@@ -21,6 +23,7 @@ pub mod figure;
 mod fonts;
 pub mod format;
 pub mod graphs;
+pub mod html;
 pub mod layout;
 pub mod render;
 pub mod requirements;
@@ -28,8 +31,9 @@ pub mod runs;
 mod style;
 pub mod tables;
 
-pub use compare::{write_comparison, write_run};
+pub use compare::{write_comparison, write_run, write_run_reports};
 pub use error::ReportError;
+pub use html::write_html;
 pub use tables::terminal_table;
 
 /// Kept so code written against the old single `plot` module (the model crate's calibration

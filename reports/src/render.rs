@@ -97,12 +97,13 @@ fn draw<DB: DrawingBackend>(
         (30, 14),
         text_style(font::TITLE, true, style::BLACK),
     ))?;
-    for (i, line) in fig.subtitle.iter().enumerate() {
-        root.draw(&Text::new(
-            line.clone(),
-            (30, 56 + 26 * i as i32),
-            text_style(font::SUBTITLE, false, style::GREY),
-        ))?;
+    for (i, (line, warning)) in lay.header.iter().enumerate() {
+        let st = if *warning {
+            text_style(font::SUBTITLE, true, style::WARNING)
+        } else {
+            text_style(font::SUBTITLE, false, style::GREY)
+        };
+        root.draw(&Text::new(line.clone(), (30, 56 + 26 * i as i32), st))?;
     }
     for (panel, b) in fig.panels.iter().zip(&lay.panels) {
         draw_axes(root, panel, b)?;

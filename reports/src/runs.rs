@@ -59,9 +59,11 @@ pub fn sort_key(r: &LoadedRun) -> (usize, String, u64) {
 }
 
 /// The option as people write it: each word of the label capitalised (`option-a` → `Option A`,
-/// `current` → `Current`).
+/// `current` → `Current`); a label's own list of changes (`custom: 3,4`) is left to
+/// [`run_labels`], which names them from the metadata.
 pub fn option_name(option_label: &str) -> String {
-    option_label
+    let label = option_label.split(':').next().unwrap_or(option_label);
+    label
         .split(['-', '_'])
         .filter(|w| !w.is_empty())
         .map(|w| {
@@ -160,5 +162,6 @@ mod tests {
         assert_eq!(option_name("option-a"), "Option A");
         assert_eq!(option_name("current"), "Current");
         assert_eq!(option_name("storm_2030"), "Storm 2030");
+        assert_eq!(option_name("custom: 3,4"), "Custom");
     }
 }

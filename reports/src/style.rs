@@ -42,6 +42,8 @@ pub fn series_style(slot: usize) -> Style {
     }
 }
 
+/// Warnings under a graph's heading.
+pub const WARNING: Rgb = Rgb(170, 0, 40);
 /// Text that explains rather than shows data.
 pub const GREY: Rgb = Rgb(90, 90, 90);
 /// Minor grid lines.

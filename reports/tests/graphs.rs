@@ -44,7 +44,7 @@ fn comparison_pngs_are_valid_sized_and_not_blank() {
         assert!(var > 100.0, "{} looks blank (variance {var})", p.display());
     }
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-    assert!(md.contains("seed (DP096)"));
+    assert!(md.contains("DP096 reference"));
     assert!(md.contains("## North") && md.contains("## Central&South"));
     if std::env::var_os("CSP_REPORTS_SAMPLE_DIR").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -166,6 +166,52 @@ fn the_legend_covers_no_curve_and_no_mark_and_labels_stay_in_their_panel() {
                     l.rect
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn a_lagged_or_unrecorded_run_says_so_under_every_heading() {
+    let mut runs = three_options("north", 300, 1);
+    runs[1].summary.meta.health = Some(results::HealthRecord::Run(Box::new(results::Health {
+        lagged: true,
+        max_lag_ms: 9_000,
+        p99_lag_ms: 6_000,
+        ..results::Health::default()
+    })));
+    for g in group_of(&runs) {
+        for def in reports::graphs::GRAPHS {
+            let fig = (def.build)(&g);
+            let lagged: Vec<&String> = fig
+                .warnings
+                .iter()
+                .filter(|w| w.contains("LAGGED"))
+                .collect();
+            assert_eq!(lagged.len(), 1, "{}: {:?}", def.name, fig.warnings);
+            assert!(
+                lagged[0].starts_with("Option A"),
+                "names the run: {}",
+                lagged[0]
+            );
+            // The warning is drawn: it is one of the lines the layout puts under the heading.
+            let lay = reports::render::layout_of(&fig);
+            assert!(
+                lay.header
+                    .iter()
+                    .any(|(l, warn)| *warn && l.contains("LAGGED"))
+            );
+            // In-memory runs have no run.json: the subtitle says provenance is missing rather
+            // than leaving it out silently.
+            assert!(
+                fig.subtitle.iter().any(|p| p.contains("not recorded")),
+                "{:?}",
+                fig.subtitle
+            );
+            assert!(
+                fig.subtitle.iter().any(|p| p == "virtual time"),
+                "{:?}",
+                fig.subtitle
+            );
         }
     }
 }

@@ -6,9 +6,10 @@
 //! | `alerts.csv` | [`crate::write_data`] | the harness's ledger, one line per expected alert (exact latencies) |
 //! | `poa.hlog`, `pra.hlog` | [`crate::write_data`] | HDR interval logs (V2 + deflate) of delivered latencies, ms |
 //! | `curves.csv` | [`crate::write_data`] | delivered / expected per second since the base, POA and PRA |
+//! | `run.json` | the harness | [`crate::RunRecord`]: times, build, command line, profile hash, machine, cost |
 //! | `host.json` | the harness | [`crate::HostRecord`]: the machine |
 //! | `endpoint-ledger.csv`, `endpoint-cert.pem` | the embedded reference endpoint | what it stored, and its pinned certificate |
-//! | `summary.md`, graphs | `reports` | tables and graphs drawn from the files above |
+//! | `summary.md`, `report.html`, graphs (`.png`, `.svg`) | `reports` | tables and graphs drawn from the files above |
 //!
 //! `summary.json` and the two `.hlog` files are enough to redraw every graph and table; with
 //! `alerts.csv` beside them the redraw is exact to the millisecond.
@@ -24,6 +25,10 @@ pub const ALERTS_CSV: &str = "alerts.csv";
 pub const CURVES_CSV: &str = "curves.csv";
 /// The machine the run ran on.
 pub const HOST_JSON: &str = "host.json";
+/// Where the result comes from: times, harness build, command line, profile hash, machine.
+pub const RUN_JSON: &str = "run.json";
+/// The self-contained HTML report.
+pub const REPORT_HTML: &str = "report.html";
 /// The Markdown tables.
 pub const SUMMARY_MD: &str = "summary.md";
 /// The embedded reference endpoint's own ledger.
@@ -74,6 +79,11 @@ impl ResultsDir {
     /// `host.json`.
     pub fn host_json(&self) -> PathBuf {
         self.file(HOST_JSON)
+    }
+
+    /// `run.json`.
+    pub fn run_json(&self) -> PathBuf {
+        self.file(RUN_JSON)
     }
 
     /// `poa.hlog` or `pra.hlog`.

@@ -18,12 +18,16 @@ mod curve;
 mod error;
 mod folder;
 pub mod layout;
+mod provenance;
 mod record;
 mod run;
 
 pub use curve::{DeliveryCurve, Precision};
 pub use error::ResultsError;
 pub use folder::{HLOG_INTERVAL_S, read_hlog, write_curves_csv, write_data, write_json};
+pub use provenance::{
+    ChangeRecord, HarnessBuild, ProfileRecord, RUN_SCHEMA_VERSION, Resources, RunRecord,
+};
 pub use record::{
     Alerts, EgressHealth, Health, HealthRecord, HostRecord, KindSummary, LEVELS, LatencyStats,
     MAX_LATENCY_MS, Mode, RunMeta, SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key,

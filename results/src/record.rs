@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 /// The delivered levels (percent of expected) reported as "time to X%".
 pub const LEVELS: [f64; 5] = [50.0, 80.0, 95.0, 99.0, 99.5];
 
-/// The format version written into `summary.json`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The format version written into `summary.json`. Version 2 moved what changes from one
+/// invocation to the next (wall time, CPU, memory, host) to `run.json`; version 1 files still read.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Largest latency the histograms track (24 h in ms); longer ones are clamped to it, which only a
 /// scenario longer than a day could reach.
@@ -79,8 +80,6 @@ pub struct RunMeta {
     pub endpoint: Option<String>,
     /// Did the run reach its planned end (false when interrupted)?
     pub complete: bool,
-    /// Wall-clock duration of the run, seconds.
-    pub wall_s: f64,
     /// The harness's own health, when it measured it (absent from test fixtures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthRecord>,
@@ -108,7 +107,6 @@ impl RunMeta {
             mode: Mode::Simulate,
             endpoint: None,
             complete: true,
-            wall_s: 0.0,
             health: None,
         }
     }
@@ -196,41 +194,27 @@ pub struct EgressHealth {
     pub unsolicited_replies: u64,
 }
 
-/// The harness's own health during one run: how far it fell behind its schedule (which distorts
-/// the curves), and what it cost the machine.
+/// The harness's own health during one run: how far it fell behind its schedule, which distorts
+/// the curves (and fails a thresholds check), and on `run` what the egress did. What the run cost
+/// the machine is in `run.json` ([`crate::Resources`]): it differs between two runs of one seed.
 ///
-/// Alphabetical: `summary.json` has always listed health fields in this order.
+/// Alphabetical, the order `summary.json` has always listed health fields in.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Health {
-    /// Largest CPU% of the harness process (of one core: 200% is two cores busy).
-    pub cpu_pct_max: Option<f64>,
-    /// Mean CPU% of the harness process.
-    pub cpu_pct_mean: Option<f64>,
     /// The egress's counters (`run` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<EgressHealth>,
-    /// The machine.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<HostRecord>,
     /// The p99 lag beyond which the run is flagged as lagged (`run` only), scenario ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_limit_ms: Option<u64>,
     /// Did the harness fall behind its schedule far enough to distort the curves?
     pub lagged: bool,
-    /// Logical CPUs, so CPU% can be read against the machine.
-    pub logical_cpus: usize,
     /// Largest schedule lag of the hubs, scenario ms.
     pub max_lag_ms: u64,
     /// 99.9th percentile of the hubs' schedule lag, scenario ms.
     pub p999_lag_ms: u64,
     /// 99th percentile of the hubs' schedule lag, scenario ms.
     pub p99_lag_ms: u64,
-    /// Largest resident memory, bytes.
-    pub rss_max_bytes: Option<u64>,
-    /// Mean resident memory, bytes.
-    pub rss_mean_bytes: Option<u64>,
-    /// Resource samples taken (one a second).
-    pub samples: u64,
 }
 
 /// The health of a run, or of each shard after a [`crate::merge`] (written as a JSON array):

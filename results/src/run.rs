@@ -6,6 +6,7 @@ use crate::curve::{DeliveryCurve, Precision};
 use crate::error::ResultsError;
 use crate::folder;
 use crate::layout::{ResultsDir, SUMMARY_JSON};
+use crate::provenance::RunRecord;
 use crate::record::{self, HealthRecord, KindSummary, LatencyStats, Summary};
 use hdrhistogram::Histogram;
 use ledger::{AlertKind, Ledger};
@@ -70,6 +71,9 @@ pub struct LoadedRun {
     pub poa: Latencies,
     /// Delivered PRA latencies, ms from the restoration.
     pub pra: Latencies,
+    /// Where it comes from (`run.json`); `None` for a run built in memory, a merge, or a folder
+    /// written before `run.json` existed.
+    pub record: Option<RunRecord>,
 }
 
 impl LoadedRun {
@@ -81,6 +85,7 @@ impl LoadedRun {
             poa: Latencies::Exact(ledger.delivered_latencies(AlertKind::Poa)),
             pra: Latencies::Exact(ledger.delivered_latencies(AlertKind::Pra)),
             summary,
+            record: None,
         }
     }
 
@@ -147,7 +152,12 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, ResultsError> {
         poa: hlog(AlertKind::Poa)?,
         pra: hlog(AlertKind::Pra)?,
         summary,
+        record: None,
     };
+    let run_json = rd.run_json();
+    if run_json.is_file() {
+        run.record = Some(folder::read_json(&run_json, "run record")?);
+    }
     let csv = rd.alerts_csv();
     if csv.is_file() {
         let mut exact = folder::read_alerts_csv(&csv)?;
@@ -185,6 +195,7 @@ pub fn merge(runs: &[LoadedRun]) -> Result<LoadedRun, ResultsError> {
             ..first.clone()
         });
     }
+    // A merge has no single provenance: each shard's run.json stays in its folder.
     let mut summary = first.summary.clone();
     for r in rest {
         let (a, b) = (&summary.meta, &r.summary.meta);
@@ -197,7 +208,6 @@ pub fn merge(runs: &[LoadedRun]) -> Result<LoadedRun, ResultsError> {
         let s = &mut summary;
         s.meta.hubs = s.meta.hubs.saturating_add(b.hubs);
         s.meta.complete &= b.complete;
-        s.meta.wall_s = s.meta.wall_s.max(b.wall_s);
         s.duplicates += r.summary.duplicates;
         s.out_of_order += r.summary.out_of_order;
         s.false_positives += r.summary.false_positives;
@@ -247,6 +257,7 @@ pub fn merge(runs: &[LoadedRun]) -> Result<LoadedRun, ResultsError> {
         summary,
         poa,
         pra,
+        record: None,
     };
     for kind in AlertKind::ALL {
         let curve = out.curve(kind);

@@ -142,7 +142,6 @@ pub fn synthetic(name: &str, option: &str, hubs: u32, seed: u64) -> (RunMeta, Le
     l.finish(restore + 3_600_000);
     let mut meta = RunMeta::new(format!("{name}/{option}"), region(name), option, seed, hubs);
     meta.time_scale = 60.0;
-    meta.wall_s = 12.5;
     meta.changes = match option {
         "option-a" => (1..=5).map(|c| c.to_string()).collect(),
         "option-b" => (1..=8).map(|c| c.to_string()).collect(),

@@ -1,0 +1,48 @@
+//! Records the git commit the harness is built from, so every `run.json` can name it.
+//!
+//! `CSP_GIT_COMMIT` set in the environment wins (for builds from a source tarball that know their
+//! commit); otherwise `git rev-parse HEAD` in the source tree; otherwise nothing, and the harness
+//! says "commit unknown" rather than guessing.
+
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=CSP_GIT_COMMIT");
+    let commit = std::env::var("CSP_GIT_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| git(&["rev-parse", "HEAD"]));
+    if let Some(c) = commit {
+        println!("cargo:rustc-env=CSP_GIT_COMMIT={c}");
+    }
+    // Rebuild when HEAD moves: HEAD itself (a checkout) and the branch it points at (a commit).
+    // Only files that exist: cargo treats a missing one as always changed.
+    let mut watch = Vec::new();
+    if let Some(dir) = git(&["rev-parse", "--path-format=absolute", "--git-dir"]) {
+        watch.push(format!("{dir}/HEAD"));
+    }
+    if let Some(common) = git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]) {
+        if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            watch.push(format!("{common}/{head_ref}"));
+        }
+        watch.push(format!("{common}/packed-refs"));
+    }
+    for path in watch {
+        if std::path::Path::new(&path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+}
