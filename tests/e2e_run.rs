@@ -282,4 +282,22 @@ fn heavy_a_harness_that_falls_behind_is_flagged_and_cannot_pass() {
     assert!(health.shards().iter().all(|h| h.lagged), "{health:?}");
     check_accounting(&out, &summary);
     assert!(out.join("host.json").exists());
+    // Where it came from, and the warning on every artefact a reader would look at.
+    let text = std::fs::read_to_string(out.join("run.json")).expect("run.json");
+    let record: results::RunRecord = serde_json::from_str(&text).expect("a valid run.json");
+    assert!(
+        record.command_line.iter().any(|a| a == "10000"),
+        "{record:?}"
+    );
+    assert_eq!(record.profile.sha256.len(), 64);
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(
+        html.contains("LAGGED"),
+        "report.html must say the run lagged"
+    );
+    let svg = std::fs::read_to_string(out.join("poa.svg")).expect("poa.svg");
+    assert!(
+        svg.contains("LAGGED"),
+        "the graph's subtitle must say the run lagged"
+    );
 }

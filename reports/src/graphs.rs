@@ -259,141 +259,186 @@ fn spread_coinciding(marks: &mut [Mark], x_max: f64) {
     }
 }
 
-/// The delivery graph of `kind` for one region's runs.
-pub fn delivery(kind: AlertKind, g: &RunGroup) -> Figure {
-    let curves: Vec<DeliveryCurve> = g.runs.iter().map(|r| r.curve(kind)).collect();
-    let same_as = identical_to(&curves);
-    let series: Vec<Series> = g
-        .labels
-        .iter()
-        .zip(&g.slots)
-        .map(|(l, &s)| Series {
-            label: l.clone(),
-            style: style::series_style(s),
-        })
-        .collect();
-    let markers: Vec<Marker> = series.iter().map(|s| s.style.marker).collect();
-    // The seed table's figures where it applies (same region and option, 30,000 premises).
-    let seed: Vec<Vec<(f64, f64)>> = g
-        .runs
-        .iter()
-        .map(|r| {
-            let m = &r.summary.meta;
-            calibration::levels(g.region, kind)
-                .into_iter()
-                .filter_map(|p| {
-                    calibration::seed_seconds(g.region, kind, &m.option_label, m.hubs, p)
-                        .map(|s| (p, s as f64))
-                })
-                .collect()
-        })
-        .collect();
+/// What a delivery graph is drawn from: one region's runs, one alert kind.
+struct Delivery<'a> {
+    kind: AlertKind,
+    g: &'a RunGroup<'a>,
+    series: Vec<Series>,
+    curves: Vec<DeliveryCurve>,
+    /// For each run, the earlier run with an identical curve.
+    same_as: Vec<Option<usize>>,
+    /// For each run, the DP096 reference's (level %, seconds) where it applies.
+    seed: Vec<Vec<(f64, f64)>>,
+    deadlines: Vec<(u64, String)>,
+    x_max: f64,
+    zoom_floor: f64,
+}
 
-    // x: minutes, to a little past the last delivery, the seed figures and the deadlines.
-    let deadlines = requirements::deadline_lines(kind);
-    let mut last_s: f64 = deadlines
-        .iter()
-        .map(|d| d.0 as f64 * 1.15)
-        .fold(0.0, f64::max);
-    for (c, s) in curves.iter().zip(&seed) {
-        last_s = last_s.max(c.last_ms().unwrap_or(0) as f64 / 1000.0 * 1.05);
-        for &(_, t) in s {
-            last_s = last_s.max(t * 1.05);
+impl<'a> Delivery<'a> {
+    fn new(kind: AlertKind, g: &'a RunGroup<'a>) -> Self {
+        let curves: Vec<DeliveryCurve> = g.runs.iter().map(|r| r.curve(kind)).collect();
+        let series = g
+            .labels
+            .iter()
+            .zip(&g.slots)
+            .map(|(l, &s)| Series {
+                label: l.clone(),
+                style: style::series_style(s),
+            })
+            .collect();
+        // The DP096 reference where it applies (same region and option, 30,000 premises).
+        let seed: Vec<Vec<(f64, f64)>> = g
+            .runs
+            .iter()
+            .map(|r| {
+                let m = &r.summary.meta;
+                calibration::levels(g.region, kind)
+                    .into_iter()
+                    .filter_map(|p| {
+                        calibration::seed_seconds(g.region, kind, &m.option_label, m.hubs, p)
+                            .map(|s| (p, s as f64))
+                    })
+                    .collect()
+            })
+            .collect();
+        // x: minutes, to a little past the last delivery, the reference figures and deadlines.
+        let deadlines = requirements::deadline_lines(kind);
+        let mut last_s: f64 = deadlines
+            .iter()
+            .map(|d| d.0 as f64 * 1.15)
+            .fold(0.0, f64::max);
+        for (c, s) in curves.iter().zip(&seed) {
+            last_s = last_s.max(c.last_ms().unwrap_or(0) as f64 / 1000.0 * 1.05);
+            for &(_, t) in s {
+                last_s = last_s.max(t * 1.05);
+            }
+        }
+        let min_plateau = curves
+            .iter()
+            .map(|c| c.plateau() * 100.0)
+            .fold(100.0, f64::min);
+        // The zoom starts at 90% unless a curve flattens below that; a curve that stays under
+        // 50% is left to the main panel (zooming out to it would make the zoom pointless).
+        let zoom_floor = if min_plateau >= 91.0 {
+            90.0
+        } else {
+            let f = ((min_plateau - 3.0) / 5.0).floor() * 5.0;
+            if f < 50.0 { 90.0 } else { f.min(85.0) }
+        };
+        Delivery {
+            kind,
+            g,
+            series,
+            same_as: identical_to(&curves),
+            curves,
+            seed,
+            deadlines,
+            x_max: nice_minutes(last_s / 60.0),
+            zoom_floor,
         }
     }
-    let x_max = nice_minutes(last_s / 60.0);
 
-    let min_plateau = curves
-        .iter()
-        .map(|c| c.plateau() * 100.0)
-        .fold(100.0, f64::min);
-    // The zoom starts at 90% unless a curve flattens below that; a curve that stays under 50% is
-    // left to the main panel (zooming out to it would make the zoom pointless).
-    let zoom_floor = if min_plateau >= 91.0 {
-        90.0
-    } else {
-        let f = ((min_plateau - 3.0) / 5.0).floor() * 5.0;
-        if f < 50.0 { 90.0 } else { f.min(85.0) }
-    };
-
-    let panel = |main: bool| -> Panel {
-        let (y0, y1) = if main {
-            (0.0, 101.0)
-        } else {
-            (zoom_floor, 100.0 + (100.0 - zoom_floor) * 0.05)
-        };
-        let mut layers = Vec::new();
-        for (i, (secs, _)) in deadlines.iter().enumerate() {
-            let (color, dash) = style::deadline_style(i);
-            layers.push(Layer::Rule(Rule {
-                at: RuleAt::X(*secs as f64 / 60.0),
-                color,
-                dash,
-                label: main.then(|| mmss(*secs as f64)),
-            }));
-        }
+    /// The requirement lines: deadlines (timed above the main panel) and the reliability level.
+    fn rules(&self, main: bool) -> Vec<Layer> {
+        let mut layers: Vec<Layer> = self
+            .deadlines
+            .iter()
+            .enumerate()
+            .map(|(i, (secs, _))| {
+                let (color, dash) = style::deadline_style(i);
+                Layer::Rule(Rule {
+                    at: RuleAt::X(*secs as f64 / 60.0),
+                    color,
+                    dash,
+                    label: main.then(|| mmss(*secs as f64)),
+                })
+            })
+            .collect();
         layers.push(Layer::Rule(Rule {
             at: RuleAt::Y(RELIABILITY_PCT),
             color: style::RELIABILITY.0,
             dash: style::RELIABILITY.1,
             label: None,
         }));
-        for (i, c) in curves.iter().enumerate() {
-            let pts: Vec<(f64, f64)> = (0..=CURVE_SAMPLES)
-                .map(|j| {
-                    let t_min = x_max * j as f64 / CURVE_SAMPLES as f64;
-                    let f = c.fraction_at((t_min * 60_000.0) as u64) * 100.0;
-                    (t_min, f.max(y0))
+        layers
+    }
+
+    /// Each run's curve, sampled finer than a pixel, from the panel's floor up.
+    fn curves(&self, y0: f64) -> Vec<Layer> {
+        self.curves
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let pts: Vec<(f64, f64)> = (0..=CURVE_SAMPLES)
+                    .map(|j| {
+                        let t_min = self.x_max * j as f64 / CURVE_SAMPLES as f64;
+                        let f = c.fraction_at((t_min * 60_000.0) as u64) * 100.0;
+                        (t_min, f.max(y0))
+                    })
+                    .collect();
+                // Drop the stretch lying on the floor so curves do not pile up there.
+                let first_above = pts.iter().position(|p| p.1 > y0).unwrap_or(pts.len());
+                Layer::Curve(Curve {
+                    series: i,
+                    points: pts[first_above.saturating_sub(1)..].to_vec(),
                 })
-                .collect();
-            // In the zoom, drop the stretch lying on the floor so curves do not pile up there.
-            let first_above = pts.iter().position(|p| p.1 > y0).unwrap_or(pts.len());
-            let pts = pts[first_above.saturating_sub(1)..].to_vec();
-            layers.push(Layer::Curve(Curve {
-                series: i,
-                points: pts,
-            }));
-        }
+            })
+            .collect()
+    }
+
+    /// The reference figures (crosses) and the marked levels with the summary's own times; a
+    /// level is labelled on one panel only (the zoom when it is inside it).
+    fn marks(&self, main: bool, y0: f64) -> Vec<Mark> {
         let mut marks = Vec::new();
-        for (i, r) in g.runs.iter().enumerate() {
-            for &(p, t) in &seed[i] {
-                if p >= y0 {
-                    marks.push(Mark {
-                        series: i,
-                        at: (t / 60.0, p),
-                        marker: Marker::Cross,
-                        nudge_px: 0,
-                        label: None,
-                    });
-                }
-            }
-            let k = r.summary.kind(kind);
-            for p in MARKED_LEVELS {
-                let Some(t) = k.time_to(p) else { continue };
-                if p < y0 {
-                    continue;
-                }
-                // Levels inside the zoom are labelled there; the others on the main panel.
-                let labelled_here = main != (p >= zoom_floor);
+        for (i, r) in self.g.runs.iter().enumerate() {
+            for &(p, t) in self.seed[i].iter().filter(|(p, _)| *p >= y0) {
                 marks.push(Mark {
                     series: i,
                     at: (t / 60.0, p),
-                    marker: markers[i],
+                    marker: Marker::Cross,
+                    nudge_px: 0,
+                    label: None,
+                });
+            }
+            let k = r.summary.kind(self.kind);
+            for p in MARKED_LEVELS.into_iter().filter(|&p| p >= y0) {
+                let Some(t) = k.time_to(p) else { continue };
+                let labelled_here = main != (p >= self.zoom_floor);
+                marks.push(Mark {
+                    series: i,
+                    at: (t / 60.0, p),
+                    marker: self.series[i].style.marker,
                     nudge_px: 0,
                     // Identical curves: one label for all of them.
-                    label: (labelled_here && same_as[i].is_none()).then(|| mmss(t)),
+                    label: (labelled_here && self.same_as[i].is_none()).then(|| mmss(t)),
                 });
             }
         }
-        spread_coinciding(&mut marks, x_max);
-        layers.push(Layer::Marks(marks));
+        spread_coinciding(&mut marks, self.x_max);
+        marks
+    }
+
+    /// The main panel (0–100%) or the zoom on the top of the curves.
+    fn panel(&self, main: bool) -> Panel {
+        let (y0, y1) = if main {
+            (0.0, 101.0)
+        } else {
+            (self.zoom_floor, 100.0 + (100.0 - self.zoom_floor) * 0.05)
+        };
+        let mut layers = self.rules(main);
+        layers.extend(self.curves(y0));
+        layers.push(Layer::Marks(self.marks(main, y0)));
         Panel {
-            title: (!main)
-                .then(|| format!("zoom on {zoom_floor:.0}–100%: where the requirements bite")),
+            title: (!main).then(|| {
+                format!(
+                    "zoom on {:.0}–100%: where the requirements bite",
+                    self.zoom_floor
+                )
+            }),
             title_is_heading: false,
             x: minutes_axis(
-                (!main).then(|| format!("time since {} (m:ss)", base_of(kind))),
-                x_max,
+                (!main).then(|| format!("time since {} (m:ss)", base_of(self.kind))),
+                self.x_max,
             ),
             y: percent_axis(
                 if main {
@@ -408,65 +453,76 @@ pub fn delivery(kind: AlertKind, g: &RunGroup) -> Figure {
             weight: if main { 560.0 } else { 340.0 },
             layers,
         }
-    };
+    }
 
-    let mut entries: Vec<LegendEntry> = curves
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let never: Vec<String> = MARKED_LEVELS
-                .iter()
-                .filter(|&&p| g.runs[i].summary.kind(kind).time_to(p).is_none())
-                .map(|p| format!("{p:.0}%"))
-                .collect();
-            let name = match same_as[i] {
-                Some(j) => format!("{} = {}", series[i].label, series[j].label),
-                None => series[i].label.clone(),
-            };
-            let mut text = if c.expected() == 0 {
-                format!("{name}: nothing expected")
-            } else {
-                format!(
-                    "{name}: {} of {} delivered",
-                    pct(c.plateau()),
-                    thousands(c.expected())
-                )
-            };
-            if !never.is_empty() && c.expected() > 0 {
-                text.push_str(&format!(" (never {})", never.join(", ")));
-            }
-            LegendEntry {
-                sample: Sample::Series(i),
-                text,
-            }
-        })
-        .collect();
-    if same_as.iter().any(Option::is_some) {
-        entries.push(LegendEntry {
-            sample: Sample::None,
-            text:
-                "X = Y: identical curves, Y drawn over X; coinciding marks are drawn side by side"
+    /// One line per run (what share was delivered, which marked levels never were), then the
+    /// reference, the deadlines and the reliability level.
+    fn legend(&self) -> Vec<LegendEntry> {
+        let mut entries: Vec<LegendEntry> = self
+            .curves
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let k = self.g.runs[i].summary.kind(self.kind);
+                let never: Vec<String> = MARKED_LEVELS
+                    .iter()
+                    .filter(|&&p| k.time_to(p).is_none())
+                    .map(|p| format!("{p:.0}%"))
+                    .collect();
+                let name = match self.same_as[i] {
+                    Some(j) => format!("{} = {}", self.series[i].label, self.series[j].label),
+                    None => self.series[i].label.clone(),
+                };
+                let mut text = if c.expected() == 0 {
+                    format!("{name}: nothing expected")
+                } else {
+                    format!(
+                        "{name}: {} of {} delivered",
+                        pct(c.plateau()),
+                        thousands(c.expected())
+                    )
+                };
+                if !never.is_empty() && c.expected() > 0 {
+                    text.push_str(&format!(" (never {})", never.join(", ")));
+                }
+                LegendEntry {
+                    sample: Sample::Series(i),
+                    text,
+                }
+            })
+            .collect();
+        if self.same_as.iter().any(Option::is_some) {
+            entries.push(LegendEntry {
+                sample: Sample::None,
+                text: "X = Y: identical curves, Y drawn over X; coinciding marks are drawn side \
+                       by side"
                     .into(),
-        });
-    }
-    if seed.iter().any(|s| !s.is_empty()) {
+            });
+        }
+        if self.seed.iter().any(|s| !s.is_empty()) {
+            entries.push(LegendEntry {
+                sample: Sample::Marker(Marker::Cross, style::GREY),
+                text: "DP096 reference (CSP modelling), in the run's colour".into(),
+            });
+        }
+        for (i, (_, label)) in self.deadlines.iter().enumerate() {
+            let (c, d) = style::deadline_style(i);
+            entries.push(LegendEntry {
+                sample: Sample::Line(c, d),
+                text: label.clone(),
+            });
+        }
         entries.push(LegendEntry {
-            sample: Sample::Marker(Marker::Cross, style::GREY),
-            text: "DP096 reference (CSP modelling), in the run's colour".into(),
+            sample: Sample::Line(style::RELIABILITY.0, style::RELIABILITY.1),
+            text: format!("{RELIABILITY_PCT}% reliability (DNO, ENA)"),
         });
+        entries
     }
-    for (i, (_, label)) in deadlines.iter().enumerate() {
-        let (c, d) = style::deadline_style(i);
-        entries.push(LegendEntry {
-            sample: Sample::Line(c, d),
-            text: label.clone(),
-        });
-    }
-    entries.push(LegendEntry {
-        sample: Sample::Line(style::RELIABILITY.0, style::RELIABILITY.1),
-        text: format!("{RELIABILITY_PCT}% reliability (DNO, ENA)"),
-    });
+}
 
+/// The delivery graph of `kind` for one region's runs.
+pub fn delivery(kind: AlertKind, g: &RunGroup) -> Figure {
+    let d = Delivery::new(kind, g);
     let kind_name = match kind {
         AlertKind::Poa => "Power Outage Alerts (POA, AD1)",
         AlertKind::Pra => "Power Restoration Alerts (PRA, 8F35/8F36)",
@@ -480,13 +536,13 @@ pub fn delivery(kind: AlertKind, g: &RunGroup) -> Figure {
         ),
         subtitle: subtitle(g),
         warnings: warnings(g),
-        series,
-        panels: vec![panel(true), panel(false)],
-        arrangement: Arrangement::Rows,
+        panels: vec![d.panel(true), d.panel(false)],
         legend: Legend {
-            entries,
+            entries: d.legend(),
             place: LegendPlace::Inside(0),
         },
+        series: d.series,
+        arrangement: Arrangement::Rows,
     }
 }
 
