@@ -166,25 +166,29 @@ pub fn plateau_pct(ledger: &ledger::Ledger, kind: AlertKind) -> f64 {
 mod tests {
     use super::*;
 
+    fn region(name: &str) -> Region {
+        serde_json::from_value(serde_json::Value::String(name.into())).unwrap()
+    }
+
     #[test]
     fn embedded_table_parses() {
         assert_eq!(parse(CSV).unwrap().len(), 36);
         assert_eq!(options(), OPTIONS);
         assert_eq!(
-            levels(&Region::North, AlertKind::Poa),
+            levels(&region("north"), AlertKind::Poa),
             vec![50.0, 80.0, 95.0]
         );
         assert_eq!(
-            levels(&Region::CentralSouth, AlertKind::Pra),
+            levels(&region("central-south"), AlertKind::Pra),
             vec![50.0, 80.0, 99.0]
         );
         assert_eq!(
-            seed_seconds(&Region::North, AlertKind::Poa, "current", 30_000, 50.0),
+            seed_seconds(&region("north"), AlertKind::Poa, "current", 30_000, 50.0),
             Some(390)
         );
         assert_eq!(
             seed_seconds(
-                &Region::CentralSouth,
+                &region("central-south"),
                 AlertKind::Pra,
                 "option-b",
                 30_000,
@@ -193,11 +197,11 @@ mod tests {
             Some(180)
         );
         assert_eq!(
-            seed_seconds(&Region::North, AlertKind::Poa, "current", 1000, 50.0),
+            seed_seconds(&region("north"), AlertKind::Poa, "current", 1000, 50.0),
             None
         );
         assert_eq!(
-            seed_seconds(&Region::North, AlertKind::Poa, "custom", 30_000, 50.0),
+            seed_seconds(&region("north"), AlertKind::Poa, "custom", 30_000, 50.0),
             None
         );
         // Every region, kind and level has a figure for every option.

@@ -366,7 +366,7 @@ mod tests {
         let e = compare_baseline(&a, &b, Margin::default()).unwrap_err();
         assert!(e.to_string().contains("premises differ"), "{e}");
         let mut c = a.clone();
-        c.meta.region = ledger::Region::CentralSouth;
+        c.meta.region = serde_json::from_str("\"central-south\"").unwrap();
         assert!(compare_baseline(&a, &c, Margin::default()).is_err());
     }
 }

@@ -66,7 +66,8 @@ pub(crate) mod test_support {
             }
         }
         l.finish(10_000_000);
-        let mut meta = RunMeta::new("t/current", Region::North, "current", 1, expected);
+        let north: Region = serde_json::from_str("\"north\"").unwrap();
+        let mut meta = RunMeta::new("t/current", north, "current", 1, expected);
         meta.health = health.map(|h| HealthRecord::Run(Box::new(h)));
         results::summarize(meta, &l)
     }
