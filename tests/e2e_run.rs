@@ -23,24 +23,76 @@ fn ids_with_counts(path: &Path, keep: impl Fn(&[&str]) -> bool) -> BTreeMap<u64,
     m
 }
 
-fn check_accounting(summary: &serde_json::Value) {
+/// Every expected alert has one fate, and the summary's counts agree with an independent count of
+/// the harness's per-alert ledger (`alerts.csv`): expected, delivered and lost per cause, per kind.
+fn check_accounting(summary: &serde_json::Value, out: &Path) {
+    let path = out.join("alerts.csv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .expect("alerts.csv header")
+        .split(',')
+        .collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("alerts.csv has no `{name}` column: {header:?}"))
+    };
+    let (k, f, c) = (col("kind"), col("fate"), col("cause"));
+    // (kind, fate, cause) -> rows
+    let mut rows: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let key = (
+            cols[k].to_string(),
+            cols[f].to_string(),
+            cols[c].to_string(),
+        );
+        *rows.entry(key).or_insert(0) += 1;
+    }
+    let count = |kind: &str, fate: Option<&str>, cause: Option<&str>| -> u64 {
+        rows.iter()
+            .filter(|((rk, rf, rc), _)| {
+                rk == kind && fate.is_none_or(|f| f == rf) && cause.is_none_or(|c| c == rc)
+            })
+            .map(|(_, n)| n)
+            .sum()
+    };
     for kind in ["poa", "pra"] {
         let a = &summary["alerts"][kind];
-        let expected = a["expected"].as_u64().expect("expected");
-        let delivered = a["delivered"].as_u64().expect("delivered");
-        let lost = a["lost"].as_u64().expect("lost");
-        assert_eq!(expected, delivered + lost, "{kind}: {a}");
-        let by_cause: u64 = a["loss_by_cause"]
-            .as_object()
-            .expect("loss_by_cause")
-            .values()
-            .map(|v| v.as_u64().expect("count"))
-            .sum();
-        assert_eq!(
-            by_cause, lost,
-            "{kind}: causes must add up to the loss: {a}"
-        );
+        let n = |key: &str| {
+            a[key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{kind}.{key}: {a}"))
+        };
+        let (expected, delivered, lost) = (n("expected"), n("delivered"), n("lost"));
         assert!(expected > 0, "{kind}: nothing expected");
+        assert_eq!(n("pending"), 0, "{kind}: {a}");
+        assert_eq!(expected, delivered + lost, "{kind}: {a}");
+        assert_eq!(
+            expected,
+            count(kind, None, None),
+            "{kind}: rows in alerts.csv"
+        );
+        assert_eq!(delivered, count(kind, Some("delivered"), None), "{kind}");
+        assert_eq!(lost, count(kind, Some("lost"), None), "{kind}");
+        let by_cause = a["loss_by_cause"].as_object().expect("loss_by_cause");
+        for (cause, v) in by_cause {
+            let v = v.as_u64().expect("count");
+            assert!(v > 0, "{kind}: a cause listed with no loss: {a}");
+            assert_eq!(
+                v,
+                count(kind, Some("lost"), Some(cause)),
+                "{kind}: {cause} in summary.json vs alerts.csv"
+            );
+        }
+        let listed: u64 = by_cause.values().filter_map(|v| v.as_u64()).sum();
+        assert_eq!(
+            listed, lost,
+            "{kind}: every lost alert has a listed cause: {a}"
+        );
     }
 }
 
@@ -64,7 +116,7 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let summary = read_summary(&out);
     assert_eq!(summary["hubs"].as_u64(), Some(30_000), "{summary}");
-    check_accounting(&summary);
+    check_accounting(&summary, &out);
     assert_eq!(summary["duplicates"].as_u64(), Some(0), "{summary}");
     assert_eq!(summary["false_positives"].as_u64(), Some(0), "{summary}");
 
@@ -201,7 +253,7 @@ fn rejecting_endpoint_loses_alerts_as_rejected_and_says_so() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("rejected"), "{err}");
     let summary = read_summary(&out);
-    check_accounting(&summary);
+    check_accounting(&summary, &out);
     let mut rejected = 0;
     for kind in ["poa", "pra"] {
         let a = &summary["alerts"][kind];
@@ -250,7 +302,7 @@ fn endpoint_requiring_a_token_refuses_a_run_without_the_right_one() {
     );
     assert_eq!(right.status.code(), Some(0), "{}", describe(&right));
     let summary = read_summary(&dir.path().join("right"));
-    check_accounting(&summary);
+    check_accounting(&summary, &dir.path().join("right"));
     assert!(summary["alerts"]["pra"]["delivered"].as_u64().unwrap_or(0) > 0);
 }
 
@@ -290,6 +342,6 @@ fn heavy_a_harness_that_falls_behind_is_flagged_and_cannot_pass() {
         Some(true),
         "{summary}"
     );
-    check_accounting(&summary);
+    check_accounting(&summary, &out);
     assert!(out.join("host.json").exists());
 }

@@ -37,8 +37,8 @@ pub fn parse(text: &str) -> Result<Vec<SeedRow>, String> {
             return Err(err("expected 6 fields"));
         }
         let region = match f[0] {
-            "north" => Region::North,
-            "central_south" | "central-south" => Region::CentralSouth,
+            "north" => Region::NORTH,
+            "central_south" | "central-south" => Region::CENTRAL_SOUTH,
             _ => return Err(err("unknown region")),
         };
         let kind = match f[1] {
@@ -169,23 +169,23 @@ mod tests {
     fn embedded_table_parses() {
         assert_eq!(parse(CSV).unwrap().len(), 12);
         assert_eq!(
-            levels(Region::North, AlertKind::Poa),
+            levels(Region::NORTH, AlertKind::Poa),
             vec![50.0, 80.0, 95.0]
         );
         assert_eq!(
-            levels(Region::CentralSouth, AlertKind::Pra),
+            levels(Region::CENTRAL_SOUTH, AlertKind::Pra),
             vec![50.0, 80.0, 99.0]
         );
         assert_eq!(
-            seed_seconds(Region::North, AlertKind::Poa, "current", 30_000, 50.0),
+            seed_seconds(Region::NORTH, AlertKind::Poa, "current", 30_000, 50.0),
             Some(390)
         );
         assert_eq!(
-            seed_seconds(Region::North, AlertKind::Poa, "current", 1000, 50.0),
+            seed_seconds(Region::NORTH, AlertKind::Poa, "current", 1000, 50.0),
             None
         );
         assert_eq!(
-            seed_seconds(Region::North, AlertKind::Poa, "custom", 30_000, 50.0),
+            seed_seconds(Region::NORTH, AlertKind::Poa, "custom", 30_000, 50.0),
             None
         );
     }

@@ -12,10 +12,10 @@ use ledger::{AlertKind, Region};
 use std::path::{Path, PathBuf};
 
 /// Report order: region, then Current, Option A, Option B, then other options by name, then seed.
-pub fn sort_key(r: &LoadedRun) -> (u8, usize, String, u64) {
+pub fn sort_key(r: &LoadedRun) -> (&'static str, usize, String, u64) {
     let m = &r.summary.meta;
     (
-        m.region.wire(),
+        m.region.as_str(),
         crate::calibration::option_index(&m.option_label).unwrap_or(3),
         m.option_label.clone(),
         m.seed,
@@ -40,7 +40,7 @@ pub fn write_comparison(runs: &[LoadedRun], out_dir: &Path) -> Result<Vec<PathBu
     let mut sorted: Vec<&LoadedRun> = runs.iter().collect();
     sorted.sort_by_key(|r| sort_key(r));
     let mut written = Vec::new();
-    for region in [Region::North, Region::CentralSouth] {
+    for region in [Region::NORTH, Region::CENTRAL_SOUTH] {
         let group = in_region(&sorted, region);
         if group.is_empty() {
             continue;
@@ -59,7 +59,7 @@ pub fn write_comparison(runs: &[LoadedRun], out_dir: &Path) -> Result<Vec<PathBu
     written.push(md);
 
     let mut curves: Vec<(String, DeliveryCurve)> = Vec::new();
-    for region in [Region::North, Region::CentralSouth] {
+    for region in [Region::NORTH, Region::CENTRAL_SOUTH] {
         let group = in_region(&sorted, region);
         for (r, l) in group.iter().zip(plot::run_labels(&group)) {
             for kind in AlertKind::ALL {

@@ -316,7 +316,7 @@ mod tests {
         l.lose(AlertId::new(8, AlertKind::Poa), LossCause::Collision, 5)
             .unwrap();
         l.finish(20_000);
-        let s = summarize(RunMeta::new("t", Region::North, "current", 1, 10), &l);
+        let s = summarize(RunMeta::new("t", Region::NORTH, "current", 1, 10), &l);
         let poa = &s.alerts.poa;
         assert_eq!((poa.expected, poa.delivered, poa.lost), (10, 8, 2));
         assert_eq!(poa.time_to(50.0), Some(5.0));

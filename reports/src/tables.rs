@@ -13,7 +13,7 @@ use crate::results::LoadedRun;
 use ledger::{AlertKind, LossCause, Region};
 use std::fmt::Write as _;
 
-const REGIONS: [Region; 2] = [Region::North, Region::CentralSouth];
+const REGIONS: [Region; 2] = [Region::NORTH, Region::CENTRAL_SOUTH];
 
 /// The whole `summary.md` for these runs (any regions; each region gets its own section).
 pub fn summary_markdown(runs: &[&LoadedRun]) -> String {

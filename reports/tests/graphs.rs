@@ -15,8 +15,8 @@ fn comparison_pngs_are_valid_sized_and_not_blank() {
         Some(d) => std::path::PathBuf::from(d),
         None => scratch("compare"),
     };
-    let mut runs = three_options(Region::North, 30_000, 42);
-    runs.extend(three_options(Region::CentralSouth, 30_000, 42));
+    let mut runs = three_options(Region::NORTH, 30_000, 42);
+    runs.extend(three_options(Region::CENTRAL_SOUTH, 30_000, 42));
     let t = std::time::Instant::now();
     let written = reports::write_comparison(&runs, &dir).unwrap();
     eprintln!("comparison written in {:?}", t.elapsed());
@@ -54,8 +54,8 @@ fn comparison_pngs_are_valid_sized_and_not_blank() {
 
 #[test]
 fn runs_sharing_an_option_are_told_apart() {
-    let mut runs = three_options(Region::North, 300, 1);
-    runs.extend(three_options(Region::North, 300, 2));
+    let mut runs = three_options(Region::NORTH, 300, 1);
+    runs.extend(three_options(Region::NORTH, 300, 2));
     let refs: Vec<&reports::LoadedRun> = runs.iter().collect();
     let labels = reports::plot::run_labels(&refs);
     assert_eq!(labels[0], "Current, seed 1");
@@ -79,7 +79,7 @@ fn a_single_run_with_nothing_delivered_still_draws() {
     }
     l.finish(1000);
     let s = reports::summarize(
-        reports::RunMeta::new("x", Region::North, "custom", 1, 10),
+        reports::RunMeta::new("x", Region::NORTH, "custom", 1, 10),
         &l,
     );
     let dir = scratch("empty");

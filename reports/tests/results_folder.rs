@@ -27,7 +27,7 @@ fn written(
 
 #[test]
 fn folder_holds_every_file_and_reads_back_the_same_numbers() {
-    let (dir, l) = written("roundtrip", Region::North, "current", 5_000);
+    let (dir, l) = written("roundtrip", Region::NORTH, "current", 5_000);
     for f in [
         "summary.json",
         "alerts.csv",
@@ -97,7 +97,7 @@ fn folder_holds_every_file_and_reads_back_the_same_numbers() {
 
 #[test]
 fn hlog_files_are_hdr_interval_logs_with_the_same_percentiles() {
-    let (dir, l) = written("hlog", Region::CentralSouth, "option-b", 4_000);
+    let (dir, l) = written("hlog", Region::CENTRAL_SOUTH, "option-b", 4_000);
     for kind in AlertKind::ALL {
         let bytes = std::fs::read(dir.join(format!("{}.hlog", kind.as_str()))).unwrap();
         let mut total = Histogram::<u64>::new(3).unwrap();
@@ -133,7 +133,7 @@ fn hlog_files_are_hdr_interval_logs_with_the_same_percentiles() {
 
 #[test]
 fn missing_or_corrupt_files_are_named() {
-    let (dir, _) = written("corrupt", Region::North, "option-a", 500);
+    let (dir, _) = written("corrupt", Region::NORTH, "option-a", 500);
     let expect_named = |e: ReportError, file: &str| {
         let msg = e.to_string();
         assert!(msg.contains(file), "{file} not named in: {msg}");
@@ -168,8 +168,8 @@ fn missing_or_corrupt_files_are_named() {
 
 #[test]
 fn shards_merge_exactly() {
-    let (a, la) = written("shard-a", Region::North, "option-b", 2_000);
-    let (meta, lb) = synthetic(Region::North, "option-b", 3_000, 99);
+    let (a, la) = written("shard-a", Region::NORTH, "option-b", 2_000);
+    let (meta, lb) = synthetic(Region::NORTH, "option-b", 3_000, 99);
     let b = scratch("shard-b");
     write_run(&b, &summarize(meta, &lb), &lb).unwrap();
     let m = merge(&[load_run(&a).unwrap(), load_run(&b).unwrap()]).unwrap();
@@ -186,7 +186,7 @@ fn shards_merge_exactly() {
         let merged = (k.time_to(50.0).unwrap() * 1000.0) as u64;
         assert!(merged >= exact && merged - exact <= exact / 500 + 1);
     }
-    let (other, _) = written("shard-c", Region::CentralSouth, "option-b", 100);
+    let (other, _) = written("shard-c", Region::CENTRAL_SOUTH, "option-b", 100);
     assert!(merge(&[load_run(&a).unwrap(), load_run(&other).unwrap()]).is_err());
     for d in [a, b, other] {
         let _ = std::fs::remove_dir_all(d);

@@ -367,7 +367,7 @@ mod tests {
         let e = compare_baseline(&a, &b, Margin::default()).unwrap_err();
         assert!(e.to_string().contains("premises differ"), "{e}");
         let mut c = a.clone();
-        c.meta.region = ledger::Region::CentralSouth;
+        c.meta.region = ledger::Region::CENTRAL_SOUTH;
         assert!(compare_baseline(&a, &c, Margin::default()).is_err());
     }
 }

@@ -66,7 +66,7 @@ pub(crate) mod test_support {
             }
         }
         l.finish(10_000_000);
-        let mut meta = RunMeta::new("t/current", Region::North, "current", 1, expected);
+        let mut meta = RunMeta::new("t/current", Region::NORTH, "current", 1, expected);
         meta.health = health;
         reports::summarize(meta, &l)
     }

@@ -28,9 +28,10 @@ impl Lcg {
 
 /// Where the scenario restores power (ms): PRA latencies run from here.
 pub fn restoration_ms(region: Region) -> u64 {
-    match region {
-        Region::North => 3_600_000,
-        Region::CentralSouth => 600_000,
+    if region == Region::NORTH {
+        3_600_000
+    } else {
+        600_000
     }
 }
 
@@ -43,7 +44,7 @@ fn shape(region: Region, kind: AlertKind, option: &str) -> Shape {
         |p: f64| calibration::seed_seconds(region, kind, option, 30_000, p).unwrap_or(600) as f64;
     let t50 = t(levels[0]);
     let start = match kind {
-        AlertKind::Poa if region == Region::North => 180.0_f64.max(t50 * 0.55),
+        AlertKind::Poa if region == Region::NORTH => 180.0_f64.max(t50 * 0.55),
         _ => t50 * 0.45,
     };
     let mut knots = vec![(0.0, start)];
@@ -51,23 +52,23 @@ fn shape(region: Region, kind: AlertKind, option: &str) -> Shape {
         knots.push((p / 100.0, t(p)));
     }
     let top = levels[levels.len() - 1];
-    let (plateau, losses) = match (region, kind) {
-        (Region::North, AlertKind::Poa) => (
+    let (plateau, losses) = match (region.as_str(), kind) {
+        ("north", AlertKind::Poa) => (
             0.95,
             vec![
                 (LossCause::Collision, 0.035),
                 (LossCause::HoldoverExpired, 0.015),
             ],
         ),
-        (Region::North, AlertKind::Pra) => (
+        ("north", AlertKind::Pra) => (
             0.982,
             vec![
                 (LossCause::QueueOverflow, 0.012),
                 (LossCause::NotDeliveredByEnd, 0.006),
             ],
         ),
-        (Region::CentralSouth, AlertKind::Poa) => (0.994, vec![(LossCause::AttachFailure, 0.006)]),
-        (Region::CentralSouth, AlertKind::Pra) => (
+        (_, AlertKind::Poa) => (0.994, vec![(LossCause::AttachFailure, 0.006)]),
+        (_, AlertKind::Pra) => (
             0.991,
             vec![
                 (LossCause::AttachFailure, 0.008),
