@@ -382,7 +382,10 @@ mod tests {
     fn one_fate_per_alert() {
         let mut l = Ledger::new(2);
         assert_eq!(l.hubs(), 2);
+        assert!(!l.is_expected(POA0));
         l.expect(POA0, AlertCode::Ad1, 1000).unwrap();
+        assert!(l.is_expected(POA0));
+        assert!(!l.is_expected(PRA0));
         assert_eq!(
             l.expect(POA0, AlertCode::Ad1, 1000),
             Err(LedgerError::AlreadyFated {
@@ -560,18 +563,19 @@ mod tests {
 
     #[test]
     fn out_of_order_counts_only_a_delivered_pra_strictly_before_its_delivered_poa() {
-        let mut l = both_expected(4);
+        let mut l = both_expected(5);
         let poa = |h| AlertId::new(h, AlertKind::Poa);
         let pra = |h| AlertId::new(h, AlertKind::Pra);
-        // hub 0: PRA before POA (counts); hub 1: same time (does not); hub 2: POA first (does
-        // not); hub 3: PRA delivered, POA lost (does not).
-        for (h, poa_at, pra_at) in [(0, 20, 10), (1, 10, 10), (2, 10, 20)] {
+        // hubs 0 and 4: PRA before POA (count); hub 1: same time (does not); hub 2: POA first
+        // (does not); hub 3: PRA delivered before the POA was lost (does not: no POA delivered).
+        for (h, poa_at, pra_at) in [(0, 20, 10), (4, 30, 5), (1, 10, 10), (2, 10, 20)] {
             l.deliver(poa(h), poa_at).unwrap();
             l.deliver(pra(h), pra_at).unwrap();
         }
-        l.deliver(pra(3), 1).unwrap();
-        l.lose(poa(3), LossCause::Collision, 50).unwrap();
-        assert_eq!(l.out_of_order(), 1);
+        l.deliver(pra(3), 100).unwrap();
+        l.lose(poa(3), LossCause::Collision, 500).unwrap();
+        assert_eq!(l.out_of_order(), 2);
+        assert_eq!(Ledger::new(3).out_of_order(), 0);
     }
 
     #[test]

@@ -184,6 +184,14 @@ mod tests {
         assert!(Region::CENTRAL_SOUTH < Region::NORTH);
         let set: std::collections::HashSet<Region> = [east, read_back].into_iter().collect();
         assert_eq!(set.len(), 1);
+        let h = std::collections::hash_map::RandomState::new();
+        use std::hash::BuildHasher;
+        assert_eq!(
+            h.hash_one(east),
+            h.hash_one(read_back),
+            "same name, same hash"
+        );
+        assert_ne!(h.hash_one(Region::NORTH), h.hash_one(Region::CENTRAL_SOUTH));
         assert_eq!(serde_json::to_string(&east).unwrap(), "\"east\"");
         // One stored label per (name, title).
         assert!(std::ptr::eq(

@@ -66,16 +66,6 @@ pub enum Action {
     Lose(LossCause, u64),
 }
 
-impl Action {
-    /// Is this a request to the network (as opposed to a final decision)?
-    pub fn is_request(&self) -> bool {
-        matches!(
-            self,
-            Action::Radio { .. } | Action::Attach { .. } | Action::Route { .. }
-        )
-    }
-}
-
 /// What the network answered about one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {

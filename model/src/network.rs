@@ -20,13 +20,12 @@ use crate::channel::{ChannelStats, Tx, resolve_slot};
 use crate::hub::{Action, Reply, RouteId};
 use crate::profile::{Access, Params, PraSource, Stage, StageKind};
 use crate::stage::StageQueue;
-use crate::units::{NonZeroCount, PositiveRate};
 use ledger::{AlertKind, LossCause};
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 /// What travels through the network after the access step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Hop {
     /// The hub's attach procedure in `cell` (carries the PRA, and the POA when `with_poa`).
     Attach {
@@ -38,36 +37,14 @@ enum Hop {
     Route { route: RouteId, hop: u8 },
 }
 
-/// A pending step. A hub has at most one event per alert kind in flight, so (time, hub, kind) is a
-/// total order.
-#[derive(Debug, Clone, Copy)]
+/// A pending step, ordered by (time, hub, kind) — the field order. A hub has at most one event per
+/// alert kind in flight, so that order is total and `hop` never decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Ev {
     at_us: u64,
     hub: u32,
     kind: AlertKind,
     hop: Hop,
-}
-
-impl Ev {
-    fn key(&self) -> (u64, u32, AlertKind) {
-        (self.at_us, self.hub, self.kind)
-    }
-}
-impl PartialEq for Ev {
-    fn eq(&self, o: &Self) -> bool {
-        self.key() == o.key()
-    }
-}
-impl Eq for Ev {}
-impl PartialOrd for Ev {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Ev {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.key().cmp(&o.key())
-    }
 }
 
 /// A reply and whom it is for.
@@ -150,13 +127,7 @@ impl NetworkCore {
             Access::Radio(r) => (r.slot.us().max(1), Vec::new()),
             Access::Cellular(c) => {
                 // Attach capacity is a FIFO per cell with room for any backlog.
-                let s = Stage {
-                    kind: StageKind::Queue,
-                    rate: PositiveRate(c.attach_rate_per_cell.0),
-                    servers: NonZeroCount(1),
-                    burst: NonZeroCount(1),
-                    capacity: NonZeroCount(u32::MAX),
-                };
+                let s = Stage::new(StageKind::Queue, c.attach_rate_per_cell.0, 1, 1, u32::MAX);
                 let cells = (0..p.scenario.cells.0).map(|_| StageQueue::new(&s));
                 (1, cells.collect())
             }

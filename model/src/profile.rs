@@ -276,6 +276,19 @@ impl Radio {
     }
 }
 
+impl Stage {
+    /// A stage from plain numbers, taken as given (a profile's stages are validated when read).
+    pub fn new(kind: StageKind, rate: f64, servers: u32, burst: u32, capacity: u32) -> Stage {
+        Stage {
+            kind,
+            rate: PositiveRate(rate),
+            servers: NonZeroCount(servers),
+            burst: NonZeroCount(burst),
+            capacity: NonZeroCount(capacity),
+        }
+    }
+}
+
 /// One file's (partial) view of [`Access`]: a complete profile sets exactly one mechanism.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -135,11 +135,6 @@ impl Simulation {
             .try_for_each(|m| m.scen.expect(&self.params, ledger))
     }
 
-    /// The hub machine of premises `hub`.
-    pub fn hub(&self, hub: u32) -> Option<&HubMachine> {
-        self.hubs.get(hub as usize)
-    }
-
     /// Earliest scenario time (µs) at which the model has something to do; `None` when done.
     pub fn poll_timeout(&self) -> Option<u64> {
         let exit = self.exits.peek().map(|Reverse((ms, _, _))| ms * 1000);

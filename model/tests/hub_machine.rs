@@ -36,6 +36,18 @@ fn slot_start(a: Option<Action>) -> u64 {
     }
 }
 
+/// Hub 0 of `p` (seed 1), started.
+fn started(p: &Params) -> HubMachine {
+    let mut m = HubMachine::new(p, 1, 0);
+    m.start(p);
+    m
+}
+
+/// What a started hub 0 decides about its POA after a collision at `at_us`.
+fn after_collision(p: &Params, at_us: u64) -> Option<Action> {
+    started(p).on_reply(p, Poa, Reply::Collided { at_us }).poa
+}
+
 const HOLDOVER_END: u64 = 600_000_000;
 const RESTORE: u64 = 960_000_000;
 const HORIZON: u64 = 4_200_000_000;
@@ -114,77 +126,34 @@ fn a_collision_is_retried_after_the_ack_timeout_plus_backoff_until_the_attempt_l
 #[test]
 fn holdover_expiry_loses_a_poa_whose_next_attempt_falls_after_the_holdover_ends() {
     let p = north_exact();
-    // The retry comes 2 s after the collision: at 599.999999 s the hub is still up...
-    let mut m = HubMachine::new(&p, 1, 0);
-    m.start(&p);
-    let d = m.on_reply(
-        &p,
-        Poa,
-        Reply::Collided {
-            at_us: HOLDOVER_END - 2_000_001,
-        },
-    );
-    assert_eq!(slot_start(d.poa), 599_900_000, "slot 5999 (599.9 s)");
+    // The retry comes 2 s after the collision: at 599.999999 s the hub is still up (slot 5999)...
+    let d = after_collision(&p, HOLDOVER_END - 2_000_001);
+    assert_eq!(slot_start(d), 599_900_000);
     // ...at exactly 600 s it is not: lost at the holdover's end.
-    let mut m = HubMachine::new(&p, 1, 0);
-    m.start(&p);
-    let d = m.on_reply(
-        &p,
-        Poa,
-        Reply::Collided {
-            at_us: HOLDOVER_END - 2_000_000,
-        },
-    );
+    let d = after_collision(&p, HOLDOVER_END - 2_000_000);
     assert_eq!(
-        d.poa,
+        d,
         Some(Action::Lose(LossCause::HoldoverExpired, HOLDOVER_END))
     );
-    assert!(m.is_done(Poa));
     // Once the power is back (at exactly the restoration) the hub can send again.
-    let mut m = HubMachine::new(&p, 1, 0);
-    m.start(&p);
-    let d = m.on_reply(
-        &p,
-        Poa,
-        Reply::Collided {
-            at_us: RESTORE - 2_000_000,
-        },
-    );
-    assert_eq!(slot_start(d.poa), RESTORE);
+    let d = after_collision(&p, RESTORE - 2_000_000);
+    assert_eq!(slot_start(d), RESTORE);
 }
 
 #[test]
 fn an_attempt_at_or_after_the_horizon_is_not_delivered_by_end() {
     let mut p = north_exact();
     radio(&mut p).holdover = range("2h", "2h");
-    let mut m = HubMachine::new(&p, 1, 0);
-    m.start(&p);
-    let d = m.on_reply(
-        &p,
-        Poa,
-        Reply::Collided {
-            at_us: HORIZON - 2_000_001,
-        },
-    );
-    assert_eq!(slot_start(d.poa), HORIZON - 100_000);
-    let d = m.on_reply(
-        &p,
-        Poa,
-        Reply::Collided {
-            at_us: HORIZON - 2_000_000,
-        },
-    );
-    assert_eq!(
-        d.poa,
-        Some(Action::Lose(LossCause::NotDeliveredByEnd, HORIZON))
-    );
+    let d = after_collision(&p, HORIZON - 2_000_001);
+    assert_eq!(slot_start(d), HORIZON - 100_000);
+    let d = after_collision(&p, HORIZON - 2_000_000);
+    assert_eq!(d, Some(Action::Lose(LossCause::NotDeliveredByEnd, HORIZON)));
 }
 
 #[test]
 fn an_exit_after_the_horizon_is_lost_at_the_horizon_and_one_at_it_is_delivered() {
     let p = north_exact();
-    let mut m = HubMachine::new(&p, 1, 0);
-    m.start(&p);
+    let mut m = started(&p);
     let d = m.on_reply(&p, Poa, Reply::Exit { at_us: HORIZON });
     assert_eq!(d.poa, Some(Action::Exit(HORIZON)));
     assert_eq!(m.state(Poa), AlertState::Exiting(HORIZON));
@@ -199,8 +168,7 @@ fn an_exit_after_the_horizon_is_lost_at_the_horizon_and_one_at_it_is_delivered()
 #[test]
 fn a_loss_in_the_transport_is_the_alerts_fate_and_later_replies_are_ignored() {
     let p = north_exact();
-    let mut m = HubMachine::new(&p, 1, 0);
-    m.start(&p);
+    let mut m = started(&p);
     let lost = Reply::Lost {
         cause: LossCause::QueueOverflow,
         at_us: 7,
@@ -227,8 +195,7 @@ fn a_loss_in_the_transport_is_the_alerts_fate_and_later_replies_are_ignored() {
 #[test]
 fn alerts_are_handed_over_once_each_and_numbered_in_order() {
     let p = north_exact();
-    let mut m = HubMachine::new(&p, 1, 0);
-    m.start(&p);
+    let mut m = started(&p);
     assert_eq!(m.poll_timeout(), None);
     assert_eq!(m.hand_over(Poa), None, "not exiting yet");
     m.on_reply(&p, Pra, Reply::Exit { at_us: 2_000 });

@@ -139,6 +139,67 @@ fn an_exit_carries_what_the_endpoint_needs() {
 }
 
 #[test]
+fn device_ids_are_eui64_style_with_the_premises_index_in_the_low_bits() {
+    assert_eq!(device_id(0), 0x0012_4B00_0000_0000);
+    assert_eq!(device_id(5), 0x0012_4B00_0000_0005);
+    assert_eq!(device_id(u32::MAX), 0x0012_4B00_FFFF_FFFF);
+}
+
+#[test]
+fn losses_and_the_end_are_reported_in_scenario_ms() {
+    // A 5-minute horizon cuts the North POA window (3 to 7 minutes) in two: attempts after it are
+    // not delivered by the end, lost at the horizon itself.
+    let d = std::env::temp_dir().join(format!("csp-model-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let f = d.join("short.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "extends = {:?}\n[scenario]\npremises = 2000\ncells = 2\nhorizon = \"5m\"\n",
+            profile_path("north/current.toml").display().to_string()
+        ),
+    )
+    .unwrap();
+    let p = Profile::load(&f).unwrap();
+    let seen = drive(Simulation::new(&p, 1), |_, due| due);
+    let mut at_horizon = 0;
+    let mut last_ms = 0;
+    for (_, e) in &seen {
+        let ms = match *e {
+            Event::Exit(o) => o.exit_ms,
+            Event::Lost { cause, at_ms, .. } => {
+                if cause == ledger::LossCause::NotDeliveredByEnd {
+                    assert_eq!(at_ms, 300_000, "lost at the horizon");
+                    at_horizon += 1;
+                }
+                at_ms
+            }
+        };
+        last_ms = last_ms.max(ms);
+    }
+    assert!(at_horizon > 500, "{at_horizon}");
+    let mut sim = Simulation::new(&p, 1);
+    while let Some(t) = sim.poll_timeout() {
+        sim.handle_timeout(t);
+    }
+    let r = sim.report();
+    assert_eq!(last_ms, 300_000, "nothing is decided for after the horizon");
+    // The model still resolved the ESME's restoration alerts entering their route after the
+    // horizon (restoration at 16 min + 60-120 s) before giving them up: that is its last work.
+    assert!(
+        (16 * 60_000..=18 * 60_000 + 1_000).contains(&r.end_ms),
+        "{}",
+        r.end_ms
+    );
+    assert_eq!(
+        r.lost_in_model,
+        seen.iter()
+            .filter(|(_, e)| matches!(e, Event::Lost { .. }))
+            .count() as u64
+    );
+}
+
+#[test]
 fn the_same_seed_gives_the_same_run_and_another_seed_another() {
     let p = small("north/current.toml", 3_000);
     let a = events(&drive(Simulation::new(&p, 1), |_, due| due));

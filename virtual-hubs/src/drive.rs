@@ -23,7 +23,7 @@ use hdrhistogram::Histogram;
 use ledger::{Ledger, LedgerError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
 /// Live counters a display can poll while [`drive`] runs (all relaxed atomics).
@@ -239,6 +239,7 @@ impl Paced {
                 }
             }
         }
+        self.record_losses(true)?;
         Ok(self.report())
     }
 
@@ -268,13 +269,29 @@ impl Paced {
                 Event::Lost { id, cause, at_ms } => self.losses.push((id, cause, at_ms)),
             }
         }
-        if !self.losses.is_empty() {
-            let mut l = self.ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?;
-            for (id, cause, at_ms) in self.losses.drain(..) {
-                l.lose(id, cause, at_ms)?;
-                self.progress.alerts_lost_in_model.fetch_add(1, Relaxed);
-            }
+        self.record_losses(false)
+    }
+
+    /// Writes the buffered losses to the ledger. Unless `wait`, a ledger busy elsewhere (a live
+    /// display reading it, the egress recording acks) is left for the next step: hand-overs must
+    /// never wait for it.
+    fn record_losses(&mut self, wait: bool) -> Result<(), DriveError> {
+        if self.losses.is_empty() {
+            return Ok(());
         }
+        let mut l = match self.ledger.try_lock() {
+            Ok(l) => l,
+            Err(TryLockError::WouldBlock) if !wait => return Ok(()),
+            Err(TryLockError::WouldBlock) => {
+                self.ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?
+            }
+            Err(TryLockError::Poisoned(_)) => return Err(DriveError::LedgerPoisoned),
+        };
+        let n = self.losses.len() as u64;
+        for (id, cause, at_ms) in self.losses.drain(..) {
+            l.lose(id, cause, at_ms)?;
+        }
+        self.progress.alerts_lost_in_model.fetch_add(n, Relaxed);
         Ok(())
     }
 

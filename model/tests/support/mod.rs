@@ -5,7 +5,7 @@
 
 use csp_model::Profile;
 use csp_model::profile::{Access, Params, Stage, StageKind};
-use csp_model::units::{Dur, NonZeroCount, PositiveRate};
+use csp_model::units::Dur;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -28,13 +28,7 @@ pub fn central_south() -> Params {
 }
 
 pub fn stage(kind: StageKind, rate: f64, servers: u32, burst: u32, capacity: u32) -> Stage {
-    Stage {
-        kind,
-        rate: PositiveRate(rate),
-        servers: NonZeroCount(servers),
-        burst: NonZeroCount(burst),
-        capacity: NonZeroCount(capacity),
-    }
+    Stage::new(kind, rate, servers, burst, capacity)
 }
 
 /// `p` with these stages, and every route crossing all of them in the order given.
