@@ -48,7 +48,7 @@ fn write_results(dir: &Path, n: u32, delivered: u32, collisions: u32, poa_step_m
         .unwrap();
     }
     l.finish(70 * 60_000);
-    let mut meta = RunMeta::new("north/current", Region::North, "current", 1, n);
+    let mut meta = RunMeta::new("north/current", Region::NORTH, "current", 1, n);
     meta.health = Some(results::HealthRecord::Run(Box::new(results::Health {
         max_lag_ms: 12,
         p99_lag_ms: 3,

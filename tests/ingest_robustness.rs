@@ -12,7 +12,7 @@ use csp_harness::egress::{self, ConnectError, Egress, EgressConfig, EgressError,
 use csp_harness::ingest::{self, IngestConfig, IngestServer};
 use csp_harness::tls::{self, CertAuthority, ServerCertSource, TrustSource, Validity};
 use csp_harness::wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason};
-use ledger::{AlertCode, Ledger, Region};
+use ledger::{AlertCode, Ledger};
 use rand::{Rng, RngCore, SeedableRng};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -79,7 +79,7 @@ fn alert(id: u64, code: u16, region: u8, payload_len: usize) -> Vec<u8> {
 }
 
 fn good_alerts(ids: std::ops::Range<u64>) -> Vec<u8> {
-    ids.flat_map(|id| alert(id, AlertCode::Ad1.wire(), Region::North.wire(), 152))
+    ids.flat_map(|id| alert(id, AlertCode::Ad1.wire(), 1, 152))
         .collect()
 }
 

@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SEED="${1:-1}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/targets/model}"
-cargo build --release -p virtual-hubs --example simulate >/dev/null
-BIN="$CARGO_TARGET_DIR/release/examples/simulate"
+# The workspace's own target directory (or $CARGO_TARGET_DIR when set), as cargo reports it.
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
+cargo build --release -p csp-model --example simulate >/dev/null
+BIN="$TARGET_DIR/release/examples/simulate"
 OUT=bench/model/last-run.txt
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  nproc=$(nproc)  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)  mem=$(free -m | awk '/Mem:/{print $2}') MiB"

@@ -1011,7 +1011,7 @@ fn encode_batch(batch: &[Queued], out: &mut BytesMut) {
             alert_id: a.id.0,
             code: a.code.wire(),
             device_id: a.device_id,
-            region: a.region.wire(),
+            region: a.region_code,
             event_ms: a.event_ms,
             seq: a.seq,
         };

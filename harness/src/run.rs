@@ -10,7 +10,9 @@ use crate::ingest::{IngestConfig, IngestServer};
 use crate::provenance::Provenance;
 use anyhow::{Context, anyhow};
 use ledger::{AlertKind, Ledger};
-use results::{EgressHealth, Health, HealthRecord, LoadedRun, Mode, RunMeta, RunRecord, Summary};
+use results::{
+    EgressHealth, Health, HealthRecord, LoadedRun, Mode, RealLag, RunMeta, RunRecord, Summary,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -29,7 +31,7 @@ pub fn simulate_one(common: &CommonRunArgs) -> anyhow::Result<LoadedRun> {
     let profile = load_profile(common)?;
     let out = out_dir(common, &profile);
     let prov = Provenance::start(common, &profile, false);
-    let (ledger, report) = virtual_hubs::simulate(&profile, common.seed);
+    let (ledger, report) = virtual_hubs::simulate(&profile, common.seed)?;
     let mut meta = meta(common, &profile, Mode::Simulate, 1.0, None, true);
     meta.health = Some(HealthRecord::Run(Box::new(health(&report, false, 0, None))));
     finish_run(&out, meta, prov.finish(), &ledger, common.quiet)
@@ -90,6 +92,11 @@ fn health(
     egress: Option<EgressHealth>,
 ) -> Health {
     Health {
+        real_lag_ms: egress.is_some().then_some(RealLag {
+            max: report.max_lag_real_ms,
+            p99: report.p99_lag_real_ms,
+            p999: report.p999_lag_real_ms,
+        }),
         egress,
         lag_limit_ms: (lag_limit_ms > 0).then_some(lag_limit_ms),
         lagged,
@@ -201,7 +208,7 @@ async fn run_async(
     cfg.progress = Some(counters);
     let mut complete = true;
     let report = tokio::select! {
-        r = virtual_hubs::drive(cfg, egress.sink(), ledger.clone()) => r,
+        r = virtual_hubs::drive(cfg, egress.sink(), ledger.clone()) => r?,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted: writing what was measured, marked incomplete");
             complete = false;

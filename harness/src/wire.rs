@@ -150,7 +150,7 @@ pub struct AlertHeader {
     pub code: u16,
     /// Device id (EUI-64).
     pub device_id: u64,
-    /// Region wire value (see [`Region::wire`]); not validated by the decoder.
+    /// Region wire value (the profile's `region.code`, see [`Region::from_wire`]); not validated by the decoder.
     pub region: u8,
     /// Scenario time of the event the alert reports, ms.
     pub event_ms: u64,
@@ -591,7 +591,7 @@ mod tests {
             alert_id: id,
             code: AlertCode::Restored8F36.wire(),
             device_id: 0x0011_2233_4455_6677,
-            region: Region::North.wire(),
+            region: 1,
             event_ms: 180_000,
             seq: 2,
         };

@@ -1,255 +1,23 @@
 //! The shared vocabulary of csp-loadtest and the exactly-once alert ledger.
 //!
-//! Every crate of the workspace speaks of alerts in these terms: an [`AlertKind`] (POA or PRA), the
-//! GBCS [`AlertCode`] it travels as, the CSP [`Region`] it crosses, and — when it never arrives — a
-//! [`LossCause`]. The [`Ledger`] gives every expected alert exactly one [`Fate`]: delivered at a
-//! scenario time (only ever on the endpoint's acknowledgement), or lost with a cause. It refuses a
-//! second fate for the same alert and counts what the endpoint acknowledged twice.
+//! Every crate of the workspace speaks of alerts in these terms: an [`AlertKind`] (POA or PRA) and
+//! values kept per kind ([`PerKind`]), the GBCS [`AlertCode`] it travels as, the CSP [`Region`] it
+//! crosses (a label from the profile), and — when it never arrives — a [`LossCause`]. The [`Ledger`]
+//! gives every expected alert exactly one [`Fate`]: delivered at a scenario time (only ever on the
+//! endpoint's acknowledgement), or lost with a cause. It refuses a second fate for the same alert and
+//! counts what the endpoint acknowledged twice.
 //!
 //! This crate does no I/O and knows nothing of the network model, the transport or the reports.
 
+mod region;
+pub mod text_pos;
+mod vocab;
+
+pub use region::{Region, RegionError};
+pub use vocab::{AlertCode, AlertId, AlertKind, LossCause, PerKind};
+
 use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// The two alerts a premises' power cut produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertKind {
-    /// Power Outage Alert (AD1), sent when power has been off 3 minutes or more.
-    Poa,
-    /// Power Restoration Alert (8F35 / 8F36), sent when power returns.
-    Pra,
-}
-
-impl AlertKind {
-    /// Both kinds, POA first.
-    pub const ALL: [AlertKind; 2] = [AlertKind::Poa, AlertKind::Pra];
-
-    /// Lower-case name as used in files and JSON keys (`poa`, `pra`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::Poa => "poa",
-            AlertKind::Pra => "pra",
-        }
-    }
-
-    fn index(self) -> u64 {
-        match self {
-            AlertKind::Poa => 0,
-            AlertKind::Pra => 1,
-        }
-    }
-}
-
-impl fmt::Display for AlertKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AlertKind::Poa => "POA",
-            AlertKind::Pra => "PRA",
-        })
-    }
-}
-
-/// The GBCS alert codes carried on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum AlertCode {
-    /// AD1 'Power Outage Event' (POA), from the Communications Hub.
-    #[serde(rename = "AD1")]
-    Ad1,
-    /// 8F35 'Supply Outage Restored' (PRA, any outage).
-    #[serde(rename = "8F35")]
-    Restored8F35,
-    /// 8F36 'Supply Outage Restored (Outage >= three minutes)' (PRA).
-    #[serde(rename = "8F36")]
-    Restored8F36,
-}
-
-impl AlertCode {
-    /// The 16-bit value used on the wire (see `docs/protocol.md`).
-    pub fn wire(self) -> u16 {
-        match self {
-            AlertCode::Ad1 => 0x0AD1,
-            AlertCode::Restored8F35 => 0x8F35,
-            AlertCode::Restored8F36 => 0x8F36,
-        }
-    }
-
-    /// Parses a 16-bit wire value.
-    pub fn from_wire(v: u16) -> Option<Self> {
-        match v {
-            0x0AD1 => Some(AlertCode::Ad1),
-            0x8F35 => Some(AlertCode::Restored8F35),
-            0x8F36 => Some(AlertCode::Restored8F36),
-            _ => None,
-        }
-    }
-
-    /// The kind of alert this code reports.
-    pub fn kind(self) -> AlertKind {
-        match self {
-            AlertCode::Ad1 => AlertKind::Poa,
-            AlertCode::Restored8F35 | AlertCode::Restored8F36 => AlertKind::Pra,
-        }
-    }
-
-    /// The code as written in the GBCS tables (`AD1`, `8F35`, `8F36`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertCode::Ad1 => "AD1",
-            AlertCode::Restored8F35 => "8F35",
-            AlertCode::Restored8F36 => "8F36",
-        }
-    }
-}
-
-impl fmt::Display for AlertCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The CSP regions, whose networks behave very differently in an outage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Region {
-    /// CSP North: long-range narrow-band radio, hubs with ~10 minutes of holdover.
-    North,
-    /// CSP Central & South: cellular, hubs go down with the power and re-attach.
-    CentralSouth,
-}
-
-impl Region {
-    /// The name used in files (`north`, `central-south`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Region::North => "north",
-            Region::CentralSouth => "central-south",
-        }
-    }
-
-    /// The wire value (see `docs/protocol.md`).
-    pub fn wire(self) -> u8 {
-        match self {
-            Region::North => 1,
-            Region::CentralSouth => 2,
-        }
-    }
-
-    /// Parses a wire value.
-    pub fn from_wire(v: u8) -> Option<Self> {
-        match v {
-            1 => Some(Region::North),
-            2 => Some(Region::CentralSouth),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Region::North => "North",
-            Region::CentralSouth => "Central&South",
-        })
-    }
-}
-
-/// Why an expected alert was never acknowledged by the endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LossCause {
-    /// Every attempt on the shared radio channel collided, up to the retry limit.
-    Collision,
-    /// The hub's battery/super-capacitor ran out before the alert got through.
-    HoldoverExpired,
-    /// The hub could not re-attach to the cellular network after the power returned.
-    AttachFailure,
-    /// A bounded queue in the CSP/DSP path (head-end, throttle, motorway) was full.
-    QueueOverflow,
-    /// The harness's own bounded send queue towards the endpoint was full.
-    SendQueueOverflow,
-    /// The endpoint answered with a reject.
-    EndpointRejected,
-    /// The endpoint could not be reached (or stopped answering) before the alert's deadline.
-    EndpointUnreachable,
-    /// Still in flight when the run ended.
-    NotDeliveredByEnd,
-}
-
-impl LossCause {
-    /// Every cause, in report order.
-    pub const ALL: [LossCause; 8] = [
-        LossCause::Collision,
-        LossCause::HoldoverExpired,
-        LossCause::AttachFailure,
-        LossCause::QueueOverflow,
-        LossCause::SendQueueOverflow,
-        LossCause::EndpointRejected,
-        LossCause::EndpointUnreachable,
-        LossCause::NotDeliveredByEnd,
-    ];
-
-    /// The snake_case name used in JSON and tables.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LossCause::Collision => "collision",
-            LossCause::HoldoverExpired => "holdover_expired",
-            LossCause::AttachFailure => "attach_failure",
-            LossCause::QueueOverflow => "queue_overflow",
-            LossCause::SendQueueOverflow => "send_queue_overflow",
-            LossCause::EndpointRejected => "endpoint_rejected",
-            LossCause::EndpointUnreachable => "endpoint_unreachable",
-            LossCause::NotDeliveredByEnd => "not_delivered_by_end",
-        }
-    }
-
-    fn code(self) -> u8 {
-        LossCause::ALL
-            .iter()
-            .position(|c| *c == self)
-            .map_or(0, |p| p as u8)
-    }
-}
-
-impl fmt::Display for LossCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A run-unique alert id: the premises (hub) index and the alert kind.
-///
-/// One outage per premises per run, so `hub * 2 + kind` is unique and dense (the ledger indexes by it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AlertId(pub u64);
-
-impl AlertId {
-    /// The id of `kind` for premises `hub`.
-    pub fn new(hub: u32, kind: AlertKind) -> Self {
-        AlertId(u64::from(hub) * 2 + kind.index())
-    }
-
-    /// The premises index.
-    pub fn hub(self) -> u32 {
-        (self.0 / 2) as u32
-    }
-
-    /// The alert kind.
-    pub fn kind(self) -> AlertKind {
-        if self.0.is_multiple_of(2) {
-            AlertKind::Poa
-        } else {
-            AlertKind::Pra
-        }
-    }
-}
-
-impl fmt::Display for AlertId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+use std::collections::BTreeMap;
 
 /// The one fate of an expected alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,19 +55,42 @@ pub enum LedgerError {
     },
 }
 
-const STATE_NONE: u8 = 0;
-const STATE_PENDING: u8 = 1;
-const STATE_DELIVERED: u8 = 2;
-const STATE_LOST: u8 = 3;
+/// Where an expected alert stands (its time is in the slot beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Delivered,
+    Lost(LossCause),
+}
 
-/// Compact per-alert record: 16 bytes, so a million premises cost 32 MB.
+/// Compact per-alert record (12 bytes: a million premises cost 24 MB). `entry` is `None` for an
+/// alert that was never expected.
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     base_ms: u32,
     at_ms: u32,
-    state: u8,
-    cause: u8,
-    code: u16,
+    entry: Option<(AlertCode, Status)>,
+}
+
+impl Status {
+    fn fate(self, at_ms: u32) -> Fate {
+        let at_ms = u64::from(at_ms);
+        match self {
+            Status::Pending => Fate::Pending,
+            Status::Delivered => Fate::Delivered { at_ms },
+            Status::Lost(cause) => Fate::Lost { cause, at_ms },
+        }
+    }
+}
+
+impl Slot {
+    fn fate(&self) -> Option<Fate> {
+        self.entry.map(|(_, status)| status.fate(self.at_ms))
+    }
+
+    fn status(&self) -> Option<Status> {
+        self.entry.map(|(_, s)| s)
+    }
 }
 
 /// One expected alert and its fate, as the ledger reports it.
@@ -368,18 +159,13 @@ impl Ledger {
             .slots
             .get_mut(id.0 as usize)
             .ok_or(LedgerError::Unexpected(id))?;
-        if slot.state != STATE_NONE {
-            return Err(LedgerError::AlreadyFated {
-                id,
-                existing: fate_of(slot),
-            });
+        if let Some(existing) = slot.fate() {
+            return Err(LedgerError::AlreadyFated { id, existing });
         }
         *slot = Slot {
             base_ms: clamp_ms(base_ms),
             at_ms: 0,
-            state: STATE_PENDING,
-            cause: 0,
-            code: code.wire(),
+            entry: Some((code, Status::Pending)),
         };
         Ok(())
     }
@@ -388,7 +174,7 @@ impl Ledger {
     pub fn is_expected(&self, id: AlertId) -> bool {
         self.slots
             .get(id.0 as usize)
-            .is_some_and(|s| s.state != STATE_NONE)
+            .is_some_and(|s| s.entry.is_some())
     }
 
     /// Records the endpoint's acknowledgement of `id` at scenario time `at_ms`.
@@ -396,57 +182,50 @@ impl Ledger {
     /// An ack for an alert already delivered counts as a duplicate and is an error; an ack for an
     /// alert never expected counts as a false positive (POA) or unexpected PRA and is an error.
     pub fn deliver(&mut self, id: AlertId, at_ms: u64) -> Result<(), LedgerError> {
-        let Some(slot) = self.slots.get_mut(id.0 as usize) else {
-            self.count_unexpected(id);
-            return Err(LedgerError::Unexpected(id));
-        };
-        match slot.state {
-            STATE_PENDING => {
-                slot.state = STATE_DELIVERED;
-                slot.at_ms = clamp_ms(at_ms);
-                Ok(())
-            }
-            STATE_NONE => {
-                self.count_unexpected(id);
-                Err(LedgerError::Unexpected(id))
-            }
-            _ => {
-                let existing = fate_of(slot);
-                if slot.state == STATE_DELIVERED {
-                    self.anomalies.duplicates += 1;
-                }
-                Err(LedgerError::AlreadyFated { id, existing })
-            }
-        }
+        self.settle(id, Status::Delivered, at_ms)
     }
 
     /// Records that `id` was lost for `cause`, decided at scenario time `at_ms`.
     pub fn lose(&mut self, id: AlertId, cause: LossCause, at_ms: u64) -> Result<(), LedgerError> {
-        let slot = self
-            .slots
-            .get_mut(id.0 as usize)
-            .ok_or(LedgerError::Unexpected(id))?;
-        match slot.state {
-            STATE_PENDING => {
-                slot.state = STATE_LOST;
-                slot.cause = cause.code();
+        self.settle(id, Status::Lost(cause), at_ms)
+    }
+
+    /// Gives a pending alert its fate; counts the anomaly an acknowledgement reveals otherwise.
+    fn settle(&mut self, id: AlertId, status: Status, at_ms: u64) -> Result<(), LedgerError> {
+        let ack = status == Status::Delivered;
+        let Some(slot) = self.slots.get_mut(id.0 as usize) else {
+            if ack {
+                self.count_unexpected(id);
+            }
+            return Err(LedgerError::Unexpected(id));
+        };
+        match slot.entry {
+            Some((code, Status::Pending)) => {
+                slot.entry = Some((code, status));
                 slot.at_ms = clamp_ms(at_ms);
                 Ok(())
             }
-            STATE_NONE => Err(LedgerError::Unexpected(id)),
-            _ => Err(LedgerError::AlreadyFated {
-                id,
-                existing: fate_of(slot),
-            }),
+            None => {
+                if ack {
+                    self.count_unexpected(id);
+                }
+                Err(LedgerError::Unexpected(id))
+            }
+            Some((_, was)) => {
+                if ack && was == Status::Delivered {
+                    self.anomalies.duplicates += 1;
+                }
+                Err(LedgerError::AlreadyFated {
+                    id,
+                    existing: was.fate(slot.at_ms),
+                })
+            }
         }
     }
 
     /// The current fate of `id` (`None` if it was never expected).
     pub fn fate(&self, id: AlertId) -> Option<Fate> {
-        self.slots
-            .get(id.0 as usize)
-            .filter(|s| s.state != STATE_NONE)
-            .map(fate_of)
+        self.slots.get(id.0 as usize).and_then(Slot::fate)
     }
 
     /// Ends the run at scenario time `end_ms`: every alert still pending is lost as
@@ -454,9 +233,8 @@ impl Ledger {
     pub fn finish(&mut self, end_ms: u64) -> u64 {
         let mut n = 0;
         for slot in &mut self.slots {
-            if slot.state == STATE_PENDING {
-                slot.state = STATE_LOST;
-                slot.cause = LossCause::NotDeliveredByEnd.code();
+            if let Some((code, Status::Pending)) = slot.entry {
+                slot.entry = Some((code, Status::Lost(LossCause::NotDeliveredByEnd)));
                 slot.at_ms = clamp_ms(end_ms);
                 n += 1;
             }
@@ -468,34 +246,32 @@ impl Ledger {
     pub fn pending(&self) -> u64 {
         self.slots
             .iter()
-            .filter(|s| s.state == STATE_PENDING)
+            .filter(|s| s.status() == Some(Status::Pending))
             .count() as u64
     }
 
     /// Every expected alert with its fate, in id order.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
-            if s.state == STATE_NONE {
-                return None;
-            }
+            let (code, _) = s.entry?;
             Some(Record {
                 id: AlertId(i as u64),
-                code: AlertCode::from_wire(s.code)?,
+                code,
                 base_ms: u64::from(s.base_ms),
-                fate: fate_of(s),
+                fate: s.fate()?,
             })
         })
     }
 
-    /// PRAs acknowledged before the POA of the same premises (or whose POA was never delivered
-    /// although expected and delivered later than the PRA).
+    /// PRAs acknowledged before the POA of the same premises (both delivered, the PRA strictly
+    /// earlier).
     pub fn out_of_order(&self) -> u64 {
         self.slots
             .chunks_exact(2)
             .filter(|pair| {
                 let (poa, pra) = (&pair[0], &pair[1]);
-                poa.state == STATE_DELIVERED
-                    && pra.state == STATE_DELIVERED
+                poa.status() == Some(Status::Delivered)
+                    && pra.status() == Some(Status::Delivered)
                     && pra.at_ms < poa.at_ms
             })
             .count() as u64
@@ -508,23 +284,21 @@ impl Ledger {
 
     /// Alerts of `kind` expected in this run.
     pub fn expected(&self, kind: AlertKind) -> u64 {
-        self.kind_slots(kind)
-            .filter(|s| s.state != STATE_NONE)
-            .count() as u64
+        self.kind_slots(kind).filter(|s| s.entry.is_some()).count() as u64
     }
 
     /// Alerts of `kind` delivered so far.
     pub fn delivered(&self, kind: AlertKind) -> u64 {
         self.kind_slots(kind)
-            .filter(|s| s.state == STATE_DELIVERED)
+            .filter(|s| s.status() == Some(Status::Delivered))
             .count() as u64
     }
 
     /// Lost alerts of `kind`, per cause (causes with no loss are absent).
-    pub fn lost_by_cause(&self, kind: AlertKind) -> std::collections::BTreeMap<LossCause, u64> {
-        let mut m = std::collections::BTreeMap::new();
-        for s in self.kind_slots(kind).filter(|s| s.state == STATE_LOST) {
-            if let Fate::Lost { cause, .. } = fate_of(s) {
+    pub fn lost_by_cause(&self, kind: AlertKind) -> BTreeMap<LossCause, u64> {
+        let mut m = BTreeMap::new();
+        for s in self.kind_slots(kind) {
+            if let Some(Status::Lost(cause)) = s.status() {
                 *m.entry(cause).or_insert(0) += 1;
             }
         }
@@ -535,7 +309,7 @@ impl Ledger {
     pub fn delivered_latencies(&self, kind: AlertKind) -> Vec<u64> {
         let mut v: Vec<u64> = self
             .kind_slots(kind)
-            .filter(|s| s.state == STATE_DELIVERED)
+            .filter(|s| s.status() == Some(Status::Delivered))
             .map(|s| u64::from(s.at_ms.saturating_sub(s.base_ms)))
             .collect();
         v.sort_unstable();
@@ -549,8 +323,11 @@ impl Ledger {
     }
 
     fn kind_slots(&self, kind: AlertKind) -> impl Iterator<Item = &Slot> + '_ {
-        let off = kind.index() as usize;
-        self.slots.iter().skip(off).step_by(2)
+        let first = match kind {
+            AlertKind::Poa => 0,
+            AlertKind::Pra => 1,
+        };
+        self.slots.iter().skip(first).step_by(2)
     }
 
     fn count_unexpected(&mut self, id: AlertId) {
@@ -564,7 +341,8 @@ impl Ledger {
 /// "Time to X% delivered" from ascending delivered latencies and the expected count: the latency of
 /// the k-th delivery, k = ceil(pct/100 × expected), or `None` if fewer than k were delivered.
 ///
-/// `pct` is taken to a hundredth of a percent so that 95% of 30,000 is exactly 28,500.
+/// `pct` is taken to a hundredth of a percent so that 95% of 30,000 is exactly 28,500. A `pct` of 0
+/// or less, above 100, or NaN has no answer (`None`).
 pub fn time_to_pct(sorted_latencies: &[u64], expected: u64, pct: f64) -> Option<u64> {
     if expected == 0 || !(pct > 0.0 && pct <= 100.0) {
         return None;
@@ -578,60 +356,154 @@ fn clamp_ms(ms: u64) -> u32 {
     u32::try_from(ms).unwrap_or(u32::MAX)
 }
 
-fn fate_of(slot: &Slot) -> Fate {
-    match slot.state {
-        STATE_DELIVERED => Fate::Delivered {
-            at_ms: u64::from(slot.at_ms),
-        },
-        STATE_LOST => Fate::Lost {
-            cause: LossCause::ALL
-                .get(slot.cause as usize)
-                .copied()
-                .unwrap_or(LossCause::NotDeliveredByEnd),
-            at_ms: u64::from(slot.at_ms),
-        },
-        _ => Fate::Pending,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn ids_are_dense_and_round_trip() {
-        let id = AlertId::new(7, AlertKind::Pra);
-        assert_eq!(id.0, 15);
-        assert_eq!(id.hub(), 7);
-        assert_eq!(id.kind(), AlertKind::Pra);
+    const POA0: AlertId = AlertId(0);
+    const PRA0: AlertId = AlertId(1);
+
+    fn both_expected(hubs: u32) -> Ledger {
+        let mut l = Ledger::new(hubs);
+        for hub in 0..hubs {
+            l.expect(AlertId::new(hub, AlertKind::Poa), AlertCode::Ad1, 0)
+                .unwrap();
+            l.expect(
+                AlertId::new(hub, AlertKind::Pra),
+                AlertCode::Restored8F36,
+                60_000,
+            )
+            .unwrap();
+        }
+        l
     }
 
     #[test]
     fn one_fate_per_alert() {
         let mut l = Ledger::new(2);
-        let poa = AlertId::new(0, AlertKind::Poa);
-        l.expect(poa, AlertCode::Ad1, 1000).unwrap();
-        assert_eq!(l.fate(poa), Some(Fate::Pending));
-        l.deliver(poa, 5000).unwrap();
-        assert!(matches!(
-            l.lose(poa, LossCause::Collision, 6000),
-            Err(LedgerError::AlreadyFated { .. })
-        ));
-        assert!(l.deliver(poa, 7000).is_err());
+        assert_eq!(l.hubs(), 2);
+        assert!(!l.is_expected(POA0));
+        l.expect(POA0, AlertCode::Ad1, 1000).unwrap();
+        assert!(l.is_expected(POA0));
+        assert!(!l.is_expected(PRA0));
+        assert_eq!(
+            l.expect(POA0, AlertCode::Ad1, 1000),
+            Err(LedgerError::AlreadyFated {
+                id: POA0,
+                existing: Fate::Pending
+            })
+        );
+        assert_eq!(l.fate(POA0), Some(Fate::Pending));
+        assert_eq!(l.pending(), 1);
+        l.deliver(POA0, 5000).unwrap();
+        assert_eq!(l.pending(), 0);
+        assert_eq!(
+            l.lose(POA0, LossCause::Collision, 6000),
+            Err(LedgerError::AlreadyFated {
+                id: POA0,
+                existing: Fate::Delivered { at_ms: 5000 }
+            })
+        );
+        assert_eq!(
+            l.anomalies().duplicates,
+            0,
+            "a late loss is not a duplicate ack"
+        );
+        assert!(l.deliver(POA0, 7000).is_err());
         assert_eq!(l.anomalies().duplicates, 1);
-        assert_eq!(l.fate(poa), Some(Fate::Delivered { at_ms: 5000 }));
+        assert_eq!(l.fate(POA0), Some(Fate::Delivered { at_ms: 5000 }));
         let rec: Vec<_> = l.records().collect();
-        assert_eq!(rec.len(), 1);
+        assert_eq!(
+            rec,
+            [Record {
+                id: POA0,
+                code: AlertCode::Ad1,
+                base_ms: 1000,
+                fate: Fate::Delivered { at_ms: 5000 }
+            }]
+        );
         assert_eq!(rec[0].latency_ms(), Some(4000));
     }
 
     #[test]
-    fn unexpected_poa_is_a_false_positive_and_finish_fates_the_rest() {
+    fn a_loss_is_recorded_with_its_cause_and_time_and_is_final() {
+        let mut l = both_expected(1);
+        assert_eq!(l.lose(PRA0, LossCause::AttachFailure, 12_345), Ok(()));
+        let lost = Fate::Lost {
+            cause: LossCause::AttachFailure,
+            at_ms: 12_345,
+        };
+        assert_eq!(l.fate(PRA0), Some(lost));
+        assert_eq!(
+            l.deliver(PRA0, 20_000),
+            Err(LedgerError::AlreadyFated {
+                id: PRA0,
+                existing: lost
+            })
+        );
+        assert_eq!(
+            l.anomalies(),
+            Anomalies::default(),
+            "an ack after a loss is no duplicate"
+        );
+        assert_eq!(
+            l.lose(PRA0, LossCause::Collision, 1),
+            Err(LedgerError::AlreadyFated {
+                id: PRA0,
+                existing: lost
+            })
+        );
+        let rec = l.records().nth(1).unwrap();
+        assert_eq!(rec.latency_ms(), None);
+        assert_eq!(l.pending(), 1);
+    }
+
+    #[test]
+    fn losing_or_expecting_an_unknown_alert_is_refused_without_counting_an_ack() {
+        let mut l = Ledger::new(1);
+        assert_eq!(
+            l.lose(POA0, LossCause::Collision, 0),
+            Err(LedgerError::Unexpected(POA0))
+        );
+        assert_eq!(
+            l.lose(AlertId(2), LossCause::Collision, 0),
+            Err(LedgerError::Unexpected(AlertId(2)))
+        );
+        assert_eq!(
+            l.expect(AlertId(2), AlertCode::Ad1, 0),
+            Err(LedgerError::Unexpected(AlertId(2)))
+        );
+        assert_eq!(l.anomalies(), Anomalies::default());
+        assert!(!l.is_expected(POA0));
+        assert!(!l.is_expected(AlertId(2)));
+        assert_eq!(l.fate(POA0), None);
+        assert_eq!(l.fate(AlertId(2)), None);
+    }
+
+    #[test]
+    fn unexpected_acks_are_counted_by_kind_and_finish_fates_the_rest() {
         let mut l = Ledger::new(3);
-        assert!(l.deliver(AlertId::new(1, AlertKind::Poa), 10).is_err());
-        assert_eq!(l.anomalies().false_positives, 1);
+        assert_eq!(
+            l.deliver(AlertId::new(1, AlertKind::Poa), 10),
+            Err(LedgerError::Unexpected(AlertId::new(1, AlertKind::Poa)))
+        );
+        assert!(l.deliver(AlertId::new(1, AlertKind::Pra), 10).is_err());
+        assert!(l.deliver(AlertId::new(1, AlertKind::Pra), 10).is_err());
+        // Outside the population too.
+        assert!(l.deliver(AlertId::new(9, AlertKind::Poa), 10).is_err());
+        assert_eq!(
+            l.anomalies(),
+            Anomalies {
+                duplicates: 0,
+                false_positives: 2,
+                unexpected_pra: 2
+            }
+        );
         l.expect(AlertId::new(2, AlertKind::Pra), AlertCode::Restored8F36, 0)
             .unwrap();
+        l.expect(AlertId::new(0, AlertKind::Pra), AlertCode::Restored8F35, 0)
+            .unwrap();
+        l.deliver(AlertId::new(0, AlertKind::Pra), 50).unwrap();
         assert_eq!(l.finish(99), 1);
         assert_eq!(
             l.fate(AlertId::new(2, AlertKind::Pra)),
@@ -640,19 +512,85 @@ mod tests {
                 at_ms: 99
             })
         );
+        assert_eq!(
+            l.fate(AlertId::new(0, AlertKind::Pra)),
+            Some(Fate::Delivered { at_ms: 50 })
+        );
         assert_eq!(l.pending(), 0);
+        assert_eq!(l.finish(200), 0, "finishing twice changes nothing");
     }
 
     #[test]
-    fn out_of_order_counts_pra_before_poa() {
+    fn counts_per_kind_and_per_cause() {
+        let mut l = both_expected(6);
+        l.expect(AlertId(12), AlertCode::Ad1, 0).unwrap_err();
+        let poa = |h| AlertId::new(h, AlertKind::Poa);
+        let pra = |h| AlertId::new(h, AlertKind::Pra);
+        l.deliver(poa(0), 100).unwrap();
+        l.deliver(poa(1), 300).unwrap();
+        l.lose(poa(2), LossCause::Collision, 5).unwrap();
+        l.lose(poa(3), LossCause::Collision, 5).unwrap();
+        l.lose(poa(4), LossCause::QueueOverflow, 5).unwrap();
+        l.deliver(pra(0), 60_500).unwrap();
+        l.lose(pra(1), LossCause::AttachFailure, 5).unwrap();
+        assert_eq!(l.expected(AlertKind::Poa), 6);
+        assert_eq!(l.expected(AlertKind::Pra), 6);
+        assert_eq!(l.delivered(AlertKind::Poa), 2);
+        assert_eq!(l.delivered(AlertKind::Pra), 1);
+        assert_eq!(
+            l.lost_by_cause(AlertKind::Poa),
+            BTreeMap::from([(LossCause::Collision, 2), (LossCause::QueueOverflow, 1)])
+        );
+        assert_eq!(
+            l.lost_by_cause(AlertKind::Pra),
+            BTreeMap::from([(LossCause::AttachFailure, 1)])
+        );
+        assert_eq!(l.pending(), 1 + 4);
+        assert_eq!(l.delivered_latencies(AlertKind::Poa), [100, 300]);
+        assert_eq!(l.delivered_latencies(AlertKind::Pra), [500]);
+        // 2 of 6 POAs delivered: 1/6 ≈ 16.7% at the first, 33.3% at the second.
+        assert_eq!(l.time_to_pct(AlertKind::Poa, 16.0), Some(100));
+        assert_eq!(l.time_to_pct(AlertKind::Poa, 33.33), Some(300));
+        assert_eq!(l.time_to_pct(AlertKind::Poa, 34.0), None);
+        assert_eq!(l.records().count(), 12);
+        // A ledger with an unexpected POA slot: it is not counted.
+        let mut m = Ledger::new(2);
+        m.expect(PRA0, AlertCode::Restored8F35, 0).unwrap();
+        assert_eq!(m.expected(AlertKind::Poa), 0);
+        assert_eq!(m.expected(AlertKind::Pra), 1);
+        assert_eq!(m.records().map(|r| r.id).collect::<Vec<_>>(), [PRA0]);
+    }
+
+    #[test]
+    fn out_of_order_counts_only_a_delivered_pra_strictly_before_its_delivered_poa() {
+        let mut l = both_expected(5);
+        let poa = |h| AlertId::new(h, AlertKind::Poa);
+        let pra = |h| AlertId::new(h, AlertKind::Pra);
+        // hubs 0 and 4: PRA before POA (count); hub 1: same time (does not); hub 2: POA first
+        // (does not); hub 3: PRA delivered before the POA was lost (does not: no POA delivered).
+        for (h, poa_at, pra_at) in [(0, 20, 10), (4, 30, 5), (1, 10, 10), (2, 10, 20)] {
+            l.deliver(poa(h), poa_at).unwrap();
+            l.deliver(pra(h), pra_at).unwrap();
+        }
+        l.deliver(pra(3), 100).unwrap();
+        l.lose(poa(3), LossCause::Collision, 500).unwrap();
+        assert_eq!(l.out_of_order(), 2);
+        assert_eq!(Ledger::new(3).out_of_order(), 0);
+    }
+
+    #[test]
+    fn times_beyond_u32_ms_are_clamped_not_wrapped() {
         let mut l = Ledger::new(1);
-        l.expect(AlertId::new(0, AlertKind::Poa), AlertCode::Ad1, 0)
-            .unwrap();
-        l.expect(AlertId::new(0, AlertKind::Pra), AlertCode::Restored8F36, 0)
-            .unwrap();
-        l.deliver(AlertId::new(0, AlertKind::Pra), 10).unwrap();
-        l.deliver(AlertId::new(0, AlertKind::Poa), 20).unwrap();
-        assert_eq!(l.out_of_order(), 1);
+        l.expect(POA0, AlertCode::Ad1, u64::MAX).unwrap();
+        l.deliver(POA0, u64::from(u32::MAX) + 7).unwrap();
+        let r = l.records().next().unwrap();
+        assert_eq!(r.base_ms, u64::from(u32::MAX));
+        assert_eq!(
+            r.fate,
+            Fate::Delivered {
+                at_ms: u64::from(u32::MAX)
+            }
+        );
     }
 
     #[test]
@@ -662,20 +600,18 @@ mod tests {
         assert_eq!(time_to_pct(&lat, 10, 50.0), Some(5000));
         assert_eq!(time_to_pct(&lat, 10, 90.0), Some(9000));
         assert_eq!(time_to_pct(&lat, 10, 95.0), None);
+        assert_eq!(time_to_pct(&lat, 10, 10.0), Some(1000));
+        // Just above a boundary needs the next delivery.
+        assert_eq!(time_to_pct(&lat, 10, 10.01), Some(2000));
+        assert_eq!(time_to_pct(&lat, 10, 0.01), Some(1000));
+        assert_eq!(time_to_pct(&lat, 9, 100.0), Some(9000));
         assert_eq!(time_to_pct(&lat, 0, 50.0), None);
+        assert_eq!(time_to_pct(&lat, 10, 0.0), None);
+        assert_eq!(time_to_pct(&lat, 10, -5.0), None);
+        assert_eq!(time_to_pct(&lat, 10, 100.5), None);
+        assert_eq!(time_to_pct(&lat, 10, f64::NAN), None);
         let many = vec![7u64; 28_500];
         assert_eq!(time_to_pct(&many, 30_000, 95.0), Some(7));
-    }
-
-    #[test]
-    fn codes_round_trip_on_the_wire() {
-        for c in [
-            AlertCode::Ad1,
-            AlertCode::Restored8F35,
-            AlertCode::Restored8F36,
-        ] {
-            assert_eq!(AlertCode::from_wire(c.wire()), Some(c));
-        }
-        assert_eq!(AlertCode::from_wire(0x1234), None);
+        assert_eq!(time_to_pct(&many, 30_001, 95.0), None);
     }
 }

@@ -29,7 +29,7 @@ pub use provenance::{
     ChangeRecord, HarnessBuild, ProfileRecord, RUN_SCHEMA_VERSION, Resources, RunRecord,
 };
 pub use record::{
-    Alerts, EgressHealth, Health, HealthRecord, HostRecord, KindSummary, LEVELS, LatencyStats,
+    Alerts, EgressHealth, Health, HealthRecord, HostRecord, KindSummary, LEVELS, LatencyStats, RealLag,
     MAX_LATENCY_MS, Mode, RunMeta, SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key,
     summarize,
 };

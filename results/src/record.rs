@@ -215,6 +215,21 @@ pub struct Health {
     pub p999_lag_ms: u64,
     /// 99th percentile of the hubs' schedule lag, scenario ms.
     pub p99_lag_ms: u64,
+    /// The same lateness in real time (`run` only): what a machine that cannot keep up adds,
+    /// independent of the time scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_lag_ms: Option<RealLag>,
+}
+
+/// Hand-over lateness behind the intended times, real milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RealLag {
+    /// Largest.
+    pub max: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
 }
 
 /// The health of a run, or of each shard after a [`crate::merge`] (written as a JSON array):

@@ -33,6 +33,7 @@
 
 use crate::duration::{format_ms, parse_duration_ms};
 use crate::error::VerdictError;
+use ledger::text_pos::{key_on_line, line_col};
 use ledger::{AlertKind, LossCause};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -525,26 +526,6 @@ fn walk(
         });
     }
     Ok(())
-}
-
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset.min(text.len())).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
-/// The key (or table header) written on a line, for syntax errors.
-fn key_on_line(text: &str, line: usize) -> Option<String> {
-    let l = text.lines().nth(line.saturating_sub(1))?.trim();
-    if let Some(h) = l.strip_prefix('[') {
-        let h = h.split(']').next().unwrap_or("").trim_matches(['[', ' ']);
-        return (!h.is_empty()).then(|| h.to_string());
-    }
-    let (k, _) = l.split_once('=')?;
-    let k = k.trim();
-    (!k.is_empty() && !k.starts_with('#')).then(|| k.to_string())
 }
 
 #[cfg(test)]

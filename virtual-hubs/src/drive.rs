@@ -1,40 +1,36 @@
-//! The tokio driver: one task per hub around its [`HubMachine`], one network task, the sink.
+//! The real-time driver: the model's discrete-event loop, paced by the scaled clock.
 //!
-//! [`drive`] records every expected alert in the ledger, spawns the network task and one small task
-//! per hub, and returns when all have finished. A hub task only relays: it passes its machine's
-//! requests to the network (with a oneshot for the reply), feeds replies back, and at an alert's
-//! intended exit time hands it to the [`Sink`], measuring how late it woke. [`simulate`] runs the same
-//! thing on a paused tokio clock with the instant-ack sink.
+//! The network model is deterministic and nothing the endpoint does feeds back into it, so real
+//! time needs no model of its own: [`drive`] runs the same [`Simulation`] as [`simulate`], on one
+//! dedicated thread, never more than a bounded look-ahead ([`DriveConfig::look_ahead`]) ahead of
+//! the clock, and keeps the exits it produces in a queue (they come out in time order). At each
+//! exit's intended time the thread hands the alert to the [`Sink`] and records how late the
+//! hand-over was against that intended time (so a slow hand-over is measured, never hidden), in
+//! real ms and in scenario ms. The model's decisions are the same as `simulate`'s by construction,
+//! whatever the machine's load; only the hand-over time can be late.
+//!
+//! Between hand-overs the thread advances the model one scenario instant at a time, so a burst of
+//! model work delays a due hand-over by at most one instant's work; when there is nothing to do it
+//! sleeps until the next exit is due or the look-ahead window moves. A dedicated thread rather than
+//! a tokio task: the model's steps are CPU work that would hold up the egress's tasks, and a thread
+//! sleep is precise to tens of µs where tokio's timers round to the millisecond.
 
 use crate::clock::ScenarioClock;
-use crate::hub::{Action, Decisions, HubMachine, Reply, kind_index};
-use crate::network::{Msg, NetworkCore, NetworkStats, ReplyTx, run_network};
-use crate::profile::{Params, Profile};
-use crate::scenario::HubScenario;
-use crate::sink::{InstantAckSink, Outbound, Sink};
-use ledger::{AlertId, AlertKind, Ledger};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
+use crate::sink::Sink;
+use csp_model::sim::{Event, Outbound, SimReport, Simulation};
+use csp_model::{NetworkStats, Profile, SimError};
+use hdrhistogram::Histogram;
+use ledger::{Ledger, LedgerError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::{Duration, Instant};
 
 /// Live counters a display can poll while [`drive`] runs (all relaxed atomics).
-///
-/// Hub states: `hubs_scheduled` wait for the time of their next action; `hubs_in_network` have a
-/// request outstanding with the modelled network (waiting for a
-/// window, contending, attaching, queued in the transport); `hubs_exiting` have every alert decided
-/// and are waiting for an exit time to hand an alert to the sink; `hubs_done` have finished.
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// Hubs spawned.
-    pub hubs_started: AtomicU64,
-    /// Hubs waiting for the time of their next action (power still off, window not yet open).
-    pub hubs_scheduled: AtomicU64,
-    /// Hubs with a request outstanding in the model.
-    pub hubs_in_network: AtomicU64,
-    /// Hubs waiting only to hand alerts to the sink.
-    pub hubs_exiting: AtomicU64,
-    /// Hubs finished.
-    pub hubs_done: AtomicU64,
+    /// Scenario time the model has reached (it runs up to the look-ahead ahead of the clock), ms.
+    pub model_ms: AtomicU64,
     /// Alerts handed to the sink.
     pub alerts_submitted: AtomicU64,
     /// Alerts lost inside the model (collision, holdover, attach, queue overflow, horizon).
@@ -55,16 +51,20 @@ pub struct DriveConfig {
     pub clock: ScenarioClock,
     /// Optional live counters (see [`Progress`]); `None` to skip.
     pub progress: Option<Arc<Progress>>,
+    /// How far (real time) the model may run ahead of the clock. It absorbs bursts of model work;
+    /// the results do not depend on it.
+    pub look_ahead: Duration,
 }
 
 impl DriveConfig {
-    /// A config without progress counters.
+    /// A config without progress counters and a 2 s look-ahead.
     pub fn new(profile: Arc<Profile>, seed: u64, clock: ScenarioClock) -> Self {
         DriveConfig {
             profile,
             seed,
             clock,
             progress: None,
+            look_ahead: Duration::from_secs(2),
         }
     }
 }
@@ -72,16 +72,22 @@ impl DriveConfig {
 /// What `drive` reports about itself.
 #[derive(Debug, Clone, Default)]
 pub struct DriveReport {
-    /// Scenario time when the last hub task finished, ms.
+    /// Scenario time when the last alert was handed over (or decided), ms.
     pub end_ms: u64,
     /// Hubs that ran.
     pub hubs: u32,
-    /// Largest lateness of a hub task behind its intended exit time, scenario ms.
+    /// Largest lateness of a hand-over behind its intended time, scenario ms.
     pub max_lag_ms: u64,
     /// 99th percentile of that lateness, scenario ms (HDR histogram, 3 significant digits).
     pub p99_lag_ms: u64,
     /// 99.9th percentile of that lateness, scenario ms.
     pub p999_lag_ms: u64,
+    /// Largest lateness of a hand-over, real ms.
+    pub max_lag_real_ms: f64,
+    /// 99th percentile of the lateness, real ms.
+    pub p99_lag_real_ms: f64,
+    /// 99.9th percentile of the lateness, real ms.
+    pub p999_lag_real_ms: f64,
     /// Alerts handed to the sink.
     pub submitted: u64,
     /// Alerts lost inside the model.
@@ -90,380 +96,238 @@ pub struct DriveReport {
     pub network: NetworkStats,
 }
 
-/// Lateness of hand-overs to the sink behind their intended times (scenario ms), in an HDR
-/// histogram (3 significant digits) behind a mutex: recorded once per alert, read once at the end.
-struct LagStats(std::sync::Mutex<hdrhistogram::Histogram<u64>>);
-
-impl LagStats {
-    fn new() -> Self {
-        // `new` makes an auto-resizing histogram; 3 significant digits is a valid constant precision.
-        let h = hdrhistogram::Histogram::new(3).expect("3 significant digits is a valid precision");
-        LagStats(std::sync::Mutex::new(h))
-    }
-    fn record(&self, ms: u64) {
-        let mut h = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if h.record(ms).is_err() {
-            h.saturating_record(ms);
+impl DriveReport {
+    /// The report of a run without hand-over lateness (virtual time).
+    fn from_model(r: SimReport) -> Self {
+        DriveReport {
+            end_ms: r.end_ms,
+            hubs: r.hubs,
+            submitted: r.submitted,
+            lost_in_model: r.lost_in_model,
+            network: r.network,
+            ..DriveReport::default()
         }
     }
-    fn quantile(&self, q: f64) -> u64 {
-        let h = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if h.is_empty() {
-            0
-        } else {
-            h.value_at_quantile(q)
-        }
-    }
-    fn max(&self) -> u64 {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).max()
-    }
 }
 
-struct Shared {
-    profile: Arc<Profile>,
-    seed: u64,
-    clock: ScenarioClock,
-    sink: Arc<dyn Sink>,
-    ledger: Arc<Mutex<Ledger>>,
-    progress: Arc<Progress>,
-    lag: LagStats,
-    /// How long before its scenario time a hub hands a request to the network, µs.
-    lead_us: u64,
-    net: mpsc::UnboundedSender<Msg<ReplyTx>>,
+/// Why `drive` could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    /// The ledger was refused an expectation or a loss.
+    #[error("the ledger refused the model's record: {0}")]
+    Ledger(#[from] LedgerError),
+    /// Another thread panicked while holding the ledger: its contents cannot be trusted.
+    #[error("the ledger's lock was poisoned by a panic elsewhere; the run cannot be trusted")]
+    LedgerPoisoned,
+    /// The driver's thread could not be started.
+    #[error("cannot start the driver thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// The lateness histogram could not be created.
+    #[error("cannot create the lag histogram: {0}")]
+    Histogram(#[from] hdrhistogram::CreationError),
+    /// The driver's thread panicked.
+    #[error("the driver thread panicked")]
+    Panicked,
 }
 
-/// The device id of premises `hub` (EUI-64 style).
-pub fn device_id(hub: u32) -> u64 {
-    0x0012_4B00_0000_0000 | u64::from(hub)
+/// Runs `profile` on virtual time with every alert acknowledged as it leaves the model (see
+/// [`csp_model::simulate`]). No hand-over can be late in virtual time: the lag figures are 0.
+pub fn simulate(profile: &Profile, seed: u64) -> Result<(Ledger, DriveReport), SimError> {
+    let (ledger, report) = csp_model::simulate(profile, seed)?;
+    Ok((ledger, DriveReport::from_model(report)))
 }
 
-/// Grace the network waits past a due time before resolving it, in real time (so a hub task a few
-/// ms late still lands in its slot when running against the real clock).
-const GRACE_REAL_MS: f64 = 5.0;
-
-/// Runs the scenario: records expected alerts in the ledger, spawns one task per hub, runs the
-/// shaped transport, hands surviving alerts to `sink` at their intended times, records model losses.
+/// Runs the scenario in real time: records the expected alerts in `ledger`, runs the model paced
+/// by `cfg.clock`, hands every alert that leaves the model to `sink` at its intended time and
+/// records the model's losses. Returns when every alert has been handed over or lost.
 ///
-/// Works on a paused tokio clock and in real time on a multi-thread runtime: the network resolves
-/// scenario time `t` only when the clock has passed `t` plus a grace of 5 ms real time, so hub tasks
-/// a few ms late still land in their slot (later ones are moved to the next open slot and counted in
-/// `DriveReport::network.late_requests`).
+/// Dropping the future (Ctrl-C in a run) stops the driver thread within a few milliseconds.
 pub async fn drive(
     cfg: DriveConfig,
     sink: Arc<dyn Sink>,
     ledger: Arc<Mutex<Ledger>>,
-) -> DriveReport {
-    let grace_us = (GRACE_REAL_MS * 1000.0 * cfg.clock.scale()).round() as u64;
-    drive_with_grace(cfg, sink, ledger, grace_us).await
+) -> Result<DriveReport, DriveError> {
+    let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let flag = stop.0.clone();
+    std::thread::Builder::new()
+        .name("csp-model-driver".into())
+        .spawn(move || {
+            let r = Paced::new(cfg, sink, ledger, flag).and_then(Paced::run);
+            let _ = tx.send(r);
+        })
+        .map_err(DriveError::Spawn)?;
+    rx.await.map_err(|_| DriveError::Panicked)?
 }
 
-async fn drive_with_grace(
-    cfg: DriveConfig,
+/// Sets the stop flag when `drive`'s future is dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Relaxed);
+    }
+}
+
+/// Longest single sleep, so a stop request is seen promptly.
+const MAX_SLEEP: Duration = Duration::from_millis(20);
+
+/// The driver thread's state.
+struct Paced {
+    sim: Simulation,
+    clock: ScenarioClock,
     sink: Arc<dyn Sink>,
     ledger: Arc<Mutex<Ledger>>,
-    grace_us: u64,
-) -> DriveReport {
-    let profile = cfg.profile.clone();
-    let p = profile.params();
-    let n = profile.premises();
-    if let Ok(mut l) = ledger.lock() {
-        for hub in 0..n {
-            if let Err(e) = HubScenario::new(p, cfg.seed, hub).expect(p, &mut l) {
-                tracing::warn!("ledger refused an expectation: {e}");
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+    look_ahead_us: u64,
+    /// Exits decided by the model, waiting for their time (non-decreasing `exit_ms`).
+    due: VecDeque<Outbound>,
+    /// Lateness of hand-overs, real µs.
+    lag_us: Histogram<u64>,
+    losses: Vec<(ledger::AlertId, ledger::LossCause, u64)>,
+    submitted: u64,
+}
+
+impl Paced {
+    fn new(
+        cfg: DriveConfig,
+        sink: Arc<dyn Sink>,
+        ledger: Arc<Mutex<Ledger>>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Self, DriveError> {
+        let sim = Simulation::new(&cfg.profile, cfg.seed);
+        sim.expect(&mut *ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?)?;
+        let lag_us = Histogram::new(3)?;
+        let look_ahead_us = (cfg.look_ahead.as_secs_f64() * cfg.clock.scale() * 1e6) as u64;
+        Ok(Paced {
+            sim,
+            clock: cfg.clock,
+            sink,
+            ledger,
+            progress: cfg.progress.unwrap_or_default(),
+            stop,
+            look_ahead_us,
+            due: VecDeque::new(),
+            lag_us,
+            losses: Vec::new(),
+            submitted: 0,
+        })
+    }
+
+    fn run(mut self) -> Result<DriveReport, DriveError> {
+        self.drain_events()?;
+        while !self.stop.load(Relaxed) {
+            let now_us = self.clock.now_us();
+            if self.due.front().is_some_and(|o| o.exit_ms * 1000 <= now_us) {
+                self.hand_over_due(now_us);
+                continue;
             }
-        }
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let net = tokio::spawn(run_network(NetworkCore::new(p), rx, cfg.clock, grace_us));
-    let progress = cfg.progress.clone().unwrap_or_default();
-    let shared = Arc::new(Shared {
-        profile: profile.clone(),
-        seed: cfg.seed,
-        clock: cfg.clock,
-        sink,
-        ledger,
-        progress,
-        lag: LagStats::new(),
-        lead_us: 1_000_000 + 2 * grace_us,
-        net: tx,
-    });
-    // If `drive` is dropped (Ctrl-C in a run), the hub tasks and the network task stop with it.
-    let mut handles = AbortOnDrop(Vec::with_capacity(n as usize + 1));
-    for hub in 0..n {
-        let fut = hub_task(shared.clone(), hub);
-        handles.0.push(tokio::spawn(fut));
-    }
-    for h in handles.0.iter_mut() {
-        if let Err(e) = h.await {
-            tracing::error!("hub task failed: {e}");
-        }
-    }
-    let end_ms = shared.clock.now_ms();
-    let lag = &shared.lag;
-    let report = DriveReport {
-        end_ms,
-        hubs: n,
-        max_lag_ms: lag.max(),
-        p99_lag_ms: lag.quantile(0.99),
-        p999_lag_ms: lag.quantile(0.999),
-        submitted: shared.progress.alerts_submitted.load(Relaxed),
-        lost_in_model: shared.progress.alerts_lost_in_model.load(Relaxed),
-        network: NetworkStats::default(),
-    };
-    drop(shared);
-    let network = net.await.unwrap_or_default();
-    DriveReport { network, ..report }
-}
-
-/// Aborts every task it holds when dropped (a no-op for tasks already finished).
-struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for h in &self.0 {
-            h.abort();
-        }
-    }
-}
-
-/// Per-alert state inside a hub task.
-enum Slot {
-    Idle,
-    /// A decided request, sent to the network shortly before its scenario time.
-    Scheduled(Action),
-    Waiting(oneshot::Receiver<Reply>),
-    Exit(u64),
-}
-
-/// Scenario time (µs) a scheduled request is for.
-fn action_time(p: &Params, a: &Action) -> u64 {
-    match *a {
-        Action::Radio { slot, .. } => {
-            slot * p.radio.as_ref().map_or(100_000, |r| r.slot.us().max(1))
-        }
-        Action::Attach { at_us, .. } | Action::Route { at_us, .. } => at_us,
-        Action::Exit(t) | Action::Lose(_, t) => t,
-    }
-}
-
-async fn recv(slot: &mut Slot) -> Option<Reply> {
-    match slot {
-        Slot::Waiting(rx) => rx.await.ok(),
-        _ => std::future::pending().await,
-    }
-}
-
-async fn hub_task(sh: Arc<Shared>, hub: u32) {
-    let p = sh.profile.params();
-    let mut m = HubMachine::new(p, sh.seed, hub);
-    let mut slots = [Slot::Idle, Slot::Idle];
-    let mut seq = 0u32;
-    sh.progress.hubs_started.fetch_add(1, Relaxed);
-    let mut phase = Phase::None;
-    let d = m.start(p);
-    apply(&sh, &m, &mut slots, d);
-    loop {
-        let mut wake: Option<u64> = None;
-        let mut waiting = false;
-        let mut exiting = false;
-        for s in &slots {
-            let t = match s {
-                Slot::Exit(t) => {
-                    exiting = true;
-                    *t
-                }
-                Slot::Scheduled(a) => action_time(p, a).saturating_sub(sh.lead_us),
-                Slot::Waiting(_) => {
-                    waiting = true;
+            match self.sim.poll_timeout() {
+                Some(t) if t <= now_us + self.look_ahead_us => {
+                    self.sim.handle_timeout(t);
+                    self.progress.model_ms.store(t / 1000, Relaxed);
+                    self.drain_events()?;
                     continue;
                 }
-                Slot::Idle => continue,
-            };
-            wake = Some(wake.map_or(t, |w| w.min(t)));
+                None if self.due.is_empty() => break,
+                next_model => {
+                    let release = self.due.front().map(|o| o.exit_ms * 1000);
+                    let model = next_model.map(|t| t.saturating_sub(self.look_ahead_us));
+                    let wake = release.into_iter().chain(model).min().unwrap_or(now_us);
+                    self.sleep_until(wake);
+                }
+            }
         }
-        let new_phase = if waiting {
-            Phase::Network
-        } else if exiting {
-            Phase::Exiting
-        } else if wake.is_some() {
-            Phase::Scheduled
-        } else {
-            Phase::None
+        self.record_losses(true)?;
+        Ok(self.report())
+    }
+
+    /// Hands over every exit due by `now_us`, recording each one's lateness.
+    fn hand_over_due(&mut self, now_us: u64) {
+        let now = Instant::now();
+        while let Some(o) = self.due.front().filter(|o| o.exit_ms * 1000 <= now_us) {
+            let o = *o;
+            self.due.pop_front();
+            let intended = self.clock.instant_at_us(o.exit_ms * 1000).into_std();
+            let late_us = now.saturating_duration_since(intended).as_micros() as u64;
+            self.lag_us.saturating_record(late_us);
+            self.progress
+                .last_lag_ms
+                .store(self.scenario_ms(late_us), Relaxed);
+            self.sink.submit(o);
+            self.submitted += 1;
+            self.progress.alerts_submitted.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Moves the model's new events out: exits to the due queue, losses to the ledger.
+    fn drain_events(&mut self) -> Result<(), DriveError> {
+        while let Some(e) = self.sim.poll_event() {
+            match e {
+                Event::Exit(o) => self.due.push_back(o),
+                Event::Lost { id, cause, at_ms } => self.losses.push((id, cause, at_ms)),
+            }
+        }
+        self.record_losses(false)
+    }
+
+    /// Writes the buffered losses to the ledger. Unless `wait`, a ledger busy elsewhere (a live
+    /// display reading it, the egress recording acks) is left for the next step: hand-overs must
+    /// never wait for it.
+    fn record_losses(&mut self, wait: bool) -> Result<(), DriveError> {
+        if self.losses.is_empty() {
+            return Ok(());
+        }
+        let mut l = match self.ledger.try_lock() {
+            Ok(l) => l,
+            Err(TryLockError::WouldBlock) if !wait => return Ok(()),
+            Err(TryLockError::WouldBlock) => {
+                self.ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?
+            }
+            Err(TryLockError::Poisoned(_)) => return Err(DriveError::LedgerPoisoned),
         };
-        set_phase(&sh.progress, &mut phase, new_phase);
-        if new_phase == Phase::None {
-            break;
+        let n = self.losses.len() as u64;
+        for (id, cause, at_ms) in self.losses.drain(..) {
+            l.lose(id, cause, at_ms)?;
         }
-        let [s0, s1] = &mut slots;
-        let at = sh.clock.instant_at_us(wake.unwrap_or(0));
-        tokio::select! {
-            r = recv(s0) => {
-                *s0 = Slot::Idle;
-                if let Some(r) = r {
-                    let d = m.on_reply(p, AlertKind::Poa, r);
-                    apply(&sh, &m, &mut slots, d);
-                }
-            }
-            r = recv(s1) => {
-                *s1 = Slot::Idle;
-                if let Some(r) = r {
-                    let d = m.on_reply(p, AlertKind::Pra, r);
-                    apply(&sh, &m, &mut slots, d);
-                }
-            }
-            _ = tokio::time::sleep_until(at), if wake.is_some() => {
-                let now_us = sh.clock.now_us();
-                for kind in AlertKind::ALL {
-                    let k = kind_index(kind);
-                    match slots[k] {
-                        Slot::Exit(t) if t <= now_us => {
-                            slots[k] = Slot::Idle;
-                            seq += 1;
-                            let lag_ms = (now_us - t) / 1000;
-                            sh.lag.record(lag_ms);
-                            sh.progress.last_lag_ms.store(lag_ms, Relaxed);
-                            submit(&sh, p, &m, kind, t, seq);
-                        }
-                        Slot::Scheduled(a) if action_time(p, &a).saturating_sub(sh.lead_us) <= now_us => {
-                            send_now(&sh, &m, &mut slots, kind, a);
-                        }
-                        _ => {}
-                    }
-                }
-            }
+        self.progress.alerts_lost_in_model.fetch_add(n, Relaxed);
+        Ok(())
+    }
+
+    fn sleep_until(&self, scenario_us: u64) {
+        let at = self.clock.instant_at_us(scenario_us).into_std();
+        let now = Instant::now();
+        if at > now {
+            std::thread::sleep((at - now).min(MAX_SLEEP));
         }
     }
-    set_phase(&sh.progress, &mut phase, Phase::None);
-    sh.progress.hubs_done.fetch_add(1, Relaxed);
-}
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    None,
-    Scheduled,
-    Network,
-    Exiting,
-}
-
-fn set_phase(pr: &Progress, cur: &mut Phase, new: Phase) {
-    if *cur == new {
-        return;
+    /// A real-time lateness (µs) in scenario ms, rounded up.
+    fn scenario_ms(&self, real_us: u64) -> u64 {
+        (real_us as f64 * self.clock.scale() / 1000.0).ceil() as u64
     }
-    match *cur {
-        Phase::Scheduled => pr.hubs_scheduled.fetch_sub(1, Relaxed),
-        Phase::Network => pr.hubs_in_network.fetch_sub(1, Relaxed),
-        Phase::Exiting => pr.hubs_exiting.fetch_sub(1, Relaxed),
-        Phase::None => 0,
-    };
-    match new {
-        Phase::Scheduled => pr.hubs_scheduled.fetch_add(1, Relaxed),
-        Phase::Network => pr.hubs_in_network.fetch_add(1, Relaxed),
-        Phase::Exiting => pr.hubs_exiting.fetch_add(1, Relaxed),
-        Phase::None => 0,
-    };
-    *cur = new;
-}
 
-fn submit(sh: &Shared, p: &Params, m: &HubMachine, kind: AlertKind, exit_us: u64, seq: u32) {
-    let code = match kind {
-        AlertKind::Poa => ledger::AlertCode::Ad1,
-        AlertKind::Pra => m.scen.pra_code(p),
-    };
-    let event_ms = match kind {
-        AlertKind::Poa => m.scen.cut_us / 1000,
-        AlertKind::Pra => m.scen.restore_us / 1000,
-    };
-    sh.progress.alerts_submitted.fetch_add(1, Relaxed);
-    sh.sink.submit(Outbound {
-        id: AlertId::new(m.scen.hub, kind),
-        code,
-        device_id: device_id(m.scen.hub),
-        region: sh.profile.region(),
-        event_ms,
-        seq,
-        exit_ms: exit_us.div_ceil(1000),
-    });
-}
-
-fn apply(sh: &Shared, m: &HubMachine, slots: &mut [Slot; 2], d: Decisions) {
-    let hub = m.scen.hub;
-    for kind in AlertKind::ALL {
-        let k = kind_index(kind);
-        let Some(a) = d[k] else { continue };
-        match a {
-            Action::Exit(t) => slots[k] = Slot::Exit(t),
-            Action::Lose(cause, at_us) => {
-                slots[k] = Slot::Idle;
-                sh.progress.alerts_lost_in_model.fetch_add(1, Relaxed);
-                if let Ok(mut l) = sh.ledger.lock() {
-                    let _ = l.lose(AlertId::new(hub, kind), cause, at_us / 1000);
-                }
+    fn report(&self) -> DriveReport {
+        let h = &self.lag_us;
+        let q = |q: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(q)
             }
-            Action::Radio { .. } | Action::Route { .. } | Action::Attach { .. } => {
-                slots[k] = Slot::Scheduled(a);
-            }
+        };
+        let real_ms = |us: u64| us as f64 / 1000.0;
+        DriveReport {
+            end_ms: self.clock.now_ms(),
+            max_lag_ms: self.scenario_ms(h.max()),
+            p99_lag_ms: self.scenario_ms(q(0.99)),
+            p999_lag_ms: self.scenario_ms(q(0.999)),
+            max_lag_real_ms: real_ms(h.max()),
+            p99_lag_real_ms: real_ms(q(0.99)),
+            p999_lag_real_ms: real_ms(q(0.999)),
+            submitted: self.submitted,
+            ..DriveReport::from_model(self.sim.report())
         }
     }
-}
-
-/// Hands a scheduled request to the network, with a oneshot per alert it concerns.
-fn send_now(sh: &Shared, m: &HubMachine, slots: &mut [Slot; 2], kind: AlertKind, a: Action) {
-    let k = kind_index(kind);
-    let mut tokens = [None, None];
-    let (t, r) = oneshot::channel();
-    tokens[k] = Some(t);
-    slots[k] = Slot::Waiting(r);
-    if matches!(a, Action::Attach { with_poa: true, .. }) && !m.is_done(AlertKind::Poa) {
-        let (t0, r0) = oneshot::channel();
-        tokens[0] = Some(t0);
-        slots[0] = Slot::Waiting(r0);
-    }
-    send(sh, m.scen.hub, kind, a, tokens);
-}
-
-fn send(sh: &Shared, hub: u32, kind: AlertKind, action: Action, tokens: [Option<ReplyTx>; 2]) {
-    if sh
-        .net
-        .send(Msg {
-            hub,
-            kind,
-            action,
-            tokens,
-        })
-        .is_err()
-    {
-        tracing::error!("network task ended early");
-    }
-}
-
-/// Runs `profile` on a paused tokio clock with [`InstantAckSink`] and closes the ledger at the
-/// horizon. The same seed gives the same ledger every time.
-pub fn simulate(profile: &Profile, seed: u64) -> (Ledger, DriveReport) {
-    let ledger = Arc::new(Mutex::new(Ledger::new(profile.premises())));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build();
-    let report = match rt {
-        Ok(rt) => rt.block_on(async {
-            let clock = ScenarioClock::start(1.0);
-            let sink = Arc::new(InstantAckSink::new(ledger.clone(), clock));
-            let cfg = DriveConfig::new(Arc::new(profile.clone()), seed, clock);
-            // A paused clock only advances when every task is idle: no grace is needed.
-            drive_with_grace(cfg, sink, ledger.clone(), 0).await
-        }),
-        Err(e) => {
-            tracing::error!("cannot build a tokio runtime: {e}");
-            DriveReport::default()
-        }
-    };
-    let mut l = match Arc::try_unwrap(ledger) {
-        Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
-        Err(arc) => arc
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_else(|e| e.into_inner().clone()),
-    };
-    l.finish(profile.horizon_ms());
-    (l, report)
 }

@@ -1,27 +1,23 @@
-//! Virtual Communications Hubs and the shaped transport they send through.
+//! The real-time driver of the network model: virtual hubs against a real endpoint.
 //!
-//! - [`profile`]: load profiles (layered TOML, technical-change overlays, validation).
-//! - [`scenario`]: which premises lose power, when, for how long; the alerts they must produce.
-//! - [`hub`]: the sans-IO hub state machine (North holdover and radio access; C&S reboot, dither,
-//!   attach).
-//! - [`channel`], [`stage`], [`network`]: the sans-IO transport (slotted contention, queues, token
-//!   buckets) and the network task driving it.
-//! - [`drive`](mod@drive): the tokio driver ([`drive()`], [`simulate`], [`Progress`]).
+//! The model itself (profiles, hub machines, the network core, the discrete-event [`Simulation`])
+//! is the `csp-model` crate and runs without any runtime; [`simulate`] is its virtual-time run. This
+//! crate adds only what real time needs:
 //!
-//! Loss and delay come only from the modelled mechanisms and the parameters in the profile.
+//! - [`clock`]: scenario time mapped onto the (scaled) tokio clock;
+//! - [`sink`]: the seam to the endpoint ([`Sink`]) and an in-process endpoint that acks at once;
+//! - [`drive`](mod@drive): [`drive()`] runs the same simulation paced by the clock, a bounded
+//!   look-ahead ahead of it, and hands each alert to the sink at its intended time, measuring how
+//!   late it was.
+//!
+//! Every hub remains a virtual hub: one [`csp_model::hub::HubMachine`] each, stepped by the one
+//! simulation loop; none has a task or a timer of its own.
 
-pub mod channel;
 pub mod clock;
 pub mod drive;
-pub mod hub;
-pub mod network;
-pub mod profile;
-pub mod scenario;
 pub mod sink;
-pub mod stage;
-pub mod units;
 
 pub use clock::ScenarioClock;
-pub use drive::{DriveConfig, DriveReport, Progress, device_id, drive, simulate};
-pub use profile::{Profile, ProfileError};
-pub use sink::{InstantAckSink, Outbound, Sink};
+pub use csp_model::{Outbound, Profile, ProfileError, SimError, Simulation, device_id};
+pub use drive::{DriveConfig, DriveError, DriveReport, Progress, drive, simulate};
+pub use sink::{InstantAckSink, Sink};

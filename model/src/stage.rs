@@ -85,22 +85,16 @@ impl StageQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::{NonZeroCount, PositiveRate};
 
     fn stage(kind: StageKind, rate: f64, servers: u32, burst: u32, capacity: u32) -> Stage {
-        Stage {
-            kind,
-            rate: PositiveRate(rate),
-            servers: NonZeroCount(servers),
-            burst: NonZeroCount(burst),
-            capacity: NonZeroCount(capacity),
-        }
+        Stage::new(kind, rate, servers, burst, capacity)
     }
 
     #[test]
     fn queue_serves_in_order_and_overflows() {
         let mut q = StageQueue::new(&stage(StageKind::Queue, 10.0, 1, 1, 2));
         assert_eq!(q.arrive(0), Some(100_000));
+        assert_eq!(q.max_waiting, 0, "served at once: nobody waits");
         assert_eq!(q.arrive(0), Some(200_000));
         assert_eq!(q.arrive(0), Some(300_000));
         assert_eq!(q.arrive(0), None, "two waiting: the third overflows");

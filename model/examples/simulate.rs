@@ -3,9 +3,9 @@
 //! `simulate <profile.toml> [seed] [--premises N]` — `--premises` rescales the population (cells
 //! scale with it, so premises per cell stay as in the profile).
 
+use csp_model::{Profile, simulate};
 use ledger::AlertKind;
 use std::path::PathBuf;
-use virtual_hubs::{Profile, simulate};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         profile = profile.with_premises(n);
     }
     let t = std::time::Instant::now();
-    let (ledger, rep) = simulate(&profile, seed);
+    let (ledger, rep) = simulate(&profile, seed)?;
     let wall = t.elapsed().as_secs_f64();
     let kind = |k: AlertKind| {
         serde_json::json!({
@@ -47,8 +47,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "scenario_end_ms": rep.end_ms,
         "submitted": rep.submitted,
         "lost_in_model": rep.lost_in_model,
-        "max_lag_ms": rep.max_lag_ms,
-        "p99_lag_ms": rep.p99_lag_ms,
         "radio_transmissions": rep.network.radio.transmissions,
         "late_requests": rep.network.late_requests,
         "poa": kind(AlertKind::Poa),

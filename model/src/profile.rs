@@ -5,13 +5,20 @@
 //! overlays from the shared change file, and only then is every field required. Each layer is parsed
 //! on its own with strict types (`deny_unknown_fields`, validating newtypes), so a mistake is reported
 //! with the file, line and field where it was written. This module does no simulation.
+//!
+//! A region is data: a profile names its region (`[region]`: name, title, wire code) and chooses
+//! its access mechanism (`[access.radio]`: shared radio channels with windows and holdover, or
+//! `[access.cellular]`: reboot, dither and attach). The changes file patches regions by name.
 
 use crate::units::{
-    AtLeastOne, Dur, DurRange, NonZeroCount, OutageDist, PositiveRate, Probability,
+    AtLeastOne, Dur, DurRange, NonZeroCount, OutageDist, PositiveRate, Probability, RegionCode,
 };
-use ledger::Region;
-use serde::{Deserialize, Serialize};
+use ledger::text_pos::{key_on_line, line_col};
+use ledger::{AlertKind, Region};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A profile that could not be read, with file, line and field.
@@ -57,31 +64,12 @@ leaf!(
     OutageDist,
     PositiveRate,
     Probability,
-    Region,
+    RegionCode,
     PraSource,
     PraBase,
     StageKind,
-    Vec<String>,
-    u32
+    Vec<String>
 );
-
-/// An optional section: absent resolves to `None`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Maybe<T>(pub T);
-
-impl<T: Layered> Layered for Maybe<T> {
-    type Resolved = Option<T::Resolved>;
-    fn merge(&mut self, other: Self) {
-        self.0.merge(other.0);
-    }
-    fn resolve(self, at: &str) -> Result<Self::Resolved, String> {
-        self.0.resolve(at).map(Some)
-    }
-    fn missing(_at: &str) -> Result<Self::Resolved, String> {
-        Ok(None)
-    }
-}
 
 impl<T: Layered> Layered for BTreeMap<String, T> {
     type Resolved = BTreeMap<String, T::Resolved>;
@@ -183,6 +171,19 @@ pub enum StageKind {
 }
 
 layered!(
+    /// The CSP region a profile models: a label for results and the byte it sends on the wire.
+    RegionLayer => RegionSpec {
+        /// Name used in results, file names and the changes file (`north`): lower-case letters,
+        /// digits and '-'. Runs of the same region are compared with each other.
+        name: String,
+        /// Title shown in reports (`North`, `Central&South`).
+        title: String,
+        /// The csp-alert/1 region byte this region's alerts carry (`docs/protocol.md`).
+        code: RegionCode,
+    }
+);
+
+layered!(
     /// The outage scenario: who loses power, when, for how long.
     ScenarioLayer => Scenario {
         /// Premises (hubs) in the population.
@@ -215,8 +216,8 @@ layered!(
 );
 
 layered!(
-    /// One alert kind's use of the North radio channel.
-    AccessLayer => Access {
+    /// One alert kind's use of the shared radio channel.
+    ChannelAccessLayer => ChannelAccess {
         /// Start of the allocated window, after the alert's trigger (cut + threshold for POA, restoration for PRA).
         window_start: Dur,
         /// Width of the allocated window; the first attempt is uniform inside it.
@@ -229,7 +230,7 @@ layered!(
 );
 
 layered!(
-    /// The North long-range radio: shared contention channels, holdover.
+    /// Shared long-range radio access (CSP North): holdover, allocated windows, slotted contention.
     RadioLayer => Radio {
         /// Hub holdover (battery + super-capacitor) after the cut, uniform per hub.
         holdover: DurRange,
@@ -240,14 +241,15 @@ layered!(
         /// Time a hub waits for an acknowledgement before it counts an attempt as failed.
         ack_timeout: Dur,
         /// POA channel access.
-        poa: AccessLayer,
+        poa: ChannelAccessLayer,
         /// PRA channel access (when the CH sends the PRA).
-        pra: AccessLayer,
+        pra: ChannelAccessLayer,
     }
 );
 
 layered!(
-    /// The Central & South cellular re-attach after power returns.
+    /// Cellular access (CSP Central & South): the hub dies with the power, reboots, dithers and
+    /// re-attaches to its cell.
     CellularLayer => Cellular {
         /// Hub reboot time after power returns.
         reboot: Dur,
@@ -263,6 +265,81 @@ layered!(
         attach_retry: Dur,
     }
 );
+
+impl Radio {
+    /// How the alert of `kind` uses the channel.
+    pub fn access(&self, kind: AlertKind) -> &ChannelAccess {
+        match kind {
+            AlertKind::Poa => &self.poa,
+            AlertKind::Pra => &self.pra,
+        }
+    }
+}
+
+impl Stage {
+    /// A stage from plain numbers, taken as given (a profile's stages are validated when read).
+    pub fn new(kind: StageKind, rate: f64, servers: u32, burst: u32, capacity: u32) -> Stage {
+        Stage {
+            kind,
+            rate: PositiveRate(rate),
+            servers: NonZeroCount(servers),
+            burst: NonZeroCount(burst),
+            capacity: NonZeroCount(capacity),
+        }
+    }
+}
+
+/// One file's (partial) view of [`Access`]: a complete profile sets exactly one mechanism.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLayer {
+    /// `[access.radio]`.
+    #[serde(default)]
+    pub radio: Option<RadioLayer>,
+    /// `[access.cellular]`.
+    #[serde(default)]
+    pub cellular: Option<CellularLayer>,
+}
+
+/// How hubs reach the CSP after the power cut: the access mechanism a profile chooses.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Shared radio channels (holdover, windows, slotted contention, retries).
+    Radio(Radio),
+    /// Cellular re-attach (reboot, dither, attach capacity and failures).
+    Cellular(Cellular),
+}
+
+impl Layered for AccessLayer {
+    type Resolved = Access;
+    fn merge(&mut self, other: Self) {
+        // A layer that sets one mechanism replaces an inherited other one, so a profile can extend
+        // another and switch mechanism; the new mechanism must then be given in full.
+        match (&other.radio, &other.cellular) {
+            (Some(_), None) => self.cellular = None,
+            (None, Some(_)) => self.radio = None,
+            _ => {}
+        }
+        merge_field(&mut self.radio, other.radio);
+        merge_field(&mut self.cellular, other.cellular);
+    }
+    fn resolve(self, at: &str) -> Result<Access, String> {
+        match (self.radio, self.cellular) {
+            (Some(r), None) => r.resolve(&format!("{at}.radio")).map(Access::Radio),
+            (None, Some(c)) => c.resolve(&format!("{at}.cellular")).map(Access::Cellular),
+            (Some(_), Some(_)) => Err(format!(
+                "field `{at}`: one access mechanism per profile: [{at}.radio] or [{at}.cellular], not both"
+            )),
+            (None, None) => Self::missing(at),
+        }
+    }
+    fn missing(at: &str) -> Result<Access, String> {
+        Err(format!(
+            "missing field `{at}`: choose an access mechanism, [{at}.radio] or [{at}.cellular]"
+        ))
+    }
+}
 
 layered!(
     /// One transport stage (head-end, throttle, DSP lanes).
@@ -298,15 +375,13 @@ layered!(
         /// Profile name.
         name: String,
         /// CSP region.
-        region: Region,
+        region: RegionLayer,
         /// The scenario.
         scenario: ScenarioLayer,
         /// Hub behaviour.
         hub: HubLayer,
-        /// North radio (North only).
-        radio: Maybe<RadioLayer>,
-        /// C&S cellular (C&S only).
-        cellular: Maybe<CellularLayer>,
+        /// The access mechanism.
+        access: AccessLayer,
         /// Transport stages by name.
         stages: BTreeMap<String, StageLayer>,
         /// Alert paths.
@@ -330,15 +405,13 @@ struct FileLayer {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
-    region: Option<Region>,
+    region: Option<RegionLayer>,
     #[serde(default)]
     scenario: Option<ScenarioLayer>,
     #[serde(default)]
     hub: Option<HubLayer>,
     #[serde(default)]
-    radio: Option<Maybe<RadioLayer>>,
-    #[serde(default)]
-    cellular: Option<Maybe<CellularLayer>>,
+    access: Option<AccessLayer>,
     #[serde(default)]
     stages: Option<BTreeMap<String, StageLayer>>,
     #[serde(default)]
@@ -357,23 +430,46 @@ impl FileLayer {
             region: self.region.take(),
             scenario: self.scenario.take(),
             hub: self.hub.take(),
-            radio: self.radio.take(),
-            cellular: self.cellular.take(),
+            access: self.access.take(),
             stages: self.stages.take(),
             routes: self.routes.take(),
         }
     }
 }
 
-/// One technical change: a description and a patch per region.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One technical change: a title and a patch per region, keyed by region name
+/// (`[change.3.north.access.radio]`); a region without a patch is left alone.
+#[derive(Debug, Clone)]
 struct ChangeDef {
     title: String,
-    #[serde(default)]
-    north: Option<ParamsLayer>,
-    #[serde(default, rename = "central-south")]
-    central_south: Option<ParamsLayer>,
+    patches: BTreeMap<String, ParamsLayer>,
+}
+
+impl<'de> Deserialize<'de> for ChangeDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ChangeVisitor;
+        impl<'de> Visitor<'de> for ChangeVisitor {
+            type Value = ChangeDef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a `title` and one patch table per region name")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChangeDef, A::Error> {
+                let mut title = None;
+                let mut patches = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "title" {
+                        title = Some(map.next_value()?);
+                    } else {
+                        Region::named(&key).map_err(de::Error::custom)?;
+                        patches.insert(key, map.next_value()?);
+                    }
+                }
+                let title = title.ok_or_else(|| de::Error::missing_field("title"))?;
+                Ok(ChangeDef { title, patches })
+            }
+        }
+        d.deserialize_map(ChangeVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -386,39 +482,22 @@ struct ChangeFile {
 #[derive(Debug, Clone)]
 pub struct Profile {
     params: Params,
+    region: Region,
     changes: Vec<String>,
     change_titles: Vec<(String, String)>,
     source: PathBuf,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-fn field_on_line(text: &str, line: usize) -> String {
-    let l = text
-        .lines()
-        .nth(line.saturating_sub(1))
-        .unwrap_or("")
-        .trim();
-    if let Some(h) = l.strip_prefix('[') {
-        return h.trim_end_matches(']').trim_matches(['[', ']']).to_string();
-    }
-    l.split('=').next().unwrap_or("").trim().to_string()
-}
-
 fn toml_err(path: &Path, text: &str, e: &toml::de::Error) -> ProfileError {
     let file = path.display();
-    match e.span() {
-        Some(span) => {
-            let line = line_of(text, span.start);
-            let field = field_on_line(text, line);
-            ProfileError(format!(
-                "{file}:{line}: field `{field}`: {}",
-                e.message().trim()
-            ))
-        }
-        None => ProfileError(format!("{file}: {}", e.message().trim())),
+    let msg = e.message().trim();
+    let Some(span) = e.span() else {
+        return ProfileError(format!("{file}: {msg}"));
+    };
+    let (line, _) = line_col(text, span.start);
+    match key_on_line(text, line) {
+        Some(field) => ProfileError(format!("{file}:{line}: field `{field}`: {msg}")),
+        None => ProfileError(format!("{file}:{line}: {msg}")),
     }
 }
 
@@ -486,7 +565,7 @@ impl Profile {
                 chain.changes.push(c.clone());
             }
         }
-        let region = chain.params.region;
+        let region_name = chain.params.region.as_ref().and_then(|r| r.name.clone());
         let mut titles = Vec::new();
         if !chain.changes.is_empty() {
             let cf = chain.change_file.clone().ok_or_else(|| {
@@ -507,29 +586,25 @@ impl Profile {
                     ))
                 })?;
                 titles.push((c.clone(), def.title.clone()));
-                let patch = match region {
-                    Some(Region::North) => def.north.clone(),
-                    Some(Region::CentralSouth) => def.central_south.clone(),
-                    None => None,
-                };
+                let patch = region_name.as_ref().and_then(|r| def.patches.get(r));
                 if let Some(p) = patch {
-                    chain.params.merge(p);
+                    chain.params.merge(p.clone());
                 }
             }
             chain.changes = sorted;
         }
-        let params = chain
-            .params
-            .resolve("")
-            .map_err(|e| ProfileError(format!("{}: {e}", path.display())))?;
+        let in_file = |e: String| ProfileError(format!("{}: {e}", path.display()));
+        let params = chain.params.resolve("").map_err(in_file)?;
+        let region = Region::new(&params.region.name, &params.region.title)
+            .map_err(|e| in_file(format!("field `region`: {e}")))?;
         let p = Profile {
             params,
+            region,
             changes: chain.changes,
             change_titles: titles,
             source: path.to_path_buf(),
         };
-        p.check()
-            .map_err(|e| ProfileError(format!("{}: {e}", path.display())))?;
+        p.check().map_err(in_file)?;
         Ok(p)
     }
 
@@ -548,23 +623,12 @@ impl Profile {
                 p.scenario.cells.0, p.scenario.premises.0
             ));
         }
-        match p.region {
-            Region::North => {
-                let r = p
-                    .radio
-                    .as_ref()
-                    .ok_or("field `radio`: a North profile needs a [radio] section")?;
-                if r.slot.0 == 0 {
-                    return Err("field `radio.slot`: must be positive".into());
-                }
-                if r.ack_timeout.0 == 0 {
-                    return Err("field `radio.ack_timeout`: must be positive".into());
-                }
+        if let Access::Radio(r) = &p.access {
+            if r.slot.0 == 0 {
+                return Err("field `access.radio.slot`: must be positive".into());
             }
-            Region::CentralSouth => {
-                p.cellular.as_ref().ok_or(
-                    "field `cellular`: a Central&South profile needs a [cellular] section",
-                )?;
+            if r.ack_timeout.0 == 0 {
+                return Err("field `access.radio.ack_timeout`: must be positive".into());
             }
         }
         for (name, s) in &p.stages {
@@ -600,9 +664,13 @@ impl Profile {
     pub fn name(&self) -> &str {
         &self.params.name
     }
-    /// CSP region.
+    /// CSP region (a label: name and title from the profile).
     pub fn region(&self) -> Region {
-        self.params.region
+        self.region
+    }
+    /// The csp-alert/1 region byte this profile's alerts carry.
+    pub fn region_code(&self) -> u8 {
+        self.params.region.code.0
     }
     /// Number of premises (hubs) in the population.
     pub fn premises(&self) -> u32 {

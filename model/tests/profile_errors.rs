@@ -1,8 +1,8 @@
 //! Bad profiles are refused with the file, the line and the field.
 
 #![allow(clippy::unwrap_used)] // tests may panic on setup failures
+use csp_model::Profile;
 use std::path::{Path, PathBuf};
-use virtual_hubs::Profile;
 
 fn profiles() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../profiles")
@@ -46,11 +46,11 @@ fn every_kind_of_mistake_names_file_line_and_field() {
     assert_names(&m, "negative_rate", 3, "rate");
     let m = error_of("zero_capacity", "[stages.dsp]\ncapacity = 0\n");
     assert_names(&m, "zero_capacity", 3, "capacity");
-    let m = error_of("negative_duration", "[radio]\nslot = \"-100ms\"\n");
+    let m = error_of("negative_duration", "[access.radio]\nslot = \"-100ms\"\n");
     assert_names(&m, "negative_duration", 3, "slot");
     let m = error_of(
         "impossible_range",
-        "[radio]\nholdover = { min = \"12m\", max = \"10m\" }\n",
+        "[access.radio]\nholdover = { min = \"12m\", max = \"10m\" }\n",
     );
     assert_names(&m, "impossible_range", 3, "holdover");
     let m = error_of("probability", "[hub]\npoa_threshold = \"3x\"\n");
@@ -69,7 +69,11 @@ fn errors_in_an_extended_file_name_that_file() {
     let dir = std::env::temp_dir().join(format!("vh-profile-base-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let base = dir.join("base.toml");
-    std::fs::write(&base, "region = \"north\"\n\n[scenario]\ncells = 0\n").unwrap();
+    std::fs::write(
+        &base,
+        "region = { name = \"north\", title = \"North\", code = 1 }\n\n[scenario]\ncells = 0\n",
+    )
+    .unwrap();
     let child = dir.join("child.toml");
     std::fs::write(&child, "extends = \"base.toml\"\n").unwrap();
     let m = Profile::load(&child).unwrap_err().to_string();
@@ -98,8 +102,8 @@ fn the_shipped_profiles_load_and_options_differ_only_by_changes() {
             Profile::load_with_changes(&profiles().join(region).join("current.toml"), &five)
                 .unwrap();
         assert_eq!(
-            format!("{:?}", cur_a.params().radio),
-            format!("{:?}", a.params().radio)
+            format!("{:?}", cur_a.params().access),
+            format!("{:?}", a.params().access)
         );
         assert_eq!(
             format!("{:?}", cur_a.params().stages),

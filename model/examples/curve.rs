@@ -1,13 +1,13 @@
 //! Prints one profile's delivery figures: time to 50/80/95/99% per alert kind, plateau, loss by
 //! cause, and the simulation's wall time.
 //!
-//! `cargo run --release -p virtual-hubs --example curve -- <profile.toml> [seed] [--changes 1,3]`
+//! `cargo run --release -p csp-model --example curve -- <profile.toml> [seed] [--changes 1,3]`
 
+use csp_model::{Profile, simulate};
 use ledger::AlertKind;
 use reports::calibration::plateau_pct;
 use reports::plot::mmss;
 use std::path::PathBuf;
-use virtual_hubs::{Profile, simulate};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let p = Profile::load_with_changes(&path, &extra)?;
     let t = std::time::Instant::now();
-    let (l, rep) = simulate(&p, seed);
+    let (l, rep) = simulate(&p, seed)?;
     let wall = t.elapsed();
     for kind in AlertKind::ALL {
         let f = |pct: f64| {
@@ -45,8 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!(
-        "wall {wall:.2?}; radio {:?}; backlog {:?}; lag max {} ms p99 {} ms",
-        rep.network.radio, rep.network.max_waiting, rep.max_lag_ms, rep.p99_lag_ms
+        "wall {wall:.2?}; radio {:?}; backlog {:?}",
+        rep.network.radio, rep.network.max_waiting
     );
     Ok(())
 }

@@ -1,21 +1,21 @@
 //! Prints the seed table against the model (36 cells, PASS/FAIL), the North/C&S plateaus with loss
 //! by cause, and the effect of each technical change alone applied to Current.
 //!
-//! `cargo run --release -p virtual-hubs --example calibrate -- [profiles-dir] [seed]`
+//! `cargo run --release -p csp-model --example calibrate -- [profiles-dir] [seed]`
 
+use csp_model::{Profile, simulate};
 use ledger::{AlertKind, Ledger, Region};
 use reports::calibration::{OPTIONS, compare, plateau_pct, tolerance_s};
 use reports::plot::mmss;
 use std::path::PathBuf;
-use virtual_hubs::{Profile, simulate};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "profiles".into()));
     let seed: u64 = args.next().map_or(Ok(1), |s| s.parse())?;
     let regions = [
-        ("north", Region::North),
-        ("central-south", Region::CentralSouth),
+        ("north", Region::NORTH),
+        ("central-south", Region::CENTRAL_SOUTH),
     ];
     let mut fails = 0;
     println!("seed {seed}; tolerance ±10% or ±20 s, whichever is larger");
@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let path = dir.join(dirname).join(format!("{opt}.toml"));
             let p = Profile::load(&path)?;
             let t = std::time::Instant::now();
-            let (l, rep) = simulate(&p, seed);
+            let (l, rep) = simulate(&p, seed)?;
             let el = t.elapsed();
             for c in compare(&l, region, oi) {
                 let ok = c.pass();
@@ -58,10 +58,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
             eprintln!(
-                "  {}: {:.2?} wall, max lag {} ms, radio {:?}, late {}, backlog {:?}",
+                "  {}: {:.2?} wall, radio {:?}, late {}, backlog {:?}",
                 p.name(),
                 el,
-                rep.max_lag_ms,
                 rep.network.radio,
                 rep.network.late_requests,
                 rep.network.max_waiting
@@ -80,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for ((dirname, region), (_, cur)) in regions.iter().zip(&currents) {
             let path = dir.join(dirname).join("current.toml");
             let p = Profile::load_with_changes(&path, &[ch.to_string()])?;
-            let (l, _) = simulate(&p, seed);
+            let (l, _) = simulate(&p, seed)?;
             for c in compare(&l, *region, 0) {
                 let before = cur
                     .time_to_pct(c.cell.kind, c.cell.pct)

@@ -170,6 +170,27 @@ impl<'de> Deserialize<'de> for NonZeroCount {
     }
 }
 
+/// The csp-alert/1 region byte a profile's alerts carry: 1 to 255 (`docs/protocol.md` registers 1
+/// for North and 2 for Central & South; a new region registers its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RegionCode(pub u8);
+
+impl<'de> Deserialize<'de> for RegionCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        u8::try_from(v)
+            .ok()
+            .filter(|&c| c != 0)
+            .map(RegionCode)
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "the region byte must be 1 to 255 (docs/protocol.md), got {v}"
+                ))
+            })
+    }
+}
+
 /// A uniform range of durations `{ min = "0s", max = "100s" }`, `min <= max`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DurRange {

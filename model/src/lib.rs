@@ -1,0 +1,28 @@
+//! The CSP/DSP network model of csp-loadtest, without any I/O or async runtime.
+//!
+//! - [`profile`], [`units`]: load profiles (layered TOML, technical-change overlays, validation):
+//!   the region as data and the access mechanism it chooses.
+//! - [`scenario`]: which premises lose power, when, for how long; the alerts they must produce.
+//! - [`hub`]: the sans-IO hub state machine (shared radio: holdover, windows, contention, retries;
+//!   cellular: reboot, dither, attach).
+//! - [`channel`], [`stage`], [`network`]: the sans-IO transport (slotted contention, queues, token
+//!   buckets) behind the [`NetworkCore`] driving contract.
+//! - [`sim`]: every hub and the network as one discrete-event [`Simulation`] with a driving contract
+//!   (inputs, outputs, next wake-up), and [`simulate`] on virtual time.
+//!
+//! Loss and delay come only from the modelled mechanisms and the parameters in the profile. Time
+//! enters only as an argument; this crate must never read a clock, spawn a thread or touch a socket
+//! (the real-time driver is the `virtual-hubs` crate).
+
+pub mod channel;
+pub mod hub;
+pub mod network;
+pub mod profile;
+pub mod scenario;
+pub mod sim;
+pub mod stage;
+pub mod units;
+
+pub use network::{NetworkCore, NetworkStats};
+pub use profile::{Profile, ProfileError};
+pub use sim::{Event, Outbound, SimError, SimReport, Simulation, device_id, simulate};
