@@ -1,0 +1,544 @@
+//! Nights over time: how a scenario's delivery has moved from one nightly run to the next.
+//!
+//! A [`Trend`] is one series (one profile with one set of changes) of runs in the order they ran
+//! (`run.json`'s start time). Its graphs are registered in [`TREND_GRAPHS`], like the run graphs in
+//! [`crate::graphs::GRAPHS`]: `<series>-times` (time to 50/80/95% of expected delivered, POA and
+//! PRA panels, one point per night, the thresholds drawn as dashed lines in the level's colour)
+//! and `<series>-loss` (loss rate per kind, with its thresholds). [`benchmark_json`] gives the
+//! newest night's figures in github-action-benchmark's custom formats
+//! (`customSmallerIsBetter`: times and loss; `customBiggerIsBetter`: shares delivered by the
+//! SEC/DNO deadlines), which that action keeps as its own history and alerts on.
+//!
+//! Every figure is read from the runs' summaries and curves, never recomputed for the picture; a
+//! level never reached is drawn as "never" at the top of its panel and left out of the benchmark
+//! JSON (the loss rate carries it).
+
+use crate::ReportError;
+use crate::figure::{
+    Arrangement, Axis, Curve, Figure, Layer, Legend, LegendEntry, LegendPlace, Mark, Marker, Panel,
+    Rule, RuleAt, Sample, Series, Tick,
+};
+use crate::format::{mmss, pct, plural_list, thousands};
+use crate::graphs::{minutes_axis, nice_minutes, nice_percent, percent_axis};
+use crate::style;
+use ledger::AlertKind;
+use results::LoadedRun;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use verdict::{Rule as Limit, Thresholds};
+
+/// The levels drawn over time, percent of expected.
+pub const TREND_LEVELS: [f64; 3] = [50.0, 80.0, 95.0];
+
+/// One series of nights: the same profile and changes, oldest first.
+#[derive(Debug, Clone)]
+pub struct Trend<'a> {
+    /// The series' name, e.g. `north/current` or `north/current +3,4`.
+    pub name: String,
+    /// The runs, in the order they started; each has its `run.json` record.
+    pub nights: Vec<&'a LoadedRun>,
+    /// Thresholds to draw as limits, if any.
+    pub thresholds: Option<&'a Thresholds>,
+}
+
+/// A trend graph: its file name suffix and how it is built.
+#[derive(Debug, Clone, Copy)]
+pub struct TrendDef {
+    /// File name suffix: the file is `<series>-<name>.png`.
+    pub name: &'static str,
+    /// Builds the figure.
+    pub build: fn(&Trend) -> Figure,
+}
+
+/// Every trend graph, in the order they are written.
+pub const TREND_GRAPHS: [TrendDef; 2] = [
+    TrendDef {
+        name: "times",
+        build: times,
+    },
+    TrendDef {
+        name: "loss",
+        build: loss,
+    },
+];
+
+impl Trend<'_> {
+    /// The series' name as a file name: `north-current`, `north-current+3,4`.
+    pub fn file_stem(&self) -> String {
+        self.name.replace(['/', '\\'], "-").replace(" +", "+")
+    }
+
+    /// The nights' start times as x-axis labels: `11-28`, or `11-28 02:17` when two nights share
+    /// a day.
+    fn dates(&self) -> Vec<String> {
+        let days: Vec<String> = self.nights.iter().map(|r| started(r, "%m-%d")).collect();
+        let distinct = days.iter().enumerate().all(|(i, d)| !days[..i].contains(d));
+        if distinct {
+            days
+        } else {
+            self.nights
+                .iter()
+                .map(|r| started(r, "%m-%d %H:%M"))
+                .collect()
+        }
+    }
+
+    /// The x axis: one position per night, at most ~12 labelled.
+    fn night_axis(&self) -> Axis {
+        let n = self.nights.len();
+        let dates = self.dates();
+        let every = n.div_ceil(12).max(1);
+        Axis {
+            title: Some("night (run start, UTC)".into()),
+            range: (-0.5, n as f64 - 0.5),
+            ticks: (0..n)
+                .step_by(every)
+                .map(|i| Tick {
+                    at: i as f64,
+                    label: dates[i].clone(),
+                })
+                .collect(),
+            minor: Vec::new(),
+        }
+    }
+
+    /// The limits its thresholds set on `kind`: `(level %, ms)` for time-to levels drawn here,
+    /// and the loss rate.
+    fn limits(&self, kind: AlertKind) -> (Vec<(f64, u64)>, Option<f64>) {
+        let mut times = Vec::new();
+        let mut loss = None;
+        for t in self.thresholds.iter().flat_map(|t| t.items.iter()) {
+            match t.rule {
+                Limit::TimeTo {
+                    kind: k,
+                    pct,
+                    within_ms,
+                } if k == kind && TREND_LEVELS.contains(&pct) => times.push((pct, within_ms)),
+                Limit::LossRate { kind: k, max } if k == kind => loss = Some(max),
+                _ => {}
+            }
+        }
+        (times, loss)
+    }
+
+    /// Premises, clock, nights and their span; in red, the nights a reader must not trust blindly.
+    fn heading(&self) -> (Vec<String>, Vec<String>) {
+        let runs = &self.nights;
+        let mut sub = vec![
+            format!(
+                "{} premises",
+                plural_list(
+                    "",
+                    "",
+                    runs.iter()
+                        .map(|r| thousands(u64::from(r.summary.meta.hubs)))
+                )
+            ),
+            plural_list("", "", runs.iter().map(|r| crate::tables::mode_text(r))),
+            plural_list("seed", "seeds", runs.iter().map(|r| r.summary.meta.seed)),
+        ];
+        if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
+            sub.push(format!(
+                "{} night{} from {} to {}",
+                runs.len(),
+                if runs.len() == 1 { "" } else { "s" },
+                started(first, "%Y-%m-%d %H:%M"),
+                started(last, "%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        if let Some(t) = self.thresholds {
+            sub.push(format!("thresholds {}", t.source.display()));
+        }
+        let mut warnings: Vec<String> = Vec::new();
+        for (r, date) in runs.iter().zip(self.dates()) {
+            for w in crate::tables::warnings(r) {
+                let head = w.split(':').next().unwrap_or(&w).to_string();
+                warnings.push(format!("{date}: {head}"));
+            }
+        }
+        let warnings = if warnings.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "Nights to read with care (see their summary.md): {}",
+                warnings.join(", ")
+            )]
+        };
+        (sub, warnings)
+    }
+}
+
+fn started(r: &LoadedRun, fmt: &str) -> String {
+    r.record
+        .as_ref()
+        .map_or_else(|| "?".into(), |rec| rec.started_at.format(fmt).to_string())
+}
+
+/// The style of a level's series (50%, 80%, 95%: the first three run styles).
+fn level_series() -> Vec<Series> {
+    TREND_LEVELS
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Series {
+            label: format!("time to {p:.0}%"),
+            style: style::series_style(i),
+        })
+        .collect()
+}
+
+/// Polylines through the points that exist, broken where a value is missing.
+fn broken_curves(series: usize, values: &[Option<f64>]) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    let mut run: Vec<(f64, f64)> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(y) => run.push((i as f64, *y)),
+            None => {
+                if !run.is_empty() {
+                    layers.push(std::mem::take(&mut run));
+                }
+            }
+        }
+    }
+    if !run.is_empty() {
+        layers.push(run);
+    }
+    layers
+        .into_iter()
+        .map(|points| Layer::Curve(Curve { series, points }))
+        .collect()
+}
+
+/// Time to 50/80/95% per night, POA above PRA, with the thresholds.
+fn times(t: &Trend) -> Figure {
+    let series = level_series();
+    let panels = AlertKind::ALL
+        .iter()
+        .map(|&kind| {
+            let (limits, _) = t.limits(kind);
+            let minutes: Vec<Vec<Option<f64>>> = TREND_LEVELS
+                .iter()
+                .map(|&p| {
+                    t.nights
+                        .iter()
+                        .map(|r| r.summary.kind(kind).time_to(p).map(|s| s / 60.0))
+                        .collect()
+                })
+                .collect();
+            let highest = minutes
+                .iter()
+                .flatten()
+                .flatten()
+                .copied()
+                .chain(limits.iter().map(|(_, ms)| *ms as f64 / 60_000.0))
+                .fold(0.0, f64::max);
+            let y_max = nice_minutes(highest * 1.15);
+            let mut layers: Vec<Layer> = limits
+                .iter()
+                .filter_map(|(p, ms)| {
+                    let i = TREND_LEVELS.iter().position(|l| l == p)?;
+                    Some(Layer::Rule(Rule {
+                        at: RuleAt::Y(*ms as f64 / 60_000.0),
+                        color: series[i].style.color,
+                        dash: (10, 6),
+                        label: None,
+                    }))
+                })
+                .collect();
+            let last = t.nights.len().saturating_sub(1);
+            let mut marks = Vec::new();
+            for (i, values) in minutes.iter().enumerate() {
+                layers.extend(broken_curves(i, values));
+                for (n, v) in values.iter().enumerate() {
+                    // Only the newest night is labelled: the axis reads the others.
+                    let label =
+                        (n == last).then(|| v.map_or_else(|| "never".into(), |m| mmss(m * 60.0)));
+                    marks.push(Mark {
+                        series: i,
+                        at: (n as f64, v.unwrap_or(y_max)),
+                        marker: if v.is_some() {
+                            series[i].style.marker
+                        } else {
+                            Marker::Cross
+                        },
+                        nudge_px: 0,
+                        label,
+                    });
+                }
+            }
+            layers.push(Layer::Marks(marks));
+            let mut y = minutes_axis(
+                Some("time to X% of expected delivered (m:ss)".into()),
+                y_max,
+            );
+            y.minor.clear();
+            Panel {
+                title: Some(match kind {
+                    AlertKind::Poa => "POA (AD1), from the power cut".into(),
+                    AlertKind::Pra => "PRA (8F35/8F36), from the restoration".into(),
+                }),
+                title_is_heading: true,
+                x: t.night_axis(),
+                y,
+                weight: 1.0,
+                layers,
+            }
+        })
+        .collect();
+    let mut entries: Vec<LegendEntry> = (0..series.len())
+        .map(|i| LegendEntry {
+            sample: Sample::Series(i),
+            text: series[i].label.clone(),
+        })
+        .collect();
+    entries.push(LegendEntry {
+        sample: Sample::Marker(Marker::Cross, style::GREY),
+        text: "never reached (drawn at the top)".into(),
+    });
+    for kind in AlertKind::ALL {
+        for (p, ms) in t.limits(kind).0 {
+            entries.push(LegendEntry {
+                sample: Sample::Line(
+                    series[TREND_LEVELS.iter().position(|l| *l == p).unwrap_or(0)]
+                        .style
+                        .color,
+                    (10, 6),
+                ),
+                text: format!("{kind} {p:.0}% limit {}", mmss(ms as f64 / 1000.0)),
+            });
+        }
+    }
+    let (subtitle, warnings) = t.heading();
+    Figure {
+        name: "times".into(),
+        title: format!(
+            "{} — time to 50/80/95% of expected delivered, night by night",
+            t.name
+        ),
+        subtitle,
+        warnings,
+        series,
+        panels,
+        arrangement: Arrangement::Rows,
+        legend: Legend {
+            entries,
+            place: LegendPlace::Below,
+        },
+    }
+}
+
+/// Loss rate per kind per night, with the thresholds.
+fn loss(t: &Trend) -> Figure {
+    let series: Vec<Series> = AlertKind::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Series {
+            label: format!("{k} lost / expected"),
+            style: style::series_style(i),
+        })
+        .collect();
+    let rates: Vec<Vec<Option<f64>>> = AlertKind::ALL
+        .iter()
+        .map(|&k| {
+            t.nights
+                .iter()
+                .map(|r| {
+                    let s = r.summary.kind(k);
+                    (s.expected > 0).then_some(s.loss_rate * 100.0)
+                })
+                .collect()
+        })
+        .collect();
+    let limits: Vec<Option<f64>> = AlertKind::ALL.iter().map(|&k| t.limits(k).1).collect();
+    let highest = rates
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .chain(limits.iter().flatten().map(|f| f * 100.0))
+        .fold(0.0, f64::max);
+    let y_max = nice_percent(highest * 1.3);
+    let mut layers: Vec<Layer> = limits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            l.map(|max| {
+                Layer::Rule(Rule {
+                    at: RuleAt::Y(max * 100.0),
+                    color: series[i].style.color,
+                    dash: (10, 6),
+                    label: None,
+                })
+            })
+        })
+        .collect();
+    let last = t.nights.len().saturating_sub(1);
+    let mut marks = Vec::new();
+    for (i, values) in rates.iter().enumerate() {
+        layers.extend(broken_curves(i, values));
+        for (n, v) in values.iter().enumerate() {
+            if let Some(v) = v {
+                marks.push(Mark {
+                    series: i,
+                    at: (n as f64, *v),
+                    marker: series[i].style.marker,
+                    nudge_px: 0,
+                    label: (n == last).then(|| pct(v / 100.0)),
+                });
+            }
+        }
+    }
+    layers.push(Layer::Marks(marks));
+    let mut entries: Vec<LegendEntry> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| LegendEntry {
+            sample: Sample::Series(i),
+            text: s.label.clone(),
+        })
+        .collect();
+    for (i, (k, l)) in AlertKind::ALL.iter().zip(&limits).enumerate() {
+        if let Some(max) = l {
+            entries.push(LegendEntry {
+                sample: Sample::Line(series[i].style.color, (10, 6)),
+                text: format!("{k} loss limit {}", pct(*max)),
+            });
+        }
+    }
+    let (subtitle, warnings) = t.heading();
+    Figure {
+        name: "loss".into(),
+        title: format!(
+            "{} — alerts lost, share of expected, night by night",
+            t.name
+        ),
+        subtitle,
+        warnings,
+        series,
+        panels: vec![Panel {
+            title: None,
+            title_is_heading: false,
+            x: t.night_axis(),
+            y: percent_axis("lost / expected", 0.0, y_max, 10.0),
+            weight: 1.0,
+            layers,
+        }],
+        arrangement: Arrangement::Rows,
+        legend: Legend {
+            entries,
+            place: LegendPlace::Below,
+        },
+    }
+}
+
+/// Every trend graph of a series, named `<series>-<graph>`.
+pub fn figures(t: &Trend) -> Vec<Figure> {
+    TREND_GRAPHS
+        .iter()
+        .map(|d| {
+            let mut f = (d.build)(t);
+            f.name = format!("{}-{}", t.file_stem(), d.name);
+            f
+        })
+        .collect()
+}
+
+/// One entry of github-action-benchmark's custom JSON formats.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchmarkEntry {
+    /// What was measured, e.g. `north/current POA time to 95%`.
+    pub name: String,
+    /// Its unit: `s` or `%`.
+    pub unit: String,
+    /// The newest night's figure.
+    pub value: f64,
+    /// Where it comes from: the night, seed and harness build.
+    pub extra: String,
+}
+
+/// The newest night of each series in github-action-benchmark's formats:
+/// (`customSmallerIsBetter`: time to 50/80/95% in seconds and loss rate in percent per kind;
+/// `customBiggerIsBetter`: the share of expected delivered by each SEC/DNO deadline, percent).
+/// A level never reached has no entry (its loss rate says why).
+pub fn benchmark_json(trends: &[Trend]) -> (Vec<BenchmarkEntry>, Vec<BenchmarkEntry>) {
+    let mut smaller = Vec::new();
+    let mut bigger = Vec::new();
+    for t in trends {
+        let Some(r) = t.nights.last() else { continue };
+        let mut extra = format!(
+            "night {}, seed {}",
+            started(r, "%Y-%m-%d %H:%M UTC"),
+            r.summary.meta.seed
+        );
+        if let Some(rec) = &r.record {
+            extra.push_str(&format!(", csp-harness {}", rec.harness.describe()));
+        }
+        for w in crate::tables::warnings(r) {
+            extra.push_str(&format!(", {}", w.split(':').next().unwrap_or(&w)));
+        }
+        let entry = |name: String, unit: &str, value: f64| BenchmarkEntry {
+            name,
+            unit: unit.into(),
+            value,
+            extra: extra.clone(),
+        };
+        for kind in AlertKind::ALL {
+            let k = r.summary.kind(kind);
+            if k.expected == 0 {
+                continue;
+            }
+            for p in TREND_LEVELS {
+                if let Some(s) = k.time_to(p) {
+                    smaller.push(entry(format!("{} {kind} time to {p:.0}%", t.name), "s", s));
+                }
+            }
+            smaller.push(entry(
+                format!("{} {kind} loss rate", t.name),
+                "%",
+                k.loss_rate * 100.0,
+            ));
+            let curve = r.curve(kind);
+            for (secs, label) in crate::requirements::deadline_lines(kind) {
+                bigger.push(entry(
+                    format!(
+                        "{} {kind} delivered by {} ({label})",
+                        t.name,
+                        mmss(secs as f64)
+                    ),
+                    "%",
+                    curve.fraction_at(secs * 1000) * 100.0,
+                ));
+            }
+        }
+    }
+    (smaller, bigger)
+}
+
+/// The benchmark files, written by [`write_trend`].
+pub const BENCHMARK_SMALLER: &str = "benchmark-smaller-is-better.json";
+/// See [`BENCHMARK_SMALLER`].
+pub const BENCHMARK_BIGGER: &str = "benchmark-bigger-is-better.json";
+
+/// Writes every trend graph of every series (PNG and SVG) and the two benchmark JSON files into
+/// `out` (created if needed); returns the paths written.
+pub fn write_trend(trends: &[Trend], out: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    if trends.iter().all(|t| t.nights.is_empty()) {
+        return Err(ReportError::NoRuns);
+    }
+    std::fs::create_dir_all(out).map_err(|e| ReportError::io(out, e))?;
+    let mut written = Vec::new();
+    for t in trends {
+        for fig in figures(t) {
+            written.extend(crate::compare::write_figure(&fig, out)?);
+        }
+    }
+    let (smaller, bigger) = benchmark_json(trends);
+    for (name, entries) in [(BENCHMARK_SMALLER, smaller), (BENCHMARK_BIGGER, bigger)] {
+        let path = out.join(name);
+        let text = serde_json::to_string_pretty(&entries)
+            .map_err(|e| ReportError::io(&path, std::io::Error::other(e)))?;
+        crate::compare::write_text(&path, &format!("{text}\n"))?;
+        written.push(path);
+    }
+    Ok(written)
+}
