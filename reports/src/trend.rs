@@ -68,19 +68,22 @@ impl Trend<'_> {
         self.name.replace(['/', '\\'], "-").replace(" +", "+")
     }
 
-    /// The nights' start times as x-axis labels: `11-28`, or `11-28 02:17` when two nights share
-    /// a day.
+    /// The nights' start times as x-axis labels: `11-28`, or with the time (`11-28 02:17`,
+    /// `11-28 02:17:05`) as far as needed to tell the nights apart.
     fn dates(&self) -> Vec<String> {
-        let days: Vec<String> = self.nights.iter().map(|r| started(r, "%m-%d")).collect();
-        let distinct = days.iter().enumerate().all(|(i, d)| !days[..i].contains(d));
-        if distinct {
-            days
-        } else {
-            self.nights
+        let formats = ["%m-%d", "%m-%d %H:%M", "%m-%d %H:%M:%S"];
+        let mut labels = Vec::new();
+        for f in formats {
+            labels = self.nights.iter().map(|r| started(r, f)).collect();
+            let distinct = labels
                 .iter()
-                .map(|r| started(r, "%m-%d %H:%M"))
-                .collect()
+                .enumerate()
+                .all(|(i, d)| !labels[..i].contains(d));
+            if distinct {
+                break;
+            }
         }
+        labels
     }
 
     /// The x axis: one position per night, at most ~12 labelled.
@@ -291,10 +294,18 @@ fn times(t: &Trend) -> Figure {
             text: series[i].label.clone(),
         })
         .collect();
-    entries.push(LegendEntry {
-        sample: Sample::Marker(Marker::Cross, style::GREY),
-        text: "never reached (drawn at the top)".into(),
+    let never = t.nights.iter().any(|r| {
+        AlertKind::ALL.iter().any(|&k| {
+            let s = r.summary.kind(k);
+            s.expected > 0 && TREND_LEVELS.iter().any(|&p| s.time_to(p).is_none())
+        })
     });
+    if never {
+        entries.push(LegendEntry {
+            sample: Sample::Marker(Marker::Cross, style::GREY),
+            text: "never reached (drawn at the top)".into(),
+        });
+    }
     for kind in AlertKind::ALL {
         for (p, ms) in t.limits(kind).0 {
             entries.push(LegendEntry {
@@ -495,7 +506,7 @@ pub fn benchmark_json(trends: &[Trend]) -> (Vec<BenchmarkEntry>, Vec<BenchmarkEn
             smaller.push(entry(
                 format!("{} {kind} loss rate", t.name),
                 "%",
-                k.loss_rate * 100.0,
+                round4(k.loss_rate * 100.0),
             ));
             let curve = r.curve(kind);
             for (secs, label) in crate::requirements::deadline_lines(kind) {
@@ -506,12 +517,17 @@ pub fn benchmark_json(trends: &[Trend]) -> (Vec<BenchmarkEntry>, Vec<BenchmarkEn
                         mmss(secs as f64)
                     ),
                     "%",
-                    curve.fraction_at(secs * 1000) * 100.0,
+                    round4(curve.fraction_at(secs * 1000) * 100.0),
                 ));
             }
         }
     }
     (smaller, bigger)
+}
+
+/// Four decimals: a percentage to a ten-thousandth, without float noise (`4.0066666666666695`).
+fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
 }
 
 /// The benchmark files, written by [`write_trend`].
