@@ -28,7 +28,7 @@ fn simulate_in(cwd: &Path, extra: &[&str]) -> std::process::Output {
     let mut args: Vec<&std::ffi::OsStr> = vec!["simulate".as_ref(), "--profile".as_ref()];
     args.push(p.as_os_str());
     args.push("--quiet".as_ref());
-    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(a)));
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
     run_harness_in(cwd, &[], args, SHORT)
 }
 

@@ -583,9 +583,10 @@ mod tests {
             l.lose(id, LossCause::EndpointRejected, 10).unwrap();
         }
         l.finish(100);
-        let north: ledger::Region = serde_json::from_str("\"north\"").unwrap();
+        // A region by name, as a profile names it (whatever `Region` is made of).
+        let north = || serde_json::from_str::<ledger::Region>("\"north\"").unwrap();
         let run_with = |submitted: u64, rejected: u64| {
-            let mut meta = results::RunMeta::new("t/current", north.clone(), "current", 1, 4);
+            let mut meta = results::RunMeta::new("t/current", north(), "current", 1, 4);
             meta.mode = Mode::Run;
             meta.health = Some(results::HealthRecord::Run(Box::new(results::Health {
                 egress: Some(results::EgressHealth {
