@@ -212,13 +212,81 @@ fn broken_curves(series: usize, values: &[Option<f64>]) -> Vec<Layer> {
         .collect()
 }
 
+/// The dash of a threshold line.
+const LIMIT_DASH: (u32, u32) = (10, 6);
+
+/// The layers of one trend panel: each series' value per night (`None`: none that night) as a
+/// polyline broken where a value is missing and a mark per night, the newest labelled by `label`;
+/// a missing value drawn as a grey cross labelled "never" at `never_at`, or left out without it;
+/// and each limit `(series, y)` as a dashed line in its series' colour.
+fn night_layers(
+    series: &[Series],
+    values: &[Vec<Option<f64>>],
+    limits: &[(usize, f64)],
+    label: fn(f64) -> String,
+    never_at: Option<f64>,
+) -> Vec<Layer> {
+    let mut layers: Vec<Layer> = limits
+        .iter()
+        .map(|&(i, y)| {
+            Layer::Rule(Rule {
+                at: RuleAt::Y(y),
+                color: series[i].style.color,
+                dash: LIMIT_DASH,
+                label: None,
+            })
+        })
+        .collect();
+    let mut marks = Vec::new();
+    for (i, vals) in values.iter().enumerate() {
+        layers.extend(broken_curves(i, vals));
+        for (n, v) in vals.iter().enumerate() {
+            // Only the newest night is labelled: the axis reads the others.
+            let newest = n + 1 == vals.len();
+            let (at, marker, text) = match (v, never_at) {
+                (Some(v), _) => (*v, series[i].style.marker, label(*v)),
+                (None, Some(top)) => (top, Marker::Cross, "never".to_string()),
+                (None, None) => continue,
+            };
+            marks.push(Mark {
+                series: i,
+                at: (n as f64, at),
+                marker,
+                nudge_px: 0,
+                label: newest.then_some(text),
+            });
+        }
+    }
+    layers.push(Layer::Marks(marks));
+    layers
+}
+
+/// The largest value or limit drawn (0 when there is none).
+fn highest(values: &[Vec<Option<f64>>], limits: &[(usize, f64)]) -> f64 {
+    values
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .chain(limits.iter().map(|l| l.1))
+        .fold(0.0, f64::max)
+}
+
+/// A legend line for a threshold drawn in `series`' colour.
+fn limit_entry(series: &Series, text: String) -> LegendEntry {
+    LegendEntry {
+        sample: Sample::Line(series.style.color, LIMIT_DASH),
+        text,
+    }
+}
+
 /// Time to 50/80/95% per night, POA above PRA, with the thresholds.
 fn times(t: &Trend) -> Figure {
     let series = level_series();
+    let level_index = |p: f64| TREND_LEVELS.iter().position(|l| *l == p).unwrap_or(0);
     let panels = AlertKind::ALL
         .iter()
         .map(|&kind| {
-            let (limits, _) = t.limits(kind);
             let minutes: Vec<Vec<Option<f64>>> = TREND_LEVELS
                 .iter()
                 .map(|&p| {
@@ -228,48 +296,13 @@ fn times(t: &Trend) -> Figure {
                         .collect()
                 })
                 .collect();
-            let highest = minutes
+            let limits: Vec<(usize, f64)> = t
+                .limits(kind)
+                .0
                 .iter()
-                .flatten()
-                .flatten()
-                .copied()
-                .chain(limits.iter().map(|(_, ms)| *ms as f64 / 60_000.0))
-                .fold(0.0, f64::max);
-            let y_max = nice_minutes(highest * 1.15);
-            let mut layers: Vec<Layer> = limits
-                .iter()
-                .filter_map(|(p, ms)| {
-                    let i = TREND_LEVELS.iter().position(|l| l == p)?;
-                    Some(Layer::Rule(Rule {
-                        at: RuleAt::Y(*ms as f64 / 60_000.0),
-                        color: series[i].style.color,
-                        dash: (10, 6),
-                        label: None,
-                    }))
-                })
+                .map(|&(p, ms)| (level_index(p), ms as f64 / 60_000.0))
                 .collect();
-            let last = t.nights.len().saturating_sub(1);
-            let mut marks = Vec::new();
-            for (i, values) in minutes.iter().enumerate() {
-                layers.extend(broken_curves(i, values));
-                for (n, v) in values.iter().enumerate() {
-                    // Only the newest night is labelled: the axis reads the others.
-                    let label =
-                        (n == last).then(|| v.map_or_else(|| "never".into(), |m| mmss(m * 60.0)));
-                    marks.push(Mark {
-                        series: i,
-                        at: (n as f64, v.unwrap_or(y_max)),
-                        marker: if v.is_some() {
-                            series[i].style.marker
-                        } else {
-                            Marker::Cross
-                        },
-                        nudge_px: 0,
-                        label,
-                    });
-                }
-            }
-            layers.push(Layer::Marks(marks));
+            let y_max = nice_minutes(highest(&minutes, &limits) * 1.15);
             let mut y = minutes_axis(
                 Some("time to X% of expected delivered (m:ss)".into()),
                 y_max,
@@ -284,7 +317,7 @@ fn times(t: &Trend) -> Figure {
                 x: t.night_axis(),
                 y,
                 weight: 1.0,
-                layers,
+                layers: night_layers(&series, &minutes, &limits, |m| mmss(m * 60.0), Some(y_max)),
             }
         })
         .collect();
@@ -308,15 +341,10 @@ fn times(t: &Trend) -> Figure {
     }
     for kind in AlertKind::ALL {
         for (p, ms) in t.limits(kind).0 {
-            entries.push(LegendEntry {
-                sample: Sample::Line(
-                    series[TREND_LEVELS.iter().position(|l| *l == p).unwrap_or(0)]
-                        .style
-                        .color,
-                    (10, 6),
-                ),
-                text: format!("{kind} {p:.0}% limit {}", mmss(ms as f64 / 1000.0)),
-            });
+            entries.push(limit_entry(
+                &series[level_index(p)],
+                format!("{kind} {p:.0}% limit {}", mmss(ms as f64 / 1000.0)),
+            ));
         }
     }
     let (subtitle, warnings) = t.heading();
@@ -360,46 +388,12 @@ fn loss(t: &Trend) -> Figure {
                 .collect()
         })
         .collect();
-    let limits: Vec<Option<f64>> = AlertKind::ALL.iter().map(|&k| t.limits(k).1).collect();
-    let highest = rates
-        .iter()
-        .flatten()
-        .flatten()
-        .copied()
-        .chain(limits.iter().flatten().map(|f| f * 100.0))
-        .fold(0.0, f64::max);
-    let y_max = nice_percent(highest * 1.3);
-    let mut layers: Vec<Layer> = limits
+    let limits: Vec<(usize, f64)> = AlertKind::ALL
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| {
-            l.map(|max| {
-                Layer::Rule(Rule {
-                    at: RuleAt::Y(max * 100.0),
-                    color: series[i].style.color,
-                    dash: (10, 6),
-                    label: None,
-                })
-            })
-        })
+        .filter_map(|(i, &k)| t.limits(k).1.map(|max| (i, max * 100.0)))
         .collect();
-    let last = t.nights.len().saturating_sub(1);
-    let mut marks = Vec::new();
-    for (i, values) in rates.iter().enumerate() {
-        layers.extend(broken_curves(i, values));
-        for (n, v) in values.iter().enumerate() {
-            if let Some(v) = v {
-                marks.push(Mark {
-                    series: i,
-                    at: (n as f64, *v),
-                    marker: series[i].style.marker,
-                    nudge_px: 0,
-                    label: (n == last).then(|| pct(v / 100.0)),
-                });
-            }
-        }
-    }
-    layers.push(Layer::Marks(marks));
+    let y_max = nice_percent(highest(&rates, &limits) * 1.3);
     let mut entries: Vec<LegendEntry> = series
         .iter()
         .enumerate()
@@ -408,13 +402,11 @@ fn loss(t: &Trend) -> Figure {
             text: s.label.clone(),
         })
         .collect();
-    for (i, (k, l)) in AlertKind::ALL.iter().zip(&limits).enumerate() {
-        if let Some(max) = l {
-            entries.push(LegendEntry {
-                sample: Sample::Line(series[i].style.color, (10, 6)),
-                text: format!("{k} loss limit {}", pct(*max)),
-            });
-        }
+    for &(i, max) in &limits {
+        entries.push(limit_entry(
+            &series[i],
+            format!("{} loss limit {}", AlertKind::ALL[i], pct(max / 100.0)),
+        ));
     }
     let (subtitle, warnings) = t.heading();
     Figure {
@@ -425,15 +417,15 @@ fn loss(t: &Trend) -> Figure {
         ),
         subtitle,
         warnings,
-        series,
         panels: vec![Panel {
             title: None,
             title_is_heading: false,
             x: t.night_axis(),
             y: percent_axis("lost / expected", 0.0, y_max, 10.0),
             weight: 1.0,
-            layers,
+            layers: night_layers(&series, &rates, &limits, |v| pct(v / 100.0), None),
         }],
+        series,
         arrangement: Arrangement::Rows,
         legend: Legend {
             entries,

@@ -143,6 +143,14 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
         outcome,
         message,
     };
+    // A share of nothing expected is no figure at all: an error, never a pass.
+    let undefined = |kind, what: &str| {
+        result(
+            Outcome::Error,
+            "n/a".into(),
+            format!("no {kind} alerts were expected in this run: {what} is undefined"),
+        )
+    };
     match *rule {
         Rule::TimeTo {
             kind,
@@ -151,13 +159,7 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
         } => {
             let k = summary.kind(kind);
             if k.expected == 0 {
-                return result(
-                    Outcome::Error,
-                    "n/a".into(),
-                    format!(
-                        "no {kind} alerts were expected in this run: time to {pct}% is undefined"
-                    ),
-                );
+                return undefined(kind, &format!("time to {pct}%"));
             }
             // The summary's own figure where it has one (the curve of a folder without alerts.csv
             // is only HDR-precise); the exact curve for any other level.
@@ -208,14 +210,9 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
         } => {
             let k = summary.kind(kind);
             if k.expected == 0 {
-                return result(
-                    Outcome::Error,
-                    "n/a".into(),
-                    format!(
-                        "no {kind} alerts were expected in this run: the share delivered by {} \
-                         is undefined",
-                        format_ms(within_ms)
-                    ),
+                return undefined(
+                    kind,
+                    &format!("the share delivered by {}", format_ms(within_ms)),
                 );
             }
             let curve = run.curve(kind);
