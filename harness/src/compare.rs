@@ -33,6 +33,13 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.profile.clone()
     };
+    if args.profile.is_empty() && !args.profiles_dir.is_dir() {
+        return Err(anyhow::anyhow!(
+            "the seed's six profiles are read from {}/, which is not here: run from the \
+             repository's folder, or give --profiles-dir DIR or --profile FILE",
+            args.profiles_dir.display()
+        ));
+    }
     // Fail on a broken profile or thresholds table before spending minutes on the others.
     let mut thresholds = Vec::with_capacity(profiles.len());
     let mut bases: Vec<String> = Vec::with_capacity(profiles.len());
