@@ -1,8 +1,11 @@
-//! Records the git commit the harness is built from, so every `run.json` can name it.
+//! Records the git commit the harness is built from, so every `run.json` can name it, and the
+//! build date, so `csp-harness --version` says both.
 //!
 //! `CSP_GIT_COMMIT` set in the environment wins (for builds from a source tarball that know their
 //! commit); otherwise `git rev-parse HEAD` in the source tree; otherwise nothing, and the harness
-//! says "commit unknown" rather than guessing.
+//! says "commit unknown" rather than guessing. The build date is `SOURCE_DATE_EPOCH` when set
+//! (reproducible builds), otherwise today (UTC) when this script last ran: on every change to the
+//! harness's own sources or its commit.
 
 use std::process::Command;
 
@@ -25,9 +28,21 @@ fn main() {
         .ok()
         .filter(|c| !c.is_empty())
         .or_else(|| git(&["rev-parse", "HEAD"]));
-    if let Some(c) = commit {
+    if let Some(c) = &commit {
         println!("cargo:rustc-env=CSP_GIT_COMMIT={c}");
     }
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    println!("cargo:rerun-if-changed=src");
+    let date = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .unwrap_or_else(chrono::Utc::now)
+        .format("%Y-%m-%d");
+    let commit = commit.as_deref().map_or("commit unknown".to_string(), |c| {
+        format!("commit {}", c.get(..12).unwrap_or(c))
+    });
+    println!("cargo:rustc-env=CSP_BUILD_INFO={commit}, built {date}");
     // Rebuild when HEAD moves: HEAD itself (a checkout) and the branch it points at (a commit).
     // Only files that exist: cargo treats a missing one as always changed.
     let mut watch = Vec::new();

@@ -39,6 +39,9 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
             profile("test/mixed-30k.toml").as_os_str(),
             "--time-scale".as_ref(),
             "240".as_ref(),
+            // Reconciliation is the subject, not the schedule (exit 3 is pinned below).
+            "--max-lag-ms".as_ref(),
+            "3600000".as_ref(),
             "--quiet".as_ref(),
             "--out".as_ref(),
             out.as_os_str(),
@@ -132,24 +135,33 @@ fn start_ingest(port: u16, cert: &Path, extra: &[&str]) -> std::process::Child {
     child
 }
 
-fn run_against(port: u16, ca: &Path, profile_rel: &str, out: &Path) -> std::process::Output {
-    run_harness(
-        [
-            "run".as_ref(),
-            "--profile".as_ref(),
-            profile(profile_rel).as_os_str(),
-            "--endpoint".as_ref(),
-            format!("quic://127.0.0.1:{port}").as_ref(),
-            "--ca".as_ref(),
-            ca.as_os_str(),
-            "--time-scale".as_ref(),
-            "600".as_ref(),
-            "--quiet".as_ref(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ],
-        Duration::from_secs(120),
-    )
+fn run_against(
+    port: u16,
+    ca: &Path,
+    profile_rel: &str,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "run".into(),
+        "--profile".into(),
+        profile(profile_rel).into(),
+        "--endpoint".into(),
+        format!("quic://127.0.0.1:{port}").into(),
+        "--ca".into(),
+        ca.into(),
+        "--time-scale".into(),
+        "600".into(),
+        "--quiet".into(),
+        "--out".into(),
+        out.into(),
+        // These tests are about the endpoint, not the harness's schedule (exit 3, pinned by
+        // heavy_a_harness_that_falls_behind_...): a loaded test machine must not decide them.
+        "--max-lag-ms".into(),
+        "3600000".into(),
+    ];
+    args.extend(extra.iter().map(|a| a.into()));
+    run_harness(args, Duration::from_secs(120))
 }
 
 #[test]
@@ -162,7 +174,7 @@ fn unreachable_endpoint_given_by_the_user_exits_2_quickly_with_a_clear_message()
     ingest.kill().expect("kill ingest");
     ingest.wait().expect("reap ingest");
     let out = dir.path().join("out");
-    let res = run_against(port, &ca, "central-south/current.toml", &out);
+    let res = run_against(port, &ca, "central-south/current.toml", &out, &[]);
     assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("unreachable"), "{err}");
@@ -180,12 +192,42 @@ fn rejecting_endpoint_loses_alerts_as_rejected_and_says_so() {
     let ca = dir.path().join("ca.pem");
     let mut ingest = start_ingest(port, &ca, &["--reject-all"]);
     let out = dir.path().join("out");
-    let res = run_against(port, &ca, "test/mixed-short.toml", &out);
+    let res = run_against(port, &ca, "test/mixed-short.toml", &out, &[]);
+    // The same run asked for a JUnit report without thresholds: its health checks are the verdict.
+    let out_junit = dir.path().join("out-junit");
+    let junit = dir.path().join("health.xml");
+    let with_junit = run_against(
+        port,
+        &ca,
+        "test/mixed-short.toml",
+        &out_junit,
+        &["--junit", junit.to_str().expect("utf-8 path")],
+    );
     let _ = ingest.kill();
     let _ = ingest.wait();
+    // No thresholds: what the endpoint did is the finding, said loudly, and the run passes.
     assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("rejected"), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("warning:") && last.contains("endpoint path lost 100.00%"),
+        "the final line says the endpoint path was starved: {err}"
+    );
+    let md = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
+    assert!(md.contains("ENDPOINT-STARVED"), "{md}");
+    // With --junit and no thresholds, the failed health check fails the run (exit 1).
+    assert_eq!(
+        with_junit.status.code(),
+        Some(1),
+        "{}",
+        describe(&with_junit)
+    );
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    assert!(
+        xml.contains("<testcase name=\"endpoint.delivery\"") && xml.contains("endpoint_rejected"),
+        "{xml}"
+    );
     let summary = read_summary(&out);
     check_accounting(&out, &summary);
     let mut rejected = 0;
@@ -221,6 +263,8 @@ fn endpoint_requiring_a_token_refuses_a_run_without_the_right_one() {
             token.into(),
             "--time-scale".into(),
             "600".into(),
+            "--max-lag-ms".into(),
+            "3600000".into(),
             "--quiet".into(),
             "--out".into(),
             dir.path().join(out).into(),
@@ -244,7 +288,7 @@ fn endpoint_requiring_a_token_refuses_a_run_without_the_right_one() {
 }
 
 #[test]
-fn heavy_a_harness_that_falls_behind_is_flagged_and_cannot_pass() {
+fn heavy_a_harness_that_falls_behind_is_flagged_and_exits_3_with_or_without_thresholds() {
     let dir = temp_dir();
     // Thresholds any healthy run of this profile passes: only the harness's lag can fail it.
     let th = dir.path().join("generous.toml");
@@ -254,6 +298,7 @@ fn heavy_a_harness_that_falls_behind_is_flagged_and_cannot_pass() {
     )
     .expect("write");
     let out = dir.path().join("out");
+    let junit = dir.path().join("lagged.xml");
     // 10,000x: the DSP lets up to 550 alerts per scenario second out, 5.5 million per real second:
     // far beyond what the QUIC egress can send (~0.3 million/s), so hand-overs wait to be sent.
     let res = run_harness(
@@ -263,15 +308,49 @@ fn heavy_a_harness_that_falls_behind_is_flagged_and_cannot_pass() {
             profile("test/mixed-30k.toml").as_os_str(),
             "--time-scale".as_ref(),
             "10000".as_ref(),
+            "--max-lag-ms".as_ref(),
+            "100".as_ref(),
             "--quiet".as_ref(),
             "--thresholds".as_ref(),
             th.as_os_str(),
+            "--junit".as_ref(),
+            junit.as_os_str(),
             "--out".as_ref(),
             out.as_os_str(),
         ],
         Duration::from_secs(120),
     );
-    assert_eq!(res.status.code(), Some(1), "{}", describe(&res));
+    // And without thresholds: lagged is a failure of the run itself, exit 3 all the same.
+    let bare = run_harness(
+        [
+            "run".as_ref(),
+            "--profile".as_ref(),
+            profile("test/mixed-short.toml").as_os_str(),
+            "--time-scale".as_ref(),
+            "10000".as_ref(),
+            // At 10,000x a tenth of a real millisecond late is a scenario second: a limit of
+            // 100 scenario ms is one no real-time scheduler keeps, so this run must lag.
+            "--max-lag-ms".as_ref(),
+            "100".as_ref(),
+            "--quiet".as_ref(),
+            "--out".as_ref(),
+            dir.path().join("bare").as_os_str(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(bare.status.code(), Some(3), "{}", describe(&bare));
+    let md = std::fs::read_to_string(dir.path().join("bare/summary.md")).expect("summary.md");
+    assert!(
+        md.contains("LAGGED"),
+        "summary.md says the run lagged: {md}"
+    );
+    // Exit 3: the run itself failed, whatever the (generous) thresholds say.
+    assert_eq!(res.status.code(), Some(3), "{}", describe(&res));
+    let junit = std::fs::read_to_string(&junit).expect("junit");
+    assert!(
+        junit.contains("<testcase name=\"harness.schedule\"") && junit.contains("fell behind"),
+        "the JUnit says why: {junit}"
+    );
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("fell behind"), "{err}");
     let summary = read_summary(&out);

@@ -1,30 +1,33 @@
-//! `csp-harness check`: the CI gate over a saved results directory, and the same verdict at the end
-//! of `run` / `simulate` / `compare` when thresholds are given.
+//! `csp-harness check`: the CI gate over a saved results directory, and the verdict at the end of
+//! `run` / `simulate` / `compare` ([`run_verdict`], [`conclude`]).
 //!
 //! ```text
 //! csp-harness check --results DIR [--thresholds FILE] [--baseline DIR --max-regression 10%] [--junit FILE]
 //! ```
 //!
-//! Exit codes: **0** every check passed; **1** a threshold was breached, a value it needs was not
-//! measured, or the run regressed against its baseline; **2** the check could not run (unreadable
-//! or malformed thresholds file, missing results, a baseline of another scenario, JUnit not
-//! writable) — returned as an error, which `main` prints and maps to 2.
+//! Exit codes ([`crate::exit`]): **0** every check passed; **1** a threshold was breached, a value
+//! it needs was not measured, or the run regressed against its baseline; **2** the check could not
+//! run (unreadable or malformed thresholds file, missing results, a baseline of another scenario,
+//! JUnit not writable) — returned as an error, which `main` prints and maps to 2. At the end of a
+//! run, **3** when the harness could not keep its schedule and **130** when it was interrupted,
+//! whatever the thresholds say.
 //!
 //! The rules themselves live in the `verdict` crate; this module only reads files, prints and
 //! chooses the exit code. It never changes a results directory.
 
+use crate::exit;
 use anyhow::{Context, anyhow};
-use results::Summary;
+use results::LoadedRun;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use verdict::{Margin, Thresholds, Verdict};
 
 /// Exit code: every check passed.
-pub const EXIT_PASS: u8 = 0;
+pub const EXIT_PASS: u8 = exit::PASS;
 /// Exit code: a threshold breached (or not measured), or a regression against the baseline.
-pub const EXIT_BREACHED: u8 = 1;
+pub const EXIT_BREACHED: u8 = exit::BREACHED;
 /// Exit code: the check could not run.
-pub const EXIT_ERROR: u8 = 2;
+pub const EXIT_ERROR: u8 = exit::ERROR;
 
 /// `csp-harness check`
 #[derive(Debug, Clone, clap::Args)]
@@ -47,6 +50,9 @@ pub struct CheckArgs {
     /// Print only the summary line, not the table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the verdict to stdout as JSON (the table goes to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `check`: `Ok(0)` pass, `Ok(1)` breached, `Err` could not check (exit 2).
@@ -61,14 +67,15 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Some(load_thresholds(path)?),
         None => None,
     };
-    let summary = load_summary(&args.results)?;
+    let run = load(&args.results)?;
     let mut v = match &thresholds {
-        Some(t) => verdict::evaluate(&summary, t),
-        None => Verdict::for_run(&summary),
+        Some(t) => verdict::evaluate(&run, t),
+        None => Verdict::for_run(&run.summary),
     };
     if let Some(dir) = &args.baseline {
-        let baseline = load_summary(dir).context("cannot read the baseline")?;
-        let results = verdict::compare_baseline(&summary, &baseline, args.max_regression)?;
+        let baseline = load(dir).context("cannot read the baseline")?;
+        let results =
+            verdict::compare_baseline(&run.summary, &baseline.summary, args.max_regression)?;
         v.results.extend(results);
     }
     if v.results.is_empty() {
@@ -79,14 +86,117 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 .map_or_else(String::new, |p| p.display().to_string())
         ));
     }
-    report(&[v], args.junit.as_deref(), args.quiet)
+    let verdicts = [v];
+    if args.json {
+        crate::cli::print_json(&verdicts)?;
+    }
+    Ok(exit::code(report(
+        &verdicts,
+        args.junit.as_deref(),
+        args.quiet,
+    )?))
 }
 
-/// The verdicts of runs that just finished (`run` / `simulate` / `compare` given thresholds):
-/// prints the table (one block per run), writes JUnit if asked (one testsuite per run), and
-/// returns 0, or 1 if any run breached (`Err` only if JUnit cannot be written).
-pub fn decide(verdicts: &[Verdict], junit: Option<&Path>, quiet: bool) -> anyhow::Result<ExitCode> {
-    report(verdicts, junit, quiet)
+/// The verdict of a run that just finished: its thresholds (if any) plus its health checks
+/// `run.complete` and `harness.schedule`; without thresholds, only when a JUnit report is
+/// wanted, the health checks alone with `endpoint.delivery` too (they are then the verdict the
+/// JUnit and the exit code give). `None`: nothing to check.
+pub fn run_verdict(
+    run: &LoadedRun,
+    thresholds: Option<&Thresholds>,
+    junit_wanted: bool,
+) -> Option<Verdict> {
+    match thresholds {
+        Some(t) => {
+            let mut v = verdict::evaluate(run, t);
+            v.results
+                .extend(verdict::health_verdict(&run.summary, false).results);
+            Some(v)
+        }
+        None if junit_wanted => {
+            eprintln!(
+                "note: {}: no thresholds, so the JUnit report (and the exit code) hold the run's \
+                 own health checks: {}, {}, {}",
+                run.summary.meta.profile,
+                verdict::health::COMPLETE,
+                verdict::health::SCHEDULE,
+                verdict::health::ENDPOINT
+            );
+            Some(verdict::health_verdict(&run.summary, true))
+        }
+        None => None,
+    }
+}
+
+/// The end of `run`, `simulate` and `compare`: prints the verdicts (if any) and writes their
+/// JUnit, prints `--json`, says in final lines what must not be missed (a starved endpoint, a
+/// lagged harness, an interruption) and returns the exit code: 130 interrupted, else 3 lagged,
+/// else 1 if a verdict failed, else 0.
+pub fn conclude(
+    runs: &[&LoadedRun],
+    verdicts: &[Verdict],
+    junit: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let code = if verdicts.is_empty() {
+        exit::PASS
+    } else {
+        report(verdicts, junit, false)?
+    };
+    if json {
+        let summaries: Vec<&results::Summary> = runs.iter().map(|r| &r.summary).collect();
+        match summaries.as_slice() {
+            [one] => crate::cli::print_json(one)?,
+            many => crate::cli::print_json(&many)?,
+        }
+    }
+    let mut lagged = false;
+    let mut incomplete = false;
+    for r in runs {
+        let m = &r.summary.meta;
+        let name = match &r.dir {
+            Some(d) => format!("{} ({})", m.profile, d.display()),
+            None => m.profile.clone(),
+        };
+        if let Some(c) = verdict::health::endpoint_delivery(&r.summary)
+            && !c.passed()
+        {
+            eprintln!("warning: {name}: {}", c.message);
+        }
+        if let Some(c) = verdict::health::harness_schedule(&r.summary)
+            && !c.passed()
+        {
+            lagged = true;
+            eprintln!(
+                "error: {name}: {} (exit {}): lower --time-scale or use a bigger machine",
+                c.message,
+                exit::LAGGED
+            );
+        }
+        if !m.complete {
+            incomplete = true;
+            eprintln!(
+                "interrupted: {name}: what was measured is written, marked incomplete (exit {})",
+                exit::INTERRUPTED
+            );
+        }
+    }
+    if let Some(sig) = crate::interrupt::requested()
+        && !incomplete
+    {
+        incomplete = true;
+        eprintln!(
+            "interrupted by {sig}: the runs above are complete, the command stopped (exit {})",
+            exit::INTERRUPTED
+        );
+    }
+    Ok(exit::code(if incomplete {
+        exit::INTERRUPTED
+    } else if lagged {
+        exit::LAGGED
+    } else {
+        code
+    }))
 }
 
 /// The thresholds a run should be checked against: `--thresholds FILE` if given, otherwise the
@@ -105,32 +215,29 @@ fn load_thresholds(path: &Path) -> anyhow::Result<Thresholds> {
     Ok(Thresholds::load(path)?)
 }
 
-fn load_summary(dir: &Path) -> anyhow::Result<Summary> {
-    let run = results::load_run(dir)
-        .with_context(|| format!("cannot read results directory {}", dir.display()))?;
-    Ok(run.summary)
+fn load(dir: &Path) -> anyhow::Result<LoadedRun> {
+    results::load_run(dir)
+        .with_context(|| format!("cannot read results directory {}", dir.display()))
 }
 
-fn report(verdicts: &[Verdict], junit: Option<&Path>, quiet: bool) -> anyhow::Result<ExitCode> {
+/// Prints the verdicts, writes their JUnit if asked; 0 if all passed, else 1.
+fn report(verdicts: &[Verdict], junit: Option<&Path>, quiet: bool) -> anyhow::Result<u8> {
+    let say = crate::cli::say;
     for v in verdicts {
         if quiet {
-            println!("{}: {}", v.suite, verdict::summary_line(v));
+            say(&format!("{}: {}\n", v.suite, verdict::summary_line(v)));
         } else {
-            print!("{}", verdict::render_table(v));
+            say(&verdict::render_table(v));
         }
     }
     if let Some(path) = junit {
         verdict::write_junit(path, verdicts)?;
         if !quiet {
-            println!("junit: {}", path.display());
+            say(&format!("junit: {}\n", path.display()));
         }
     }
     let passed = verdicts.iter().all(Verdict::passed);
-    Ok(ExitCode::from(if passed {
-        EXIT_PASS
-    } else {
-        EXIT_BREACHED
-    }))
+    Ok(if passed { EXIT_PASS } else { EXIT_BREACHED })
 }
 
 #[cfg(test)]
@@ -188,6 +295,7 @@ mod tests {
             max_regression: Margin::default(),
             junit: None,
             quiet: true,
+            json: false,
         })
         .unwrap_err();
         assert!(format!("{e:#}").contains("/nonexistent/results"), "{e:#}");
@@ -198,6 +306,7 @@ mod tests {
             max_regression: Margin::default(),
             junit: None,
             quiet: true,
+            json: false,
         })
         .unwrap_err();
         assert!(e.to_string().contains("nothing to check"), "{e}");

@@ -1,20 +1,44 @@
 //! The `csp-harness` command line: argument parsing and dispatch to the subcommands.
 //!
-//! Exit codes are part of the interface: 0 pass, 1 thresholds breached, 2 usage, input or endpoint
-//! error. Every error reaching `main` is printed once, with its chain of causes, and maps to 2.
+//! Exit codes are part of the interface ([`crate::exit`]): 0 pass, 1 thresholds breached, 2 usage,
+//! input or endpoint error, 3 the harness could not keep its schedule, 130 interrupted. Every
+//! error reaching `main` is printed once, each cause once, and maps to 2.
 
 use crate::endpoint_url::EndpointUrl;
-use clap::{Args, Parser, Subcommand};
+use crate::exit;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Load-test harness for GB smart-meter power outage and restoration alerts.
+/// `0.1.0 (commit 1a2b3c4d5e6f, built 2026-11-30)`: from `build.rs`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CSP_BUILD_INFO"), ")");
+
+/// Load-test harness for GB smart-meter power outage (POA) and restoration (PRA) alerts: virtual
+/// hubs, a modelled CSP network, a real alert-ingest endpoint, delivery curves and loss by cause.
 #[derive(Debug, Parser)]
-#[command(name = "csp-harness", version, about, long_about = None)]
+#[command(
+    name = "csp-harness",
+    version = VERSION,
+    after_help = exit::HELP,
+    propagate_version = true
+)]
 pub struct Cli {
+    /// Log lines on stderr as text or as JSON objects (one per line). Filter with RUST_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; colour only on a terminal (and never with NO_COLOR set).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// The subcommands.
@@ -32,11 +56,26 @@ pub enum Command {
     Report(ReportArgs),
     /// Check a results directory against thresholds and/or a baseline (exit 0 pass, 1 breached, 2 error).
     Check(crate::check::CheckArgs),
-    /// Serve the reference alert-ingest endpoint (QUIC).
+    /// Draw many nights' results over time (time to 50/80/95%, loss) and write them for
+    /// github-action-benchmark.
+    Trend(crate::trend::TrendArgs),
+    /// Serve the reference alert-ingest endpoint (QUIC). Ctrl-C or SIGTERM close it gracefully.
     Ingest(crate::ingest::IngestArgs),
     /// Inspect load profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Print a shell completion script, e.g. `csp-harness completions bash > /etc/bash_completion.d/csp-harness`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a folder with --out.
+    Man {
+        /// Write csp-harness.1 and csp-harness-COMMAND.1 into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `csp-harness profile ...`
@@ -62,17 +101,27 @@ pub struct CommonRunArgs {
     /// Seed for every random choice of the model (same seed, same scenario).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Results directory [default: out/<profile name>].
+    /// Results folder. Default: a new folder per run, out/<profile>[+<changes>]/<UTC time>/, with
+    /// out/<profile>[+<changes>]/latest pointing at the newest. A folder given here must be empty
+    /// (or use --force).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Write into a non-empty --out folder, replacing the results an earlier run left there.
+    #[arg(long, requires = "out")]
+    pub force: bool,
     /// Only print the final summary line, no progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print summary.json to stdout (everything else goes to stderr), e.g. for `| jq`.
+    #[arg(long)]
+    pub json: bool,
     /// Thresholds to check at the end (default: the profile's own `[thresholds]`, if any).
     /// Exit 1 when one is breached.
     #[arg(long, value_name = "FILE")]
     pub thresholds: Option<PathBuf>,
-    /// Write the verdict as JUnit XML (one test case per threshold).
+    /// Write the verdict as JUnit XML (one test case per threshold, plus the run's health checks:
+    /// complete, on schedule; without thresholds also the endpoint path, and the exit code follows
+    /// them).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 }
@@ -85,10 +134,16 @@ pub struct RunArgs {
     pub common: CommonRunArgs,
     /// Endpoint under test, `quic://HOST:PORT`. Without it the reference endpoint is started on
     /// 127.0.0.1 with a fresh self-signed certificate.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "CSP_ENDPOINT", hide_env_values = true)]
     pub endpoint: Option<EndpointUrl>,
     /// CA or pinned certificate (PEM) the endpoint's certificate must chain to. Required with --endpoint.
-    #[arg(long, value_name = "PEM", requires = "endpoint")]
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "endpoint",
+        env = "CSP_CA",
+        hide_env_values = true
+    )]
     pub ca: Option<PathBuf>,
     /// INSECURE: accept any endpoint certificate without verifying who issued it. Anyone on the
     /// path can read and alter the alerts. Only for trials against throw-away certificates.
@@ -100,8 +155,15 @@ pub struct RunArgs {
     /// Private key (PEM) of --client-cert.
     #[arg(long, value_name = "PEM", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
-    /// Token presented to the endpoint in the HELLO frame (docs/protocol.md).
-    #[arg(long, value_name = "TOKEN", requires = "endpoint")]
+    /// Token presented to the endpoint in the HELLO frame (docs/protocol.md). Prefer the
+    /// environment variable: a token on the command line is visible to every user in `ps`.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "endpoint",
+        env = "CSP_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// TLS server name to verify [default: the endpoint's host].
     #[arg(long, value_name = "NAME", requires = "endpoint")]
@@ -113,10 +175,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub connections: u16,
     /// Scenario seconds the harness waits for outstanding acks after the last hub finished.
-    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS", value_parser = parse_drain_s, allow_negative_numbers = true)]
     pub drain_s: f64,
-    /// Harness lag (scenario ms behind the intended send time, 99th percentile) beyond which the
-    /// run is flagged as lagged: its curves are distorted by the harness, not the network.
+    /// Harness lag (scenario ms that hub tasks run behind their intended times, 99th percentile)
+    /// beyond which the run is flagged as lagged and exits 3: its curves are distorted by the
+    /// harness, not the network. Time alerts wait for a dead or slow endpoint is the endpoint's,
+    /// reported apart, and never counts here.
     #[arg(long, default_value_t = 5000, value_name = "MS")]
     pub max_lag_ms: u64,
 }
@@ -147,15 +211,22 @@ pub struct CompareArgs {
     /// Time scale of `run` (ignored with --simulate).
     #[arg(long, default_value_t = 60.0, value_name = "N", value_parser = parse_time_scale)]
     pub time_scale: f64,
-    /// Output directory: one results directory per profile plus the overlaid graphs and tables.
-    #[arg(long, value_name = "DIR", default_value = "out/compare")]
-    pub out: PathBuf,
+    /// Output folder: one results folder per profile plus the overlaid graphs and tables.
+    /// Default: a new folder per comparison, out/compare/<UTC time>/ (out/compare/latest the newest).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into a non-empty --out folder, replacing the results an earlier comparison left there.
+    #[arg(long, requires = "out")]
+    pub force: bool,
     /// Write the verdict of the profiles' own `[thresholds]` as JUnit XML.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the runs' summaries to stdout as one JSON array (everything else goes to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `csp-harness report`
@@ -164,9 +235,12 @@ pub struct ReportArgs {
     /// Results directories written by run, simulate or compare.
     #[arg(required = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
-    /// Where the graphs and tables go.
-    #[arg(long, value_name = "DIR", default_value = "out/report")]
-    pub out: PathBuf,
+    /// Where the graphs and tables go. Default: a new folder, out/report/<UTC time>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into a non-empty --out folder, replacing the files an earlier report left there.
+    #[arg(long, requires = "out")]
+    pub force: bool,
     /// Also write report.html: one self-contained file (graphs as inline SVG, tables, provenance)
     /// that opens without network access and prints on A4.
     #[arg(long)]
@@ -188,12 +262,123 @@ fn parse_time_scale(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// Writes to stdout, ignoring a closed pipe (`csp-harness ... | head` must not panic).
+fn parse_drain_s(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| {
+        format!("'{s}' is not a number of scenario seconds (e.g. 300 for five minutes)")
+    })?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!(
+            "the drain is a number of scenario seconds, 0 or more, got {s}"
+        ));
+    }
+    Ok(v)
+}
+
+/// At least 1: a limit of 0 connections would refuse every client.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("0 would refuse every client; give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a whole number")),
+    }
+}
+
+/// A token that is not empty: an empty required token would let any client in.
+fn non_empty_token(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("an empty token would let any client in; give a token, or leave the flag out".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// The command line as clap sees it, with what the derive cannot say: defaults of "no limit"
+/// (`u64::MAX`) shown as `unlimited`, and the reference endpoint's limits and token refused when
+/// they would make no sense. (The endpoint's own arguments belong to its module; these checks sit
+/// here so they cover it whatever that module's derive says.)
+pub fn command() -> clap::Command {
+    readable_defaults(Cli::command()).mut_subcommand("ingest", |c| {
+        c.mut_args(|a| match a.get_id().as_str() {
+            "max_connections" | "max_connections_per_ip" => a.value_parser(at_least_one),
+            "auth_token" => a.value_parser(non_empty_token),
+            _ => a,
+        })
+    })
+}
+
+/// Every argument (in every subcommand) whose default is an integer type's maximum shows
+/// `[default: unlimited]` instead of `18446744073709551615`.
+fn readable_defaults(cmd: clap::Command) -> clap::Command {
+    const MAXIMA: [&str; 3] = ["18446744073709551615", "4294967295", "65535"];
+    cmd.mut_args(|a| {
+        let is_max = a
+            .get_default_values()
+            .iter()
+            .any(|v| MAXIMA.iter().any(|m| v == *m));
+        if !is_max {
+            return a;
+        }
+        let help = a.get_help().map(ToString::to_string).unwrap_or_default();
+        let long = a.get_long_help().map(ToString::to_string);
+        let a = a
+            .hide_default_value(true)
+            .help(format!("{help} [default: unlimited]"));
+        match long {
+            Some(l) => a.long_help(format!("{l}\n\n[default: unlimited]")),
+            None => a,
+        }
+    })
+    .mut_subcommands(readable_defaults)
+}
+
+/// Is stdout reserved for `--json`? Then everything meant for people goes to stderr.
+static JSON_STDOUT: AtomicBool = AtomicBool::new(false);
+
+/// Reserves stdout for the JSON a `--json` command prints.
+pub fn reserve_stdout_for_json(on: bool) {
+    JSON_STDOUT.store(on, Ordering::Relaxed);
+}
+
+/// Writes text for people: to stdout, or to stderr when stdout is reserved for `--json`. A closed
+/// pipe is ignored (`csp-harness ... | head` must not panic).
 pub fn say(text: &str) {
     use std::io::Write as _;
+    if JSON_STDOUT.load(Ordering::Relaxed) {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+/// Writes a `--json` result to stdout, pretty-printed, with a final newline.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let text = serde_json::to_string_pretty(value)?;
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
+    let _ = writeln!(out, "{text}");
     let _ = out.flush();
+    Ok(())
+}
+
+/// An error and its causes, each said once: a cause whose text its parent already includes (as
+/// many library errors include their source's message) is not repeated.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Parses the arguments and runs the command; returns the process exit code.
@@ -202,45 +387,232 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match command()
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             // clap prints help/version on stdout (exit 0) and usage errors on stderr (exit 2).
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(2)
+                exit::code(exit::ERROR)
             } else {
                 ExitCode::SUCCESS
             };
         }
     };
+    crate::init_tracing(cli.log_format);
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Simulate(_) | Command::Compare(_)
+    ) && let Err(e) = crate::interrupt::install()
+    {
+        eprintln!("warning: cannot catch Ctrl-C/SIGTERM ({e}): an interrupted run writes nothing");
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            eprintln!("error: {}", error_text(&e));
+            exit::code(exit::ERROR)
         }
     }
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => crate::run::run(args),
-        Command::Simulate(args) => crate::run::simulate(args),
-        Command::Compare(args) => crate::compare::compare(args),
+        Command::Run(args) => {
+            reserve_stdout_for_json(args.common.json);
+            crate::run::run(args)
+        }
+        Command::Simulate(args) => {
+            reserve_stdout_for_json(args.common.json);
+            crate::run::simulate(args)
+        }
+        Command::Compare(args) => {
+            reserve_stdout_for_json(args.json);
+            crate::compare::compare(args)
+        }
         Command::Report(args) => crate::compare::report(args),
-        Command::Check(args) => crate::check::check(args),
+        Command::Check(args) => {
+            reserve_stdout_for_json(args.json);
+            crate::check::check(args)
+        }
+        Command::Trend(args) => crate::trend::trend(args),
         Command::Ingest(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(crate::ingest::run_ingest(args))?;
+            rt.block_on(serve_ingest(args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile(ProfileCommand::Show { file }) => {
             let p = virtual_hubs::Profile::load(&file)?;
-            print!("{}", p.to_resolved_toml());
+            say(&p.to_resolved_toml());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            let mut cmd = command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "csp-harness", &mut out);
+            say(&String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out } => {
+            let cmd = command();
+            match out {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)?;
+                    clap_mangen::generate_to(cmd, &dir)?;
+                    say(&format!("man pages: {}\n", dir.display()));
+                }
+                None => {
+                    let mut page = Vec::new();
+                    clap_mangen::Man::new(cmd).render(&mut page)?;
+                    say(&String::from_utf8_lossy(&page));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `csp-harness ingest`: serves until Ctrl-C or SIGTERM, then closes gracefully (stops accepting,
+/// finishes the batches in hand, flushes its ledger) and exits 0, as a service manager or
+/// `docker stop` expects.
+async fn serve_ingest(args: crate::ingest::IngestArgs) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Listening for SIGINT here installs its handler before the endpoint starts, so a signal that
+    // arrives early cannot kill the process with the default action.
+    let _sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let serve = crate::ingest::run_ingest(args);
+    tokio::pin!(serve);
+    tokio::select! {
+        r = &mut serve => return r,
+        _ = sigterm.recv() => eprintln!("SIGTERM: closing gracefully"),
+    }
+    // The endpoint closes gracefully on Ctrl-C: ask it the same way, and again should it not have
+    // been listening yet when the first one came.
+    loop {
+        signal_hook::low_level::raise(signal_hook::consts::SIGINT)?;
+        if let Ok(r) = tokio::time::timeout(std::time::Duration::from_secs(2), &mut serve).await {
+            return r;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subcommand_parses_with_the_real_command() {
+        let cmd = command();
+        cmd.clone().debug_assert();
+        let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+        for want in [
+            "run",
+            "simulate",
+            "compare",
+            "report",
+            "check",
+            "trend",
+            "ingest",
+            "profile",
+            "completions",
+            "man",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+    }
+
+    #[test]
+    fn no_default_is_shown_as_an_integer_maximum() {
+        fn walk(c: &clap::Command, out: &mut Vec<String>) {
+            for a in c.get_arguments() {
+                let shown = !a.is_hide_default_value_set();
+                for v in a.get_default_values() {
+                    let v = v.to_string_lossy();
+                    if shown && v.len() >= 5 && v.chars().all(|c| c.is_ascii_digit()) {
+                        let n: u128 = v.parse().unwrap_or(0);
+                        if [u128::from(u64::MAX), u128::from(u32::MAX), 65_535].contains(&n) {
+                            out.push(format!("{} --{}", c.get_name(), a.get_id()));
+                        }
+                    }
+                }
+            }
+            for s in c.get_subcommands() {
+                walk(s, out);
+            }
+        }
+        let mut bad = Vec::new();
+        walk(&command(), &mut bad);
+        assert!(bad.is_empty(), "{bad:?}");
+        let mut cmd = command();
+        let ingest = cmd.find_subcommand_mut("ingest").unwrap();
+        let help = ingest.render_long_help().to_string();
+        assert!(!help.contains("18446744073709551615"), "{help}");
+        assert!(help.contains("[default: unlimited]"), "{help}");
+    }
+
+    #[test]
+    fn causes_are_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = io.to_string();
+        // A library error that embeds its source's message, as thiserror's `{source}` does.
+        #[derive(Debug)]
+        struct Embeds(std::io::Error);
+        impl std::fmt::Display for Embeds {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot read x.toml: {}", self.0)
+            }
+        }
+        impl std::error::Error for Embeds {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Embeds(io)).context("loading the profile");
+        let said = error_text(&e);
+        assert_eq!(said.matches(&text).count(), 1, "{said}");
+        assert!(
+            said.starts_with("loading the profile: cannot read x.toml"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn drain_and_ingest_limits_are_refused_by_name() {
+        let parse = |args: &[&str]| command().try_get_matches_from(args).map(|_| ());
+        for bad in ["NaN", "-1", "inf", "soon"] {
+            let e = parse(&[
+                "csp-harness",
+                "run",
+                "--profile",
+                "p.toml",
+                "--drain-s",
+                bad,
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("--drain-s"), "{bad}: {e}");
+        }
+        assert!(parse(&["csp-harness", "run", "--profile", "p", "--drain-s", "0"]).is_ok());
+        let e = parse(&["csp-harness", "ingest", "--max-connections", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--max-connections") && e.contains("refuse every client"),
+            "{e}"
+        );
+        let e = parse(&["csp-harness", "ingest", "--auth-token", ""])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--auth-token") && e.contains("empty token"),
+            "{e}"
+        );
+        assert!(parse(&["csp-harness", "ingest", "--max-connections", "1"]).is_ok());
     }
 }

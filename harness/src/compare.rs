@@ -1,10 +1,13 @@
 //! `compare` and `report`: several runs side by side as overlaid graphs and tables.
 //!
-//! `compare` runs profiles (each into its own results directory under `--out`) and then draws them
-//! together; with no profile it runs the seed's six (both regions × Current / Option A / Option B).
+//! `compare` runs profiles (each into its own results directory under `--out`, or under a new
+//! `out/compare/<UTC time>/`) and then draws them together; with no profile it runs the seed's six
+//! (both regions × Current / Option A / Option B). Ctrl-C or SIGTERM stops the whole comparison:
+//! the profiles already run are drawn, the rest are not run, and it exits 130.
 //! `report` redraws the same graphs and tables from saved results directories without running again.
 
 use crate::cli::{CommonRunArgs, CompareArgs, ReportArgs, RunArgs};
+use crate::outdir::ResultsFolder;
 use anyhow::Context;
 use results::LoadedRun;
 use std::path::{Path, PathBuf};
@@ -30,21 +33,51 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.profile.clone()
     };
+    if args.profile.is_empty() && !args.profiles_dir.is_dir() {
+        return Err(anyhow::anyhow!(
+            "the seed's six profiles are read from {}/, which is not here: run from the \
+             repository's folder, or give --profiles-dir DIR or --profile FILE",
+            args.profiles_dir.display()
+        ));
+    }
     // Fail on a broken profile or thresholds table before spending minutes on the others.
     let mut thresholds = Vec::with_capacity(profiles.len());
+    let mut bases: Vec<String> = Vec::with_capacity(profiles.len());
+    let mut names: Vec<String> = Vec::with_capacity(profiles.len());
     for p in &profiles {
-        virtual_hubs::Profile::load(p)?;
+        let base = virtual_hubs::Profile::load(p)?.name().replace('/', "-");
         thresholds.push(crate::check::thresholds_for(p, None)?);
+        // The same profile twice gets two folders (`north-current`, `north-current.2`), never one
+        // overwritten.
+        let n = bases.iter().filter(|b| **b == base).count();
+        names.push(if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}.{}", n + 1)
+        });
+        bases.push(base);
     }
+    let folder = ResultsFolder::create(args.out.as_deref(), Path::new("out/compare"), args.force)?;
+    let out = folder.path().to_path_buf();
     let mut runs = Vec::with_capacity(profiles.len());
-    for p in &profiles {
-        let name = virtual_hubs::Profile::load(p)?.name().replace('/', "-");
+    for (p, name) in profiles.iter().zip(&names) {
+        // Ctrl-C / SIGTERM stops the whole comparison, not just the profile running.
+        if let Some(sig) = crate::interrupt::requested() {
+            eprintln!(
+                "{sig}: {} of {} profiles not run",
+                profiles.len() - runs.len(),
+                profiles.len()
+            );
+            break;
+        }
         let common = CommonRunArgs {
             profile: p.clone(),
             changes: Vec::new(),
             seed: args.seed,
-            out: Some(args.out.join(&name)),
+            out: Some(out.join(name)),
+            force: args.force,
             quiet: args.quiet,
+            json: false,
             thresholds: None,
             junit: None,
         };
@@ -72,13 +105,14 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let verdicts: Vec<verdict::Verdict> = runs
         .iter()
         .zip(&thresholds)
-        .filter_map(|(r, t)| t.as_ref().map(|t| verdict::evaluate(&r.summary, t)))
+        .filter_map(|(r, t)| crate::check::run_verdict(r, t.as_ref(), args.junit.is_some()))
         .collect();
-    draw(&runs, &args.out, Some(&verdicts))?;
-    if verdicts.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+    if !runs.is_empty() {
+        draw(&runs, &out, Some(&verdicts))?;
+        folder.publish();
     }
-    crate::check::decide(&verdicts, args.junit.as_deref(), false)
+    let refs: Vec<&LoadedRun> = runs.iter().collect();
+    crate::check::conclude(&refs, &verdicts, args.junit.as_deref(), args.json)
 }
 
 /// `csp-harness report DIR...`.
@@ -90,7 +124,9 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             results::load_run(d).with_context(|| format!("cannot read results {}", d.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    draw(&runs, &args.out, args.html.then_some(&[]))?;
+    let folder = ResultsFolder::create(args.out.as_deref(), Path::new("out/report"), args.force)?;
+    draw(&runs, folder.path(), args.html.then_some(&[]))?;
+    folder.publish();
     Ok(ExitCode::SUCCESS)
 }
 

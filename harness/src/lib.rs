@@ -1,8 +1,12 @@
 //! csp-harness: the command line and everything that touches the network.
 //!
-//! - [`cli`]: argument parsing, dispatch, exit codes.
+//! - [`cli`]: argument parsing, dispatch, completions and man pages.
+//! - [`exit`]: the exit codes.
+//! - [`interrupt`]: Ctrl-C and SIGTERM, one meaning for every command.
+//! - [`outdir`]: where results go, never overwriting an earlier run.
 //! - [`run`]: orchestration of `run` and `simulate`.
 //! - [`compare`]: `compare` and `report`, several runs drawn together.
+//! - [`trend`]: many nights over time, and github-action-benchmark's JSON.
 //! - [`wire`]: the csp-alert wire codec (docs/protocol.md).
 //! - [`tls`]: certificates and rustls configurations.
 //! - [`ingest`]: the reference alert-ingest endpoint.
@@ -18,20 +22,33 @@ pub mod cli;
 pub mod compare;
 pub mod egress;
 pub mod endpoint_url;
+pub mod exit;
 pub mod host;
 pub mod ingest;
+pub mod interrupt;
+pub mod outdir;
 pub mod progress;
 pub mod provenance;
 pub mod run;
 pub mod tls;
+pub mod trend;
 pub mod wire;
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
-pub fn init_tracing() {
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), as text or JSON lines. Colour
+/// only when stderr is a terminal and `NO_COLOR` is not set: a log file or a pipe never gets
+/// escape codes.
+pub fn init_tracing(format: cli::LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(ansi);
+    let _ = match format {
+        cli::LogFormat::Text => builder.try_init(),
+        cli::LogFormat::Json => builder.json().try_init(),
+    };
 }

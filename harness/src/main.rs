@@ -3,6 +3,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    csp_harness::init_tracing();
     csp_harness::cli::main_with_args(std::env::args_os())
 }

@@ -40,13 +40,21 @@ pub fn write_run(dir: &Path, summary: &Summary, ledger: &Ledger) -> Result<(), R
 fn write_figures(g: &RunGroup, prefix: &str, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let mut written = Vec::new();
     for fig in graphs::figures(g, prefix) {
-        let png = dir.join(format!("{}.png", fig.name));
-        render::png(&fig, &png)?;
-        let svg = dir.join(format!("{}.svg", fig.name));
-        write_text(&svg, &render::svg(&fig)?)?;
-        written.extend([png, svg]);
+        written.extend(write_figure(&fig, dir)?);
     }
     Ok(written)
+}
+
+/// Writes a figure as `<name>.png` and `<name>.svg` into `dir`; returns both paths.
+pub(crate) fn write_figure(
+    fig: &crate::figure::Figure,
+    dir: &Path,
+) -> Result<[PathBuf; 2], ReportError> {
+    let png = dir.join(format!("{}.png", fig.name));
+    render::png(fig, &png)?;
+    let svg = dir.join(format!("{}.svg", fig.name));
+    write_text(&svg, &render::svg(fig)?)?;
+    Ok([png, svg])
 }
 
 /// Writes `<region>-<graph>.png` for every region present and every registered graph,

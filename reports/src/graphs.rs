@@ -177,7 +177,7 @@ fn step_for(span: f64, max: f64, steps: &[f64]) -> f64 {
 }
 
 /// A percentage axis: every tick with the decimals its step needs (0 for whole steps).
-fn percent_axis(title: &str, lo: f64, hi: f64, max_ticks: f64) -> Axis {
+pub(crate) fn percent_axis(title: &str, lo: f64, hi: f64, max_ticks: f64) -> Axis {
     let step = step_for(
         hi - lo,
         max_ticks,
@@ -194,7 +194,7 @@ fn percent_axis(title: &str, lo: f64, hi: f64, max_ticks: f64) -> Axis {
 }
 
 /// A time axis in minutes with every tick written m:ss.
-fn minutes_axis(title: Option<String>, x_max: f64) -> Axis {
+pub(crate) fn minutes_axis(title: Option<String>, x_max: f64) -> Axis {
     let step = step_for(x_max, 16.0, &[0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0]);
     Axis {
         title,
@@ -208,7 +208,7 @@ fn minutes_axis(title: Option<String>, x_max: f64) -> Axis {
 }
 
 /// Rounds a minute range up to a tidy axis end.
-fn nice_minutes(m: f64) -> f64 {
+pub(crate) fn nice_minutes(m: f64) -> f64 {
     let step = if m <= 10.0 {
         0.5
     } else if m <= 30.0 {
@@ -547,7 +547,7 @@ pub fn delivery(kind: AlertKind, g: &RunGroup) -> Figure {
 }
 
 /// A tidy upper end for a percentage axis (at least 1%).
-fn nice_percent(v: f64) -> f64 {
+pub(crate) fn nice_percent(v: f64) -> f64 {
     let v = v.max(1.0);
     let step = if v <= 2.0 {
         0.5

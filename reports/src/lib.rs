@@ -7,7 +7,8 @@
 //! descriptions — what to draw: panels, curves, marks, requirement lines, legend — and
 //! [`render`] draws them with plotters following a pixel [`layout`]. [`tables`] writes the same
 //! figures as Markdown, and [`html`] everything as one self-contained `report.html`.
-//! [`write_run_reports`] and [`write_comparison`] put it all in a folder.
+//! [`write_run_reports`] and [`write_comparison`] put it all in a folder; [`trend`] draws many
+//! nights of one scenario over time and writes them for github-action-benchmark.
 //!
 //! Everything drawn or tabulated is a share of the *expected* alerts: lost alerts stay visible as
 //! curves that flatten below 100% and as loss bars by cause. Nothing is normalised to what arrived.
@@ -30,6 +31,7 @@ pub mod requirements;
 pub mod runs;
 mod style;
 pub mod tables;
+pub mod trend;
 
 pub use compare::{write_comparison, write_run, write_run_reports};
 pub use error::ReportError;

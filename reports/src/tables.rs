@@ -71,7 +71,8 @@ pub fn mode_text(r: &LoadedRun) -> String {
     }
 }
 
-/// What must be said about a run before any of its figures is read: `lagged`, `incomplete`,
+/// What must be said about a run before any of its figures is read: `lagged`, an endpoint path
+/// that lost more than half of what it was handed (`endpoint-starved`), `incomplete`,
 /// `insecure`, and times read from histograms.
 pub fn warnings(r: &LoadedRun) -> Vec<String> {
     let mut w = Vec::new();
@@ -79,6 +80,22 @@ pub fn warnings(r: &LoadedRun) -> Vec<String> {
         w.push(
             "LAGGED: the harness fell behind its schedule; its delay distorts the curves".into(),
         );
+    }
+    if let Some(l) = r.summary.endpoint_path_loss()
+        && l.starved()
+    {
+        let causes: Vec<String> = l
+            .causes()
+            .iter()
+            .map(|(c, n)| format!("{c} {}", crate::format::thousands(*n)))
+            .collect();
+        w.push(format!(
+            "ENDPOINT-STARVED: the endpoint path lost {} of the {} alerts handed to it ({}); \
+             these results measure the endpoint's failure, not the network's",
+            pct(l.share()),
+            crate::format::thousands(l.handed),
+            causes.join(", ")
+        ));
     }
     if !r.summary.meta.complete {
         w.push(
@@ -555,6 +572,51 @@ mod tests {
         assert_eq!(diff(402.0, 390), "+12 s (+3.08%)");
         assert_eq!(diff(380.0, 390), "-10 s (-2.56%)");
         assert_eq!(diff(390.2, 390), "0 s (+0.05%)");
+    }
+
+    #[test]
+    fn a_starved_endpoint_is_said_before_any_figure() {
+        let mut l = ledger::Ledger::new(4);
+        for h in 0..4 {
+            let id = ledger::AlertId::new(h, AlertKind::Poa);
+            l.expect(id, ledger::AlertCode::Ad1, 0).unwrap();
+            l.lose(id, LossCause::EndpointRejected, 10).unwrap();
+        }
+        l.finish(100);
+        // A region by name, as a profile names it (whatever `Region` is made of).
+        let north = || serde_json::from_str::<ledger::Region>("\"north\"").unwrap();
+        let run_with = |submitted: u64, rejected: u64| {
+            let mut meta = results::RunMeta::new("t/current", north(), "current", 1, 4);
+            meta.mode = Mode::Run;
+            meta.health = Some(results::HealthRecord::Run(Box::new(results::Health {
+                egress: Some(results::EgressHealth {
+                    submitted,
+                    rejected,
+                    ..results::EgressHealth::default()
+                }),
+                ..results::Health::default()
+            })));
+            LoadedRun::from_ledger(results::summarize(meta, &l), &l)
+        };
+        let starved = warnings(&run_with(4, 4));
+        assert!(
+            starved.iter().any(|w| w.starts_with("ENDPOINT-STARVED")
+                && w.contains("100.00% of the 4 alerts")
+                && w.contains("endpoint_rejected 4")),
+            "{starved:?}"
+        );
+        let md = summary_markdown(&[&run_with(4, 4)]);
+        assert!(md.contains("ENDPOINT-STARVED"), "{md}");
+        assert!(
+            md.contains("endpoint-starved"),
+            "the provenance flags say it too: {md}"
+        );
+        assert!(
+            !warnings(&run_with(4, 2))
+                .iter()
+                .any(|w| w.contains("ENDPOINT-STARVED")),
+            "half is not more than half"
+        );
     }
 
     #[test]

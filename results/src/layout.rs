@@ -36,6 +36,27 @@ pub const ENDPOINT_LEDGER_CSV: &str = "endpoint-ledger.csv";
 /// The embedded reference endpoint's self-signed certificate, pinned by the run.
 pub const ENDPOINT_CERT_PEM: &str = "endpoint-cert.pem";
 
+/// Every file a run writes under a fixed name into its folder (the graphs, `*.png` and `*.svg`,
+/// are named by the `reports` crate's registry). `--force` removes these before writing again, so
+/// no file of an earlier run is left beside a new one.
+pub fn run_files() -> Vec<String> {
+    let mut v: Vec<String> = [
+        SUMMARY_JSON,
+        ALERTS_CSV,
+        CURVES_CSV,
+        HOST_JSON,
+        RUN_JSON,
+        REPORT_HTML,
+        SUMMARY_MD,
+        ENDPOINT_LEDGER_CSV,
+        ENDPOINT_CERT_PEM,
+    ]
+    .map(String::from)
+    .to_vec();
+    v.extend(AlertKind::ALL.map(hlog_name));
+    v
+}
+
 /// The `.hlog` file of a kind (`poa.hlog`, `pra.hlog`).
 pub fn hlog_name(kind: AlertKind) -> String {
     format!("{}.hlog", kind.as_str())

@@ -29,8 +29,8 @@ pub use provenance::{
     ChangeRecord, HarnessBuild, ProfileRecord, RUN_SCHEMA_VERSION, Resources, RunRecord,
 };
 pub use record::{
-    Alerts, EgressHealth, Health, HealthRecord, HostRecord, KindSummary, LEVELS, LatencyStats, RealLag,
-    MAX_LATENCY_MS, Mode, RunMeta, SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key,
-    summarize,
+    Alerts, ENDPOINT_STARVED_SHARE, EgressHealth, EndpointPathLoss, Health, HealthRecord,
+    HostRecord, KindSummary, LEVELS, LatencyStats, MAX_LATENCY_MS, Mode, RealLag, RunMeta,
+    SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key, summarize,
 };
 pub use run::{Latencies, LoadedRun, load_run, merge};

@@ -176,9 +176,12 @@ pub struct EgressHealth {
     pub rejected: u64,
     /// ALERT frames written again after a stream or connection was lost.
     pub resent: u64,
-    /// Largest send lag, scenario ms from the hub's exit to the first send.
+    /// Largest send lag, scenario ms from the hub's exit (its intended time) to the first send:
+    /// the hubs' own schedule lag plus any wait for the endpoint (no connection up, flow control).
+    /// The part beyond the hubs' lag is the endpoint's delay, shown in its curves, and never
+    /// counted as the harness's own lag ([`Health::lagged`]).
     pub send_lag_max_ms: u64,
-    /// 99th percentile of the send lag, scenario ms.
+    /// 99th percentile of the send lag (see `send_lag_max_ms`), scenario ms.
     pub send_lag_p99_ms: u64,
     /// First sends per real second, between the first and the last send.
     pub send_rate_per_s: f64,
@@ -194,8 +197,87 @@ pub struct EgressHealth {
     pub unsolicited_replies: u64,
 }
 
+/// Share of the alerts handed to the endpoint path beyond which a run is *endpoint-starved*: it
+/// then measures the endpoint's failure more than the network, and every report says so.
+pub const ENDPOINT_STARVED_SHARE: f64 = 0.5;
+
+/// What the endpoint path (the egress and the endpoint) did with the alerts handed to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointPathLoss {
+    /// Alerts handed to the egress.
+    pub handed: u64,
+    /// Lost as `endpoint_unreachable` (at their deadline or by the drain).
+    pub unreachable: u64,
+    /// Lost as `endpoint_rejected`.
+    pub rejected: u64,
+    /// Still unacknowledged when the drain ended (`not_delivered_by_end`).
+    pub not_delivered_by_end: u64,
+    /// Lost because the send queue towards the endpoint was full (`send_queue_overflow`).
+    pub send_queue_overflow: u64,
+}
+
+impl EndpointPathLoss {
+    /// Every alert the endpoint path lost.
+    pub fn lost(&self) -> u64 {
+        self.unreachable + self.rejected + self.not_delivered_by_end + self.send_queue_overflow
+    }
+
+    /// Lost / handed (0 when nothing was handed over).
+    pub fn share(&self) -> f64 {
+        frac(self.lost(), self.handed)
+    }
+
+    /// Did the endpoint path lose more than [`ENDPOINT_STARVED_SHARE`] of what it was handed?
+    pub fn starved(&self) -> bool {
+        self.handed > 0 && self.share() > ENDPOINT_STARVED_SHARE
+    }
+
+    /// The causes with their counts, largest first, e.g. `endpoint_rejected 1946`.
+    pub fn causes(&self) -> Vec<(LossCause, u64)> {
+        let mut v: Vec<(LossCause, u64)> = [
+            (LossCause::EndpointUnreachable, self.unreachable),
+            (LossCause::EndpointRejected, self.rejected),
+            (LossCause::NotDeliveredByEnd, self.not_delivered_by_end),
+            (LossCause::SendQueueOverflow, self.send_queue_overflow),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+        v.sort_by_key(|c| std::cmp::Reverse(c.1));
+        v
+    }
+
+    fn add(mut self, o: EndpointPathLoss) -> Self {
+        self.handed += o.handed;
+        self.unreachable += o.unreachable;
+        self.rejected += o.rejected;
+        self.not_delivered_by_end += o.not_delivered_by_end;
+        self.send_queue_overflow += o.send_queue_overflow;
+        self
+    }
+}
+
+impl EgressHealth {
+    /// What the endpoint path lost of what the egress was handed.
+    pub fn endpoint_path_loss(&self) -> EndpointPathLoss {
+        EndpointPathLoss {
+            handed: self.submitted,
+            unreachable: self.expired + self.unreachable_at_drain,
+            rejected: self.rejected,
+            not_delivered_by_end: self.pending_at_drain,
+            send_queue_overflow: self.queue_overflow,
+        }
+    }
+}
+
 /// The harness's own health during one run: how far it fell behind its schedule, which distorts
-/// the curves (and fails a thresholds check), and on `run` what the egress did. What the run cost
+/// the curves (such a run exits 3 and never passes), and on `run` what the egress did.
+///
+/// Two delays are kept apart: the *harness's schedule lag* (`p99_lag_ms`, `max_lag_ms`: hub tasks
+/// running late against their intended scenario times, the harness's own failure, judged by
+/// `lagged`) and the egress's *send lag* (`egress.send_lag_*`, from the hub's intended exit to the
+/// first send), whose excess over the schedule lag is time alerts waited for a dead or slow
+/// endpoint: what the run measures, not a fault of the harness. What the run cost
 /// the machine is in `run.json` ([`crate::Resources`]): it differs between two runs of one seed.
 ///
 /// Alphabetical, the order `summary.json` has always listed health fields in.
@@ -207,7 +289,8 @@ pub struct Health {
     /// The p99 lag beyond which the run is flagged as lagged (`run` only), scenario ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_limit_ms: Option<u64>,
-    /// Did the harness fall behind its schedule far enough to distort the curves?
+    /// Did the harness fall behind its schedule far enough to distort the curves? Judged on the
+    /// hubs' schedule lag (`p99_lag_ms` against `lag_limit_ms`) only, never on the endpoint's wait.
     pub lagged: bool,
     /// Largest schedule lag of the hubs, scenario ms.
     pub max_lag_ms: u64,
@@ -414,6 +497,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// What the endpoint path lost, over every shard that went through one (`None` for runs
+    /// without an egress: `simulate`, or folders that recorded no health).
+    pub fn endpoint_path_loss(&self) -> Option<EndpointPathLoss> {
+        self.meta
+            .health
+            .as_ref()?
+            .shards()
+            .iter()
+            .filter_map(|h| h.egress.as_ref())
+            .map(EgressHealth::endpoint_path_loss)
+            .reduce(EndpointPathLoss::add)
+    }
+
     /// The figures of one kind.
     pub fn kind(&self, kind: AlertKind) -> &KindSummary {
         match kind {
@@ -558,6 +654,52 @@ mod tests {
         assert!(json["health"].is_array());
         assert_eq!(serde_json::from_value::<RunMeta>(json).unwrap(), meta);
         assert!(meta.lagged());
+    }
+
+    #[test]
+    fn endpoint_path_loss_adds_over_shards_and_flags_starvation() {
+        let mut meta = RunMeta::new("t", north(), "current", 1, 10);
+        let s = |meta: RunMeta| summarize(meta, &ten_poas());
+        assert_eq!(
+            s(meta.clone()).endpoint_path_loss(),
+            None,
+            "no egress, no statement"
+        );
+        let egress = |submitted, expired, rejected, pending| Health {
+            egress: Some(EgressHealth {
+                submitted,
+                expired,
+                unreachable_at_drain: 1,
+                rejected,
+                pending_at_drain: pending,
+                ..EgressHealth::default()
+            }),
+            ..Health::default()
+        };
+        meta.health = Some(HealthRecord::Run(Box::new(egress(100, 10, 20, 19))));
+        let one = s(meta.clone()).endpoint_path_loss().unwrap();
+        assert_eq!((one.handed, one.lost()), (100, 50));
+        assert!(!one.starved(), "exactly half is not more than half");
+        assert_eq!(
+            one.causes(),
+            [
+                (LossCause::EndpointRejected, 20),
+                (LossCause::NotDeliveredByEnd, 19),
+                (LossCause::EndpointUnreachable, 11)
+            ]
+        );
+        meta.health = Some(HealthRecord::Shards(vec![
+            egress(100, 10, 20, 19),
+            egress(100, 0, 0, 1),
+        ]));
+        let two = s(meta.clone()).endpoint_path_loss().unwrap();
+        assert_eq!((two.handed, two.lost()), (200, 52));
+        meta.health = Some(HealthRecord::Run(Box::new(egress(10, 5, 1, 0))));
+        assert!(s(meta).endpoint_path_loss().unwrap().starved());
+        assert!(
+            !EndpointPathLoss::default().starved(),
+            "nothing handed, nothing starved"
+        );
     }
 
     #[test]

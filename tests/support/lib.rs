@@ -70,7 +70,14 @@ fn newest_source() -> Option<std::time::SystemTime> {
         }
     }
     let mut newest = None;
-    for krate in ["harness", "virtual-hubs", "reports", "ledger", "verdict"] {
+    for krate in [
+        "harness",
+        "virtual-hubs",
+        "reports",
+        "results",
+        "ledger",
+        "verdict",
+    ] {
         walk(&repo_root().join(krate).join("src"), &mut newest);
         walk(&repo_root().join(krate).join("Cargo.toml"), &mut newest);
     }
@@ -85,29 +92,72 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let mut child = Command::new(harness_bin())
+    run_harness_in(&repo_root(), &[], args, limit)
+}
+
+/// Runs `csp-harness ARGS` from `cwd` with extra environment variables, killing it after `limit`.
+///
+/// Panics if the limit is hit: a hang is a failure, never a pass.
+pub fn run_harness_in<I, S>(cwd: &Path, env: &[(&str, &str)], args: I, limit: Duration) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let child = Command::new(harness_bin())
         .args(args)
-        .current_dir(repo_root())
+        .envs(env.iter().copied())
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn csp-harness");
+    wait_with_limit(child, limit)
+}
+
+/// Sends `signal` (e.g. `TERM`, `INT`) to a process with the system's `kill`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{signal} {pid} failed");
+}
+
+/// Waits for `path` to exist, for at most `limit`; panics when it does not.
+pub fn wait_for_file(path: &Path, limit: Duration) {
     let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
+    while !path.exists() {
+        assert!(
+            start.elapsed() < limit,
+            "{} did not appear within {limit:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits for a child for at most `limit`, reading its output as it comes (a full pipe never
+/// stalls it); kills it and panics when it does not end: a hang is a failure, never a pass.
+pub fn wait_with_limit(child: std::process::Child, limit: Duration) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            let out = rx.recv().expect("output after kill").expect("output");
             panic!(
-                "csp-harness hung for more than {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                "csp-harness hung for more than {limit:?}\n{}",
+                describe(&out)
             );
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

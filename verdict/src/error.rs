@@ -7,8 +7,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum VerdictError {
     /// The thresholds (or profile) file could not be read.
-    #[error("cannot read thresholds file {}", path.display())]
+    #[error("cannot read {what} {}", path.display())]
     Read {
+        /// What the file was read as: `thresholds file`, or `profile` for a profile's own table.
+        what: &'static str,
         /// The file.
         path: PathBuf,
         /// Why.

@@ -1,4 +1,5 @@
-//! Evaluation: a run's [`Summary`] against [`Thresholds`], one [`CheckResult`] per threshold.
+//! Evaluation: a run ([`LoadedRun`]: its summary and delivery curves) against [`Thresholds`], one
+//! [`CheckResult`] per threshold.
 //!
 //! A check *fails* when the measured value breaks its limit and *errors* when the summary does not
 //! hold the value at all (a health threshold on a run that recorded no health, a time-to threshold
@@ -8,7 +9,7 @@
 use crate::duration::{format_ms, format_time_s, seconds_to_ms};
 use crate::format_pct;
 use crate::thresholds::{Counter, HealthField, Rule, Thresholds};
-use results::Summary;
+use results::{LoadedRun, Precision, Summary};
 use serde::Serialize;
 
 /// How one check came out.
@@ -111,18 +112,29 @@ impl Verdict {
 }
 
 /// Checks a run against thresholds: one result per threshold, in the order written.
-pub fn evaluate(summary: &Summary, thresholds: &Thresholds) -> Verdict {
-    let mut v = Verdict::for_run(summary);
+pub fn evaluate(run: &LoadedRun, thresholds: &Thresholds) -> Verdict {
+    let mut v = Verdict::for_run(&run.summary);
     v.results = thresholds
         .items
         .iter()
-        .map(|t| check(summary, &t.name, &t.rule))
+        .map(|t| check(run, &t.name, &t.rule))
         .collect();
     v
 }
 
-/// Checks one rule against a summary.
-pub fn check(summary: &Summary, name: &str, rule: &Rule) -> CheckResult {
+/// " (read from HDR histograms, up to 0.1% late)" when a figure had to come from a curve that is
+/// not exact; nothing otherwise.
+fn precision_note(p: Precision) -> &'static str {
+    match p {
+        Precision::Exact => "",
+        Precision::Hdr => " (read from HDR histograms: up to 0.1% late, never early)",
+    }
+}
+
+/// Checks one rule against a run: figures `summary.json` holds are read from it, any other level
+/// and the shares delivered by a deadline from the run's delivery curve.
+pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
+    let summary = &run.summary;
     let allowed = rule.allowed();
     let result = |outcome: Outcome, measured: String, message: String| CheckResult {
         name: name.to_string(),
@@ -130,6 +142,14 @@ pub fn check(summary: &Summary, name: &str, rule: &Rule) -> CheckResult {
         allowed: allowed.clone(),
         outcome,
         message,
+    };
+    // A share of nothing expected is no figure at all: an error, never a pass.
+    let undefined = |kind, what: &str| {
+        result(
+            Outcome::Error,
+            "n/a".into(),
+            format!("no {kind} alerts were expected in this run: {what} is undefined"),
+        )
     };
     match *rule {
         Rule::TimeTo {
@@ -139,22 +159,26 @@ pub fn check(summary: &Summary, name: &str, rule: &Rule) -> CheckResult {
         } => {
             let k = summary.kind(kind);
             if k.expected == 0 {
-                return result(
-                    Outcome::Error,
-                    "n/a".into(),
-                    format!(
-                        "no {kind} alerts were expected in this run: time to {pct}% is undefined"
-                    ),
-                );
+                return undefined(kind, &format!("time to {pct}%"));
             }
-            let t = k.time_to(pct);
+            // The summary's own figure where it has one (the curve of a folder without alerts.csv
+            // is only HDR-precise); the exact curve for any other level.
+            let (t, note) = if results::LEVELS.contains(&pct) {
+                (k.time_to(pct), "")
+            } else {
+                let curve = run.curve(kind);
+                (
+                    curve.time_to_pct(pct).map(|ms| ms as f64 / 1000.0),
+                    precision_note(curve.precision()),
+                )
+            };
             let measured = format_time_s(t);
             match t.map(seconds_to_ms) {
                 Some(ms) if ms <= within_ms => result(
                     Outcome::Pass,
                     measured.clone(),
                     format!(
-                        "{kind} reached {pct}% of expected after {measured}, within {}",
+                        "{kind} reached {pct}% of expected after {measured}, within {}{note}",
                         format_ms(within_ms)
                     ),
                 ),
@@ -162,7 +186,7 @@ pub fn check(summary: &Summary, name: &str, rule: &Rule) -> CheckResult {
                     Outcome::Fail,
                     measured.clone(),
                     format!(
-                        "{kind} reached {pct}% of expected after {measured}, allowed {}",
+                        "{kind} reached {pct}% of expected after {measured}, allowed {}{note}",
                         format_ms(within_ms)
                     ),
                 ),
@@ -178,6 +202,32 @@ pub fn check(summary: &Summary, name: &str, rule: &Rule) -> CheckResult {
                     ),
                 ),
             }
+        }
+        Rule::DeliveredBy {
+            kind,
+            within_ms,
+            min,
+        } => {
+            let k = summary.kind(kind);
+            if k.expected == 0 {
+                return undefined(
+                    kind,
+                    &format!("the share delivered by {}", format_ms(within_ms)),
+                );
+            }
+            let curve = run.curve(kind);
+            let share = curve.fraction_at(within_ms);
+            let measured = format_pct(share);
+            result(
+                pass_if(share + 1e-12 >= min),
+                measured.clone(),
+                format!(
+                    "{kind}: {measured} of expected delivered within {}, required at least {}{}",
+                    format_ms(within_ms),
+                    format_pct(min),
+                    precision_note(curve.precision())
+                ),
+            )
         }
         Rule::LossRate { kind, max } => {
             let k = summary.kind(kind);
@@ -292,12 +342,12 @@ fn missing_health(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{summary_with, thresholds};
+    use crate::test_support::{run_with, thresholds};
 
     #[test]
     fn passes_and_fails_each_kind_of_rule() {
         // POA: 100 expected, 90 delivered at 1..=90 s, 6 lost to collision, 4 not delivered.
-        let s = summary_with(100, 90, &[(ledger::LossCause::Collision, 6)], None);
+        let s = run_with(100, 90, &[(ledger::LossCause::Collision, 6)], None);
         let t = thresholds(
             r#"
 poa.time_to_50 = "50s"
@@ -348,7 +398,7 @@ duplicates = 0
         let t = thresholds(
             "harness.max_lag_ms = 2000\nharness.lagged = false\nharness.lag_p99_ms = 50\n",
         );
-        let none = summary_with(10, 10, &[], None);
+        let none = run_with(10, 10, &[], None);
         let v = evaluate(&none, &t);
         assert!(v.results.iter().all(|r| r.outcome == Outcome::Error));
         assert!(v.results[0].message.contains("records no harness health"));
@@ -359,15 +409,15 @@ duplicates = 0
             p99_lag_ms: 40,
             ..results::Health::default()
         };
-        let ok = summary_with(10, 10, &[], Some(healthy.clone()));
+        let ok = run_with(10, 10, &[], Some(healthy.clone()));
         let v = evaluate(&ok, &t);
         let outcomes: Vec<Outcome> = v.results.iter().map(|r| r.outcome).collect();
         assert_eq!(outcomes, [Outcome::Pass, Outcome::Pass, Outcome::Pass]);
         assert_eq!(v.results[2].measured, "40 ms");
 
         // Merged shards: the worst shard decides.
-        let mut merged = summary_with(10, 10, &[], None);
-        merged.meta.health = Some(results::HealthRecord::Shards(vec![
+        let mut merged = run_with(10, 10, &[], None);
+        merged.summary.meta.health = Some(results::HealthRecord::Shards(vec![
             healthy,
             results::Health {
                 max_lag_ms: 2500,
@@ -383,8 +433,67 @@ duplicates = 0
     }
 
     #[test]
+    fn any_level_and_delivered_by_read_the_exact_curve() {
+        // POA: 100 expected, 90 delivered at 1..=90 s.
+        let run = run_with(100, 90, &[], None);
+        let t = thresholds(
+            r#"
+poa.time_to_90 = "90s"
+poa.time_to_85_5 = "85s"
+poa.time_to_91 = "1h"
+poa.delivered_by.45s = 0.45
+poa.delivered_by."44.9s" = "45%"
+poa.delivered_by.1h = 0.9
+pra.delivered_by.1m = 0.5
+"#,
+        );
+        let v = evaluate(&run, &t);
+        let got: Vec<(&str, Outcome, &str)> = v
+            .results
+            .iter()
+            .map(|r| (r.name.as_str(), r.outcome, r.measured.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("poa.time_to_90", Outcome::Pass, "1m30s"),
+                // The 86th delivery (ceil(85.5% of 100)) is at 86 s.
+                ("poa.time_to_85_5", Outcome::Fail, "1m26s"),
+                ("poa.time_to_91", Outcome::Fail, "never"),
+                ("poa.delivered_by.45s", Outcome::Pass, "45.00%"),
+                ("poa.delivered_by.\"44.9s\"", Outcome::Fail, "44.00%"),
+                ("poa.delivered_by.1h", Outcome::Pass, "90.00%"),
+                ("pra.delivered_by.1m", Outcome::Error, "n/a"),
+            ]
+        );
+        assert!(
+            v.results[4].message.contains("required at least 45.00%"),
+            "{}",
+            v.results[4].message
+        );
+        // The same thresholds on the histogram alone say the figure is HDR-precise.
+        let hdr = results::LoadedRun {
+            poa: results::Latencies::Hdr(run.poa.histogram()),
+            ..run.clone()
+        };
+        let v = evaluate(&hdr, &t);
+        assert!(
+            v.results[1].message.contains("HDR"),
+            "{}",
+            v.results[1].message
+        );
+        let v = evaluate(&hdr, &thresholds("poa.time_to_80 = \"80s\"\n"));
+        assert_eq!(v.results[0].outcome, Outcome::Pass);
+        assert!(
+            !v.results[0].message.contains("HDR"),
+            "a level summary.json holds is read from it, exact: {}",
+            v.results[0].message
+        );
+    }
+
+    #[test]
     fn nothing_expected_is_an_error_not_a_pass() {
-        let s = summary_with(10, 10, &[], None);
+        let s = run_with(10, 10, &[], None);
         let v = evaluate(&s, &thresholds("pra.time_to_50 = \"1m\"\n"));
         assert_eq!(v.results[0].outcome, Outcome::Error);
         assert!(!v.passed());
@@ -392,7 +501,7 @@ duplicates = 0
 
     #[test]
     fn no_thresholds_is_not_a_pass() {
-        let s = summary_with(10, 10, &[], None);
+        let s = run_with(10, 10, &[], None);
         assert!(!evaluate(&s, &thresholds("")).passed());
     }
 }

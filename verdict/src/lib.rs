@@ -2,11 +2,13 @@
 //!
 //! - [`thresholds`]: the TOML format of what a run must achieve ([`Thresholds`]), as a profile's
 //!   `[thresholds]` table or a file of its own, with errors naming file, line and key.
-//! - [`evaluate()`]: a run's [`results::Summary`] against thresholds → a [`Verdict`], one
+//! - [`evaluate()`]: a run ([`results::LoadedRun`]: summary and curves) against thresholds → a [`Verdict`], one
 //!   [`CheckResult`] per threshold (pass, fail, or error when the value was not measured).
 //! - [`baseline`]: a run against a saved run of the same scenario, failing on regressions beyond
 //!   a [`Margin`] ([`compare_baseline`]).
 //! - [`output`]: the terminal table ([`render_table`]) and JUnit XML ([`write_junit`]).
+//! - [`health`]: the run's own health checks (complete, on schedule, endpoint path delivering),
+//!   which every finished run is judged on apart from its thresholds.
 //! - [`duration`]: `"1m30s"`-style durations.
 //!
 //! This crate reads only the files it is pointed at, never the network or a clock (the same
@@ -19,12 +21,14 @@ pub mod baseline;
 pub mod duration;
 mod error;
 pub mod evaluate;
+pub mod health;
 pub mod output;
 pub mod thresholds;
 
 pub use baseline::{Margin, compare_baseline};
 pub use error::VerdictError;
 pub use evaluate::{CheckResult, Outcome, Verdict, evaluate};
+pub use health::health_verdict;
 pub use output::{junit_report, junit_xml, render_table, summary_line, write_junit};
 pub use thresholds::{Rule, Threshold, Thresholds};
 
@@ -43,12 +47,7 @@ pub(crate) mod test_support {
 
     /// `expected` POAs (no PRAs); the first `delivered` at 1, 2, 3... s; then `causes` lost; any
     /// rest not delivered by the end.
-    pub fn summary_with(
-        expected: u32,
-        delivered: u32,
-        causes: &[(LossCause, u32)],
-        health: Option<Health>,
-    ) -> Summary {
+    fn ledger_with(expected: u32, delivered: u32, causes: &[(LossCause, u32)]) -> Ledger {
         let mut l = Ledger::new(expected);
         for h in 0..expected {
             l.expect(AlertId::new(h, AlertKind::Poa), AlertCode::Ad1, 0)
@@ -66,10 +65,31 @@ pub(crate) mod test_support {
             }
         }
         l.finish(10_000_000);
+        l
+    }
+
+    /// The summary of [`ledger_with`], with `health`.
+    pub fn summary_with(
+        expected: u32,
+        delivered: u32,
+        causes: &[(LossCause, u32)],
+        health: Option<Health>,
+    ) -> Summary {
+        run_with(expected, delivered, causes, health).summary
+    }
+
+    /// As [`summary_with`], as a run with its exact delivery curves.
+    pub fn run_with(
+        expected: u32,
+        delivered: u32,
+        causes: &[(LossCause, u32)],
+        health: Option<Health>,
+    ) -> results::LoadedRun {
+        let l = ledger_with(expected, delivered, causes);
         let north: Region = serde_json::from_str("\"north\"").unwrap();
         let mut meta = RunMeta::new("t/current", north, "current", 1, expected);
         meta.health = health.map(|h| HealthRecord::Run(Box::new(h)));
-        results::summarize(meta, &l)
+        results::LoadedRun::from_ledger(results::summarize(meta, &l), &l)
     }
 
     /// Thresholds from text (panics on a parse error: the text is the test's own).

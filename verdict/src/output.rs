@@ -135,10 +135,10 @@ pub fn write_junit(path: &Path, verdicts: &[Verdict]) -> Result<(), VerdictError
 mod tests {
     use super::*;
     use crate::evaluate::evaluate;
-    use crate::test_support::{summary_with, thresholds};
+    use crate::test_support::{run_with, thresholds};
 
     fn verdict() -> Verdict {
-        let s = summary_with(100, 90, &[(ledger::LossCause::Collision, 6)], None);
+        let s = run_with(100, 90, &[(ledger::LossCause::Collision, 6)], None);
         let t = thresholds(
             "poa.time_to_50 = \"1m\"\npoa.time_to_95 = \"16m\"\npoa.loss.collision = 0.05\n\
              harness.lagged = false\n",

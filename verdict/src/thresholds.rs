@@ -5,6 +5,9 @@
 //! [thresholds]
 //! poa.time_to_50 = "6m"        # 50% of expected POAs delivered within 6 minutes ("never" fails)
 //! poa.time_to_95 = "16m"
+//! poa.time_to_99_9 = "1h"      # any level: 99.9% within an hour
+//! poa.delivered_by.4m = 0.95   # at least 95% of expected POAs delivered within 4 minutes (SEC)
+//! pra.delivered_by."1m" = "99%"  # quoting the duration is the same key
 //! poa.loss_rate = 0.06         # at most 6% of expected POAs lost (or "6%")
 //! pra.loss.attach_failure = 0.015   # at most 1.5% of expected PRAs lost to attach failures
 //! duplicates = 0               # counts: at most this many
@@ -18,7 +21,8 @@
 //!
 //! | key | value | passes when |
 //! |---|---|---|
-//! | `poa.time_to_P`, `pra.time_to_P` (P = 50, 80, 95, 99, 99_5) | duration | "time to P% of expected delivered" ≤ value; never reached fails |
+//! | `poa.time_to_P`, `pra.time_to_P` (P any level in (0, 100], `_` for a decimal point: 50, 90, 99_5, 99_95) | duration | "time to P% of expected delivered" ≤ value; never reached fails |
+//! | `poa.delivered_by.T`, `pra.delivered_by.T` (T a duration: `4m`, `"1m30s"`) | fraction 0..1 or `"95%"` | share of expected delivered within T ≥ value |
 //! | `poa.loss_rate`, `pra.loss_rate` | fraction 0..1 or `"6%"` | 1 − delivered/expected ≤ value |
 //! | `poa.loss.CAUSE`, `pra.loss.CAUSE` (CAUSE as in `loss_by_cause`) | fraction or percent | lost to CAUSE / expected ≤ value |
 //! | `duplicates`, `out_of_order`, `false_positives`, `unexpected_pra` | count ≥ 0 | count ≤ value |
@@ -30,6 +34,10 @@
 //! `[thresholds]` table; when a file has a `[thresholds]` table (a profile), the other top-level
 //! keys are not this module's business. Anything unknown, and any value of the wrong kind, is an
 //! error naming the file, the line and the key.
+//!
+//! The levels `summary.json` holds (50, 80, 95, 99, 99.5) are read from it; any other level and
+//! every `delivered_by` share are read from the run's delivery curve
+//! ([`results::DeliveryCurve`]), exact when the folder has `alerts.csv`.
 
 use crate::duration::{format_ms, parse_duration_ms};
 use crate::error::VerdictError;
@@ -67,10 +75,20 @@ pub enum Rule {
     TimeTo {
         /// The alert kind.
         kind: AlertKind,
-        /// The delivered level, one of [`results::LEVELS`].
+        /// The delivered level, percent in (0, 100] to a hundredth.
         pct: f64,
         /// The limit, ms.
         within_ms: u64,
+    },
+    /// The share of expected `kind` alerts delivered within `within_ms` must be at least `min`
+    /// (the SEC/DNO form: "95% of POAs within 4 minutes").
+    DeliveredBy {
+        /// The alert kind.
+        kind: AlertKind,
+        /// The deadline, ms from the alert's base time.
+        within_ms: u64,
+        /// The least share, a fraction 0..=1.
+        min: f64,
     },
     /// The loss rate (1 − delivered / expected) of `kind` must be at most `max`.
     LossRate {
@@ -168,18 +186,41 @@ impl HealthField {
     }
 }
 
-/// The level keys accepted after `time_to_`, with their percentages (`99_5` is 99.5%: a dot
-/// would start a TOML sub-table).
-const LEVEL_KEYS: [(&str, f64); 5] = [
-    ("50", 50.0),
-    ("80", 80.0),
-    ("95", 95.0),
-    ("99", 99.0),
-    ("99_5", 99.5),
-];
+/// The level of a `time_to_P` key: `50` is 50%, `99_5` is 99.5% (a dot would start a TOML
+/// sub-table), `99_95` is 99.95%. Levels are kept to a hundredth of a percent, as the curve
+/// counts them.
+fn level_of(key: &str) -> Result<f64, String> {
+    let hint = "a level is a percentage in (0, 100] written with `_` for the decimal point, \
+                e.g. time_to_50, time_to_90, time_to_99_5, time_to_99_95";
+    let (int, dec) = key.split_once('_').unwrap_or((key, ""));
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if !digits(int) || (key.contains('_') && !digits(dec)) {
+        return Err(format!("no such level `time_to_{key}`: {hint}"));
+    }
+    if dec.len() > 2 {
+        return Err(format!(
+            "level `time_to_{key}` is finer than a hundredth of a percent: {hint}"
+        ));
+    }
+    let pct: f64 = format!("{int}.{}", if dec.is_empty() { "0" } else { dec })
+        .parse()
+        .map_err(|_| format!("no such level `time_to_{key}`: {hint}"))?;
+    if !(pct > 0.0 && pct <= 100.0) {
+        return Err(format!("level `time_to_{key}` is not in (0, 100]: {hint}"));
+    }
+    Ok(pct)
+}
 
 /// Groups that may appear as (possibly empty) tables.
-const GROUPS: [&str; 5] = ["poa", "pra", "poa.loss", "pra.loss", "harness"];
+const GROUPS: [&str; 7] = [
+    "poa",
+    "pra",
+    "poa.loss",
+    "pra.loss",
+    "poa.delivered_by",
+    "pra.delivered_by",
+    "harness",
+];
 
 /// A leaf value, reduced to what rules need (keeps the TOML parser's types out of the API).
 #[derive(Debug, Clone, PartialEq)]
@@ -201,24 +242,19 @@ impl Rule {
     /// caller adds file, line and key).
     pub fn parse(key: &str, value: &Value) -> Result<Rule, String> {
         let parts: Vec<&str> = key.split('.').collect();
-        match parts.as_slice() {
+        Rule::parse_path(&parts, value)
+    }
+
+    /// As [`Rule::parse`], from the key's elements as TOML gives them (a quoted element such as
+    /// the `"1.5m"` of `delivered_by."1.5m"` may hold a dot).
+    pub fn parse_path(parts: &[&str], value: &Value) -> Result<Rule, String> {
+        let key = key_name(parts);
+        let key = key.as_str();
+        match parts {
             [kind, metric] if kind_of(kind).is_some() => {
                 let kind = kind_of(kind).unwrap_or(AlertKind::Poa);
                 if let Some(level) = metric.strip_prefix("time_to_") {
-                    let pct = LEVEL_KEYS
-                        .iter()
-                        .find(|(k, _)| *k == level)
-                        .map(|(_, p)| *p)
-                        .ok_or_else(|| {
-                            format!(
-                                "no such level `time_to_{level}`; the levels are {}",
-                                LEVEL_KEYS
-                                    .iter()
-                                    .map(|(k, _)| format!("time_to_{k}"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        })?;
+                    let pct = level_of(level)?;
                     let within_ms = duration(value)?;
                     Ok(Rule::TimeTo {
                         kind,
@@ -228,7 +264,7 @@ impl Rule {
                 } else if *metric == "loss_rate" {
                     Ok(Rule::LossRate {
                         kind,
-                        max: fraction(value)?,
+                        max: fraction(value, "a loss rate")?,
                     })
                 } else {
                     Err(unknown(key))
@@ -248,7 +284,17 @@ impl Rule {
                 Ok(Rule::CauseLoss {
                     kind,
                     cause,
-                    max: fraction(value)?,
+                    max: fraction(value, "a loss rate")?,
+                })
+            }
+            [kind, "delivered_by", deadline] if kind_of(kind).is_some() => {
+                let kind = kind_of(kind).unwrap_or(AlertKind::Poa);
+                let within_ms = parse_duration_ms(deadline)
+                    .map_err(|e| format!("the deadline after `delivered_by.`: {e}"))?;
+                Ok(Rule::DeliveredBy {
+                    kind,
+                    within_ms,
+                    min: fraction(value, "a share delivered")?,
                 })
             }
             [name] if Counter::ALL.iter().any(|c| c.as_str() == *name) => {
@@ -286,6 +332,7 @@ impl Rule {
     pub fn allowed(&self) -> String {
         match self {
             Rule::TimeTo { within_ms, .. } => format!("<= {}", format_ms(*within_ms)),
+            Rule::DeliveredBy { min, .. } => format!(">= {}", crate::format_pct(*min)),
             Rule::LossRate { max, .. } | Rule::CauseLoss { max, .. } => {
                 format!("<= {}", crate::format_pct(*max))
             }
@@ -302,10 +349,13 @@ fn kind_of(s: &str) -> Option<AlertKind> {
 
 fn unknown(key: &str) -> String {
     format!(
-        "unknown metric; known: poa|pra.time_to_{{50,80,95,99,99_5}}, poa|pra.loss_rate, \
-         poa|pra.loss.<cause>, duplicates, out_of_order, false_positives, unexpected_pra, \
+        "unknown metric; known: poa|pra.time_to_<level> (50, 80, 99_5, ...), \
+         poa|pra.delivered_by.<duration>, poa|pra.loss_rate, poa|pra.loss.<cause>, duplicates, out_of_order, false_positives, unexpected_pra, \
          harness.max_lag_ms, harness.lag_p99_ms, harness.lagged{}",
-        if key.contains("time_to_99.5") || key.ends_with(".99.5") {
+        if key
+            .split_once("time_to_")
+            .is_some_and(|(_, level)| level.contains('.'))
+        {
             " (write 99.5% as `time_to_99_5`)"
         } else {
             ""
@@ -333,7 +383,8 @@ fn duration(v: &Value) -> Result<u64, String> {
     }
 }
 
-fn fraction(v: &Value) -> Result<f64, String> {
+/// A share: `0.06` or `"6%"`; `what` names it in errors (`a loss rate`, `a share delivered`).
+fn fraction(v: &Value, what: &str) -> Result<f64, String> {
     let f = match v {
         Value::Float(f) => *f,
         Value::Int(i) => *i as f64,
@@ -358,7 +409,7 @@ fn fraction(v: &Value) -> Result<f64, String> {
     };
     if !(0.0..=1.0).contains(&f) {
         return Err(format!(
-            "a loss rate is a fraction between 0 and 1 (or \"0%\" to \"100%\"), found {f}"
+            "{what} is a fraction between 0 and 1 (or \"0%\" to \"100%\"), found {f}"
         ));
     }
     Ok(f)
@@ -388,7 +439,7 @@ fn millis(v: &Value) -> Result<f64, String> {
 impl Thresholds {
     /// Reads a thresholds file: thresholds at the top level, or under a `[thresholds]` table.
     pub fn load(path: &Path) -> Result<Thresholds, VerdictError> {
-        let text = read(path)?;
+        let text = read(path, "thresholds file")?;
         Thresholds::parse(&text, path)
     }
 
@@ -397,7 +448,7 @@ impl Thresholds {
     /// Only the file's own table is read (a base named by `extends` is not consulted), so the
     /// limits a CI job applies are written where the job points.
     pub fn load_from_profile(path: &Path) -> Result<Option<Thresholds>, VerdictError> {
-        let text = read(path)?;
+        let text = read(path, "profile")?;
         Thresholds::parse_profile(&text, path)
     }
 
@@ -429,8 +480,9 @@ impl Thresholds {
     }
 }
 
-fn read(path: &Path) -> Result<String, VerdictError> {
+fn read(path: &Path, what: &'static str) -> Result<String, VerdictError> {
     std::fs::read_to_string(path).map_err(|source| VerdictError::Read {
+        what,
         path: path.to_path_buf(),
         source,
     })
@@ -467,7 +519,7 @@ fn table_of<'a, 't>(
 /// Walks the table depth-first; each leaf is one threshold. Sorted by line at the end.
 fn collect(text: &str, source: &Path, table: &DeTable<'_>) -> Result<Thresholds, VerdictError> {
     let mut items = Vec::new();
-    walk(text, source, table, "", &mut items)?;
+    walk(text, source, table, &[], &mut items)?;
     items.sort_by_key(|t: &Threshold| t.line);
     Ok(Thresholds {
         source: source.to_path_buf(),
@@ -475,19 +527,37 @@ fn collect(text: &str, source: &Path, table: &DeTable<'_>) -> Result<Thresholds,
     })
 }
 
+/// A dotted key as it would be written: elements joined by `.`, those that are not bare keys
+/// quoted (`poa.delivered_by."1.5m"`).
+fn key_name<S: AsRef<str>>(parts: &[S]) -> String {
+    parts
+        .iter()
+        .map(|p| {
+            let p = p.as_ref();
+            let bare = !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if bare {
+                p.to_string()
+            } else {
+                format!("{p:?}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 fn walk(
     text: &str,
     source: &Path,
     table: &DeTable<'_>,
-    prefix: &str,
+    prefix: &[String],
     out: &mut Vec<Threshold>,
 ) -> Result<(), VerdictError> {
     for (k, v) in table {
-        let key = if prefix.is_empty() {
-            k.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", k.get_ref())
-        };
+        let mut path = prefix.to_vec();
+        path.push(k.get_ref().to_string());
+        let key = key_name(&path);
         let line = line_col(text, k.span().start).0;
         let err = |message: String| VerdictError::Key {
             path: source.to_path_buf(),
@@ -500,7 +570,7 @@ fn walk(
                 if t.is_empty() && !GROUPS.contains(&key.as_str()) {
                     return Err(err(unknown(&key)));
                 }
-                walk(text, source, t, &key, out)?;
+                walk(text, source, t, &path, out)?;
                 continue;
             }
             DeValue::String(s) => Value::Str(s.to_string()),
@@ -518,7 +588,8 @@ fn walk(
             DeValue::Datetime(_) => Value::Other("date-time"),
             DeValue::Array(_) => Value::Other("array"),
         };
-        let rule = Rule::parse(&key, &value).map_err(err)?;
+        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        let rule = Rule::parse_path(&parts, &value).map_err(err)?;
         out.push(Threshold {
             name: key.clone(),
             rule,
@@ -601,6 +672,87 @@ harness.lagged = false
     }
 
     #[test]
+    fn any_level_and_delivered_by_state_the_sec_rules_directly() {
+        let t = parse(
+            r#"
+poa.time_to_90 = "5m"
+poa.time_to_99_95 = "1h"
+poa.time_to_100 = "2h"
+poa.delivered_by.4m = 0.95
+pra.delivered_by."1m30s" = "99%"
+pra.delivered_by."1.5m" = "99%"
+"#,
+        )
+        .unwrap();
+        let rules: Vec<&Rule> = t.items.iter().map(|i| &i.rule).collect();
+        assert_eq!(
+            rules[..3],
+            [
+                &Rule::TimeTo {
+                    kind: AlertKind::Poa,
+                    pct: 90.0,
+                    within_ms: 300_000
+                },
+                &Rule::TimeTo {
+                    kind: AlertKind::Poa,
+                    pct: 99.95,
+                    within_ms: 3_600_000
+                },
+                &Rule::TimeTo {
+                    kind: AlertKind::Poa,
+                    pct: 100.0,
+                    within_ms: 7_200_000
+                },
+            ]
+        );
+        assert_eq!(
+            *rules[3],
+            Rule::DeliveredBy {
+                kind: AlertKind::Poa,
+                within_ms: 240_000,
+                min: 0.95
+            }
+        );
+        assert_eq!(t.items[3].name, "poa.delivered_by.4m");
+        assert_eq!(rules[3].allowed(), ">= 95.00%");
+        match *rules[4] {
+            Rule::DeliveredBy {
+                kind,
+                within_ms,
+                min,
+            } => {
+                assert_eq!((kind, within_ms), (AlertKind::Pra, 90_000));
+                assert!((min - 0.99).abs() < 1e-12);
+            }
+            ref other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            rules[4], rules[5],
+            "\"1m30s\" and \"1.5m\" are one deadline"
+        );
+        assert_eq!(t.items[5].name, "pra.delivered_by.\"1.5m\"");
+        // A sub-table says the same.
+        let sub = parse("[poa.delivered_by]\n4m = 0.95\n").unwrap();
+        assert_eq!(sub.items[0].rule, *rules[3]);
+        for (text, want) in [
+            ("poa.delivered_by.4 = 0.95\n", "has no unit"),
+            (
+                "poa.delivered_by.4m = 1.5\n",
+                "a share delivered is a fraction",
+            ),
+            ("poa.delivered_by.4m = \"4m\"\n", "percentage"),
+        ] {
+            let e = parse(text).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("threshold `poa.delivered_by.4"),
+                "{text}: {msg}"
+            );
+            assert!(msg.contains(want), "{text}: {msg}");
+        }
+    }
+
+    #[test]
     fn top_level_and_subtables_mean_the_same() {
         let flat = parse("poa.time_to_80 = \"9m\"\nduplicates = 3\n").unwrap();
         let nested = parse("duplicates = 3\n[poa]\ntime_to_80 = \"9m\"\n").unwrap();
@@ -619,14 +771,24 @@ harness.lagged = false
 
     #[test]
     fn unknown_metric_names_file_line_and_key() {
-        let e = parse("[thresholds]\npoa.time_to_50 = \"6m\"\n\npoa.time_to_42 = \"7m\"\n")
+        let e = parse("[thresholds]\npoa.time_to_50 = \"6m\"\n\npoa.time_to_101 = \"7m\"\n")
             .unwrap_err();
         let msg = e.to_string();
         assert!(
-            msg.starts_with("ci/x.thresholds.toml:4: threshold `poa.time_to_42`:"),
+            msg.starts_with("ci/x.thresholds.toml:4: threshold `poa.time_to_101`:"),
             "{msg}"
         );
+        assert!(msg.contains("not in (0, 100]"), "{msg}");
         assert!(msg.contains("time_to_99_5"), "{msg}");
+        for bad in ["time_to_fast", "time_to_99_", "time_to_99_123", "time_to_0"] {
+            let e = parse(&format!("poa.{bad} = \"1m\"\n")).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("`poa.{bad}`")),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse("poa.time_to_99.5 = \"1m\"\n").unwrap_err();
+        assert!(e.to_string().contains("write 99.5% as"), "{e}");
 
         let e = parse("[thresholds]\npoa.latency = \"6m\"\n").unwrap_err();
         assert!(matches!(e, VerdictError::Key { line: 2, ref key, .. } if key == "poa.latency"));
@@ -720,8 +882,13 @@ harness.lagged = false
     }
 
     #[test]
-    fn missing_file_is_named() {
+    fn missing_file_is_named_as_what_it_was_read_for() {
         let e = Thresholds::load(Path::new("/nonexistent/t.toml")).unwrap_err();
-        assert!(e.to_string().contains("/nonexistent/t.toml"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "cannot read thresholds file /nonexistent/t.toml"
+        );
+        let e = Thresholds::load_from_profile(Path::new("/nonexistent/p.toml")).unwrap_err();
+        assert_eq!(e.to_string(), "cannot read profile /nonexistent/p.toml");
     }
 }
