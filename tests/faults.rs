@@ -12,11 +12,10 @@
 // Helpers outside #[test] fns are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used)]
 
-use csp_harness::egress::{Egress, EgressConfig, EgressStats};
-use csp_harness::ingest::{
-    self, BadReplies, BadReplyKind, IngestConfig, IngestStats, Refusal, RefuseHow, read_ledger_ids,
+use egress::{Egress, EgressConfig, EgressStats};
+use ingest::{
+    BadReplies, BadReplyKind, IngestConfig, IngestStats, Refusal, RefuseHow, read_ledger_ids,
 };
-use csp_harness::tls::{self, ServerCertSource};
 use ledger::{AlertCode, AlertId, AlertKind, Fate, Ledger, LossCause, Region};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -24,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tls::ServerCertSource;
 use tokio::net::UdpSocket;
 use virtual_hubs::{Outbound, ScenarioClock};
 
@@ -546,15 +546,15 @@ async fn flooding_client_does_not_starve_a_good_one() {
             connect_timeout: Duration::from_secs(2),
             ..EgressConfig::new(server.local_addr(), "localhost", PathBuf::new())
         };
-        let flood_ep = csp_harness::egress::client_endpoint(&flood_cfg).unwrap();
+        let flood_ep = egress::client_endpoint(&flood_cfg).unwrap();
         let mut partial = 4000u32.to_be_bytes().to_vec();
-        partial.push(csp_harness::wire::frame_type::ALERT);
+        partial.push(wire::frame_type::ALERT);
         partial.extend(vec![0u8; 1000]);
         let mut flood = tokio::task::JoinSet::new();
         for _ in 0..40 {
             let (ep, cfg, partial) = (flood_ep.clone(), flood_cfg.clone(), partial.clone());
             flood.spawn(async move {
-                let Ok(conn) = csp_harness::egress::connect(&ep, &cfg).await else {
+                let Ok(conn) = egress::connect(&ep, &cfg).await else {
                     return (0u32, None);
                 };
                 let mut streams = Vec::new();

@@ -8,16 +8,16 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::BytesMut;
-use csp_harness::egress::{self, ConnectError, Egress, EgressConfig, EgressError, quinn};
-use csp_harness::ingest::{self, IngestConfig, IngestServer};
-use csp_harness::tls::{self, CertAuthority, ServerCertSource, TrustSource, Validity};
-use csp_harness::wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason};
+use egress::{ConnectError, Egress, EgressConfig, EgressError, quinn};
+use ingest::{IngestConfig, IngestServer};
 use ledger::{AlertCode, Ledger, Region};
 use rand::{Rng, RngCore, SeedableRng};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tls::{CertAuthority, ServerCertSource, TrustSource, Validity};
 use virtual_hubs::ScenarioClock;
+use wire::{AlertHeader, Decoder, ErrorCode, Frame, RejectReason};
 
 const LIMIT: Duration = Duration::from_secs(60);
 

@@ -33,7 +33,7 @@ pub enum Command {
     /// Check a results directory against thresholds and/or a baseline (exit 0 pass, 1 breached, 2 error).
     Check(crate::check::CheckArgs),
     /// Serve the reference alert-ingest endpoint (QUIC).
-    Ingest(crate::ingest::IngestArgs),
+    Ingest(crate::ingest_cmd::IngestArgs),
     /// Inspect load profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -230,7 +230,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(crate::ingest::run_ingest(args))?;
+            rt.block_on(crate::ingest_cmd::run_ingest(args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile(ProfileCommand::Show { file }) => {

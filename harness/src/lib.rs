@@ -1,12 +1,11 @@
-//! csp-harness: the command line and everything that touches the network.
+//! csp-harness: the command line and the orchestration of runs. The endpoint path lives in its own
+//! crates: `wire` (the csp-alert codec), `tls`, `egress` (the delivery engine and its transports)
+//! and `ingest` (the reference endpoint).
 //!
 //! - [`cli`]: argument parsing, dispatch, exit codes.
 //! - [`run`]: orchestration of `run` and `simulate`.
 //! - [`compare`]: `compare` and `report`, several runs drawn together.
-//! - [`wire`]: the csp-alert wire codec (docs/protocol.md).
-//! - [`tls`]: certificates and rustls configurations.
-//! - [`ingest`]: the reference alert-ingest endpoint.
-//! - [`egress`]: the QUIC client that carries alerts from the model to the endpoint.
+//! - [`ingest_cmd`]: `ingest`, the reference endpoint (crate `ingest`) on the command line.
 //! - [`endpoint_url`]: `quic://HOST:PORT` parsing.
 //! - [`check`]: thresholds, baselines and JUnit verdicts (`check`, and the end of every run).
 //! - [`host`]: the machine record and the harness's own CPU/memory while it runs.
@@ -15,14 +14,11 @@
 pub mod check;
 pub mod cli;
 pub mod compare;
-pub mod egress;
 pub mod endpoint_url;
 pub mod host;
-pub mod ingest;
+pub mod ingest_cmd;
 pub mod progress;
 pub mod run;
-pub mod tls;
-pub mod wire;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
 pub fn init_tracing() {

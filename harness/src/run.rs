@@ -5,9 +5,9 @@
 //! the ledger are written to the results directory, and a short table is printed.
 
 use crate::cli::{CommonRunArgs, RunArgs, SimulateArgs};
-use crate::egress::{Egress, EgressConfig};
-use crate::ingest::{IngestConfig, IngestServer};
 use anyhow::{Context, anyhow};
+use egress::{Egress, EgressConfig};
+use ingest::{IngestConfig, IngestServer};
 use ledger::{AlertKind, Ledger};
 use reports::{LoadedRun, RunMeta, Summary};
 use std::path::{Path, PathBuf};
@@ -163,7 +163,7 @@ async fn run_async(
             "WARNING: --insecure-skip-verify: the endpoint's certificate is NOT verified; \
              anyone on the path can read and alter the alerts"
         );
-        egress_cfg.trust = crate::tls::TrustSource::InsecureSkipVerify;
+        egress_cfg.trust = tls::TrustSource::InsecureSkipVerify;
     }
     let egress = Egress::start(egress_cfg, clock, ledger.clone())
         .await
@@ -229,7 +229,7 @@ async fn run_async(
 }
 
 /// Says plainly on stderr when the endpoint, not the modelled network, cost alerts.
-fn warn_about_endpoint(endpoint: &str, s: &crate::egress::EgressStats) {
+fn warn_about_endpoint(endpoint: &str, s: &egress::EgressStats) {
     let unreachable = s.expired + s.unreachable_at_drain;
     if s.rejected > 0 {
         eprintln!(
@@ -262,7 +262,7 @@ async fn start_embedded(out: &Path) -> anyhow::Result<IngestServer> {
         out.join("endpoint-cert.pem"),
         out.join("endpoint-ledger.csv"),
     );
-    crate::ingest::start(cfg)
+    ingest::start(cfg)
         .await
         .context("cannot start the embedded reference endpoint on loopback")
 }

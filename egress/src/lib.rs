@@ -34,8 +34,6 @@
 /// The QUIC library, re-exported so callers (tests, tools) can name connection and stream types.
 pub use quinn;
 
-use crate::tls::{ClientIdentity, TlsError, TrustSource};
-use crate::wire::{self, AlertHeader, Decoder, ErrorCode, Frame};
 use bytes::{Buf, BytesMut};
 use ledger::{AlertId, Fate, Ledger, LedgerError, LossCause};
 use rand::{Rng, SeedableRng};
@@ -46,10 +44,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tls::{ClientIdentity, TlsError, TrustSource};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use virtual_hubs::{Outbound, ScenarioClock, Sink};
+use wire::{self, AlertHeader, Decoder, ErrorCode, Frame};
 
 /// Bounded exponential backoff with jitter, for reconnects and stream re-opens.
 #[derive(Debug, Clone, Copy)]
@@ -715,7 +715,7 @@ pub fn client_endpoint(cfg: &EgressConfig) -> Result<quinn::Endpoint, EgressErro
             ));
         }
     };
-    let tls = crate::tls::client_config(&cfg.trust, identity.as_ref())?;
+    let tls = tls::client_config(&cfg.trust, identity.as_ref(), &[wire::ALPN])?;
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| EgressError::Config(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
@@ -734,7 +734,7 @@ pub fn client_endpoint(cfg: &EgressConfig) -> Result<quinn::Endpoint, EgressErro
         None if cfg.endpoint.is_ipv6() => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
         None => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
     };
-    let socket = crate::ingest::bind_udp(local).map_err(EgressError::Socket)?;
+    let socket = tls::bind_udp(local).map_err(EgressError::Socket)?;
     let mut endpoint = quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
         None,
