@@ -8,12 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 /// First CSV column parsed as an alert id; header and blank lines skipped.
-fn ids_with_counts(path: &Path, keep: impl Fn(&[&str]) -> bool) -> BTreeMap<u64, u32> {
+/// Alert ids (in column `col`) of the lines of a CSV file that `keep` keeps, with their counts.
+fn ids_with_counts(path: &Path, col: usize, keep: impl Fn(&[&str]) -> bool) -> BTreeMap<u64, u32> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut m = BTreeMap::new();
     for line in text.lines() {
         let cols: Vec<&str> = line.split(',').collect();
-        let Ok(id) = cols[0].trim().parse::<u64>() else {
+        let Some(Ok(id)) = cols.get(col).map(|c| c.trim().parse::<u64>()) else {
             continue;
         };
         if keep(&cols) {
@@ -69,10 +70,16 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
     assert_eq!(summary["false_positives"].as_u64(), Some(0), "{summary}");
 
     // The harness's ledger: delivered ids. The endpoint's ledger: stored ids.
-    let harness_delivered = ids_with_counts(&out.join("alerts.csv"), |c| {
+    let harness_delivered = ids_with_counts(&out.join("alerts.csv"), 0, |c| {
         c.get(5).is_some_and(|f| f.trim() == "delivered")
     });
-    let endpoint = ids_with_counts(&out.join("endpoint-ledger.csv"), |_| true);
+    // The endpoint's ledger records the run id of every alert: this run's.
+    let run_id = summary["run_id"]
+        .as_str()
+        .expect("run id in summary")
+        .to_string();
+    assert_eq!(run_id.len(), 32, "{run_id}");
+    let endpoint = ids_with_counts(&out.join("endpoint-ledger.csv"), 1, |c| c[0] == run_id);
     let twice: Vec<_> = endpoint.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "endpoint stored alerts twice: {twice:?}");
     let h: BTreeSet<u64> = harness_delivered.keys().copied().collect();
@@ -91,7 +98,7 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
 
     // No POA for an outage under 3 minutes: every POA the endpoint stored belongs to a premises
     // whose POA was expected (the harness ledger lists only expected alerts).
-    let expected_ids = ids_with_counts(&out.join("alerts.csv"), |_| true);
+    let expected_ids = ids_with_counts(&out.join("alerts.csv"), 0, |_| true);
     let stray_poa: Vec<_> = e
         .iter()
         .filter(|id| *id % 2 == 0 && !expected_ids.contains_key(id))
@@ -292,4 +299,98 @@ fn heavy_a_harness_that_falls_behind_is_flagged_and_cannot_pass() {
     );
     check_accounting(&summary);
     assert!(out.join("host.json").exists());
+}
+
+/// Two runs against one long-lived endpoint: each run's alerts are new alerts to the endpoint
+/// (ids are scoped by the run id), so the second run is stored, not taken for resends, and neither
+/// summary reports endpoint duplicates.
+#[test]
+fn two_runs_against_one_endpoint_are_both_stored() {
+    let dir = temp_dir();
+    let port = free_port();
+    let ca = dir.path().join("ca.pem");
+    let ledger = dir.path().join("endpoint-ledger.csv");
+    let ledger_arg = ledger.display().to_string();
+    let mut ingest = start_ingest(port, &ca, &["--ledger", &ledger_arg]);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let first = run_against(port, &ca, "test/mixed-short.toml", &a);
+    let second = run_against(port, &ca, "test/mixed-short.toml", &b);
+    let _ = ingest.kill();
+    let _ = ingest.wait();
+    assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
+    assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
+    let (sa, sb) = (read_summary(&a), read_summary(&b));
+    let (ra, rb) = (
+        sa["run_id"].as_str().unwrap_or_default().to_string(),
+        sb["run_id"].as_str().unwrap_or_default().to_string(),
+    );
+    assert!(ra.len() == 32 && rb.len() == 32 && ra != rb, "{ra} {rb}");
+    for s in [&sa, &sb] {
+        check_accounting(s);
+        assert_eq!(s["endpoint_duplicates"].as_u64(), Some(0), "{s}");
+    }
+    let delivered = |s: &serde_json::Value| {
+        s["alerts"]["poa"]["delivered"].as_u64().unwrap_or(0)
+            + s["alerts"]["pra"]["delivered"].as_u64().unwrap_or(0)
+    };
+    let stored_a = ids_with_counts(&ledger, 1, |c| c[0] == ra);
+    let stored_b = ids_with_counts(&ledger, 1, |c| c[0] == rb);
+    assert_eq!(stored_a.len() as u64, delivered(&sa));
+    assert_eq!(stored_b.len() as u64, delivered(&sb));
+    assert!(delivered(&sb) > 0);
+    let md = std::fs::read_to_string(b.join("summary.md")).unwrap_or_default();
+    assert!(md.contains(&rb), "summary.md names the run id");
+}
+
+/// The endpoint stops accepting the token part-way through the run: a fatal, named error (exit
+/// 2), results written and marked incomplete, never alerts silently lost as unreachable.
+#[test]
+fn credentials_refused_mid_run_end_the_run_with_exit_2() {
+    let dir = temp_dir();
+    let port = free_port();
+    let ca = dir.path().join("ca.pem");
+    let mut ingest = start_ingest(
+        port,
+        &ca,
+        &["--auth-token", "s3cret", "--revoke-auth-after", "300"],
+    );
+    let out = dir.path().join("out");
+    let res = run_harness(
+        [
+            "run".as_ref(),
+            "--profile".as_ref(),
+            profile("test/mixed-short.toml").as_os_str(),
+            "--endpoint".as_ref(),
+            format!("quic://127.0.0.1:{port}").as_ref(),
+            "--ca".as_ref(),
+            ca.as_os_str(),
+            "--token".as_ref(),
+            "s3cret".as_ref(),
+            "--time-scale".as_ref(),
+            "600".as_ref(),
+            "--quiet".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        Duration::from_secs(120),
+    );
+    let _ = ingest.kill();
+    let _ = ingest.wait();
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("refused this client's credentials"), "{err}");
+    let summary = read_summary(&out);
+    check_accounting(&summary);
+    assert_eq!(summary["complete"].as_bool(), Some(false), "{summary}");
+    let why = summary["incomplete_reason"].as_str().unwrap_or_default();
+    assert!(why.contains("credentials"), "{summary}");
+    let unreachable: u64 = ["poa", "pra"]
+        .iter()
+        .map(|k| {
+            summary["alerts"][k]["loss_by_cause"]["endpoint_unreachable"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(unreachable, 0, "not blamed on reachability: {summary}");
 }

@@ -512,6 +512,24 @@ fault_tests! {
             assert_eq!(f.egress.resent, 0);
         },
     };
+    endpoint_revokes_the_token_mid_run: Case {
+        name: "token-revoked",
+        alerts: 2_000,
+        endpoint: |c| {
+            c.behaviour.auth_token = Some("t0ken".into());
+            c.behaviour.revoke_auth_after = Some(500);
+        },
+        egress: |e| e.auth_token = Some("t0ken".into()),
+        action: Action::None,
+        check: |f| {
+            // Fatal and named: nothing lost to a cause that would hide it, the rest left pending.
+            let fatal = f.egress.fatal.clone().unwrap_or_default();
+            assert!(fatal.contains("UNAUTHENTICATED") || fatal.contains("Unauthenticated"), "{f:#?}");
+            assert!(f.delivered >= 500 && f.delivered < f.expected, "{f:#?}");
+            assert_eq!(f.lost.keys().copied().collect::<Vec<_>>(), vec!["not_delivered_by_end"], "{f:#?}");
+            assert!(f.took_ms < 8_000, "the drain does not wait after a fatal error: {f:#?}");
+        },
+    };
     endpoint_sends_error_frames: Case {
         name: "error-frames",
         alerts: 2_000,

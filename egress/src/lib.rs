@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tls::{ClientIdentity, TlsError, TrustSource};
 use virtual_hubs::{ScenarioClock, Sink};
+pub use wire::RunId;
 
 /// Everything [`Egress::start`] needs.
 #[derive(Debug, Clone)]
@@ -77,6 +78,8 @@ pub struct EgressConfig {
     pub local_addr: Option<SocketAddr>,
     /// Seed of the backoff jitter.
     pub jitter_seed: u64,
+    /// The run the alerts belong to: endpoints de-duplicate by (run, alert id).
+    pub run_id: RunId,
 }
 
 impl EgressConfig {
@@ -101,6 +104,7 @@ impl EgressConfig {
             client_key: None,
             local_addr: None,
             jitter_seed: 0x5EED,
+            run_id: RunId::default(),
         }
     }
 }
@@ -156,6 +160,7 @@ impl EgressConfig {
             keep_alive: self.keep_alive,
             auth_token: self.auth_token.clone(),
             local_addr: self.local_addr,
+            run_id: self.run_id,
         })
     }
 

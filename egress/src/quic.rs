@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tls::{ClientIdentity, TlsError, TrustSource};
 use virtual_hubs::Outbound;
-use wire::{AlertHeader, Decoder, ErrorCode, Frame, RejectReason};
+use wire::{AlertHeader, Decoder, ErrorCode, Frame, RejectReason, RunId};
 
 /// Where and how to reach a `csp-alert` endpoint.
 #[derive(Debug, Clone)]
@@ -36,6 +36,8 @@ pub struct QuicOptions {
     pub auth_token: Option<String>,
     /// Local address to bind the client's UDP socket to.
     pub local_addr: Option<SocketAddr>,
+    /// The run the alerts belong to (in every HELLO).
+    pub run_id: RunId,
 }
 
 /// Why a QUIC client endpoint could not be built.
@@ -145,7 +147,8 @@ pub async fn connect(
 pub struct QuicTransport {
     endpoint: quinn::Endpoint,
     opts: QuicOptions,
-    /// The HELLO every lane starts with and the probe sends (empty: none).
+    /// The HELLO every lane starts with and the probe sends: the same bytes, so the probe tests
+    /// exactly what the data streams present.
     hello: Bytes,
 }
 
@@ -154,9 +157,13 @@ impl QuicTransport {
     pub fn new(opts: QuicOptions) -> Result<Self, QuicSetupError> {
         let endpoint = client_endpoint(&opts, &[wire::ALPN])?;
         let mut hello = BytesMut::new();
-        if let Some(token) = &opts.auth_token {
-            wire::encode_hello(&mut hello, wire::PROTOCOL_VERSION, token.as_bytes());
-        }
+        let token = opts.auth_token.as_deref().unwrap_or_default();
+        wire::encode_hello(
+            &mut hello,
+            wire::PROTOCOL_VERSION,
+            &opts.run_id,
+            token.as_bytes(),
+        );
         Ok(QuicTransport {
             endpoint,
             opts,
@@ -183,7 +190,7 @@ impl Transport for QuicTransport {
         .await
     }
 
-    /// Sends HELLO (with the token, if any) on a fresh stream and finishes it; the endpoint
+    /// Sends the lanes' HELLO (run id, token) on a fresh stream and finishes it; the endpoint
     /// answers with nothing (then finishes its side) or with an ERROR. A refused client
     /// certificate shows up here as the connection being closed (in TLS 1.3 the client finishes
     /// its handshake before the server has checked its certificate). An endpoint that does not
@@ -195,11 +202,8 @@ impl Transport for QuicTransport {
         };
         let exchange = async {
             let (mut send, mut recv) = conn.open_bi().await.map_err(lost)?;
-            let mut hello = BytesMut::new();
-            let token = self.opts.auth_token.as_deref().unwrap_or_default();
-            wire::encode_hello(&mut hello, wire::PROTOCOL_VERSION, token.as_bytes());
             let write = async {
-                send.write_all(&hello).await.ok()?;
+                send.write_all(&self.hello).await.ok()?;
                 send.finish().ok()
             };
             let _ = write.await;
@@ -303,7 +307,13 @@ impl Lane for QuicLane {
                     }
                 }
                 w = self.send.write(&self.out), if !self.out.is_empty() => match w {
-                    Ok(n) => self.out.advance(n),
+                    Ok(n) => {
+                        self.out.advance(n);
+                        if self.out.is_empty() {
+                            // Written: the lane can take the next batch.
+                            return Ok(());
+                        }
+                    }
                     Err(quinn::WriteError::ConnectionLost(e)) => {
                         return Err(LaneEnd::ConnectionLost(e.to_string()));
                     }
@@ -341,6 +351,12 @@ fn decode_replies(dec: &mut Decoder, out: &mut Vec<Reply>) -> Result<(), LaneEnd
                 out.extend(
                     ids.into_iter()
                         .map(|id| Reply::new(AlertId(id), Verdict::Acked)),
+                );
+            }
+            Ok(Some(Frame::Duplicate(ids))) => {
+                out.extend(
+                    ids.into_iter()
+                        .map(|id| Reply::new(AlertId(id), Verdict::AckedDuplicate)),
                 );
             }
             Ok(Some(Frame::Reject(rej))) => {

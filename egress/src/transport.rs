@@ -184,8 +184,9 @@ pub trait Lane: Send + 'static {
     fn ready(&self) -> bool;
 
     /// Makes progress (writes what is buffered, reads answers) until at least one reply is in
-    /// `out`, or the lane ends. Never returns `Ok` with `out` empty; pends while nothing is in
-    /// flight. Must be cancel-safe: the engine polls it inside a `select!`.
+    /// `out`, the lane has become [`Lane::ready`] again, or the lane ends. Pends while nothing is
+    /// in flight and nothing is buffered. Must be cancel-safe: the engine polls it inside a
+    /// `select!`.
     fn replies(&mut self, out: &mut Vec<Reply>)
     -> impl Future<Output = Result<(), LaneEnd>> + Send;
 }

@@ -112,6 +112,10 @@ pub struct FaultArgs {
     /// Connection attempts refused by --refuse.
     #[arg(long, default_value_t = u64::MAX)]
     pub refuse_count: u64,
+    /// Once this many alerts are stored, refuse every client's credentials (as if the token had
+    /// been rotated mid-run): csp-alert ERROR UNAUTHENTICATED, HTTP 401.
+    #[arg(long)]
+    pub revoke_auth_after: Option<u64>,
 }
 
 impl IngestArgs {
@@ -148,6 +152,7 @@ impl IngestArgs {
                     after: f.refuse_after,
                     count: f.refuse_count,
                 }),
+                revoke_auth_after: f.revoke_auth_after,
             },
             limits: IngestLimits {
                 max_streams_per_connection: self.limits.max_streams,
@@ -194,6 +199,7 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
         || b.close_after.is_some()
         || b.bad_replies.is_some()
         || b.refuse.is_some()
+        || b.revoke_auth_after.is_some()
     {
         tracing::warn!("fault injection is ON: this endpoint misbehaves on purpose ({b:?})");
     }

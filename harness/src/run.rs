@@ -69,7 +69,10 @@ pub fn conclude(
         None => ExitCode::SUCCESS,
     };
     if !run.summary.meta.complete {
-        eprintln!("error: the run was interrupted; its results are marked incomplete");
+        match &run.summary.meta.incomplete_reason {
+            Some(why) => eprintln!("error: {why}; the results are marked incomplete"),
+            None => eprintln!("error: the run was interrupted; its results are marked incomplete"),
+        }
         return Ok(ExitCode::from(2));
     }
     if lagged && thresholds.is_some() {
@@ -151,7 +154,12 @@ async fn run_async(
 
     let ledger = Arc::new(Mutex::new(Ledger::new(profile.premises())));
     let clock = ScenarioClock::start(args.time_scale);
+    let run_id = new_run_id()?;
+    if !args.common.quiet {
+        eprintln!("run id {run_id}");
+    }
     let mut egress_cfg = EgressConfig {
+        run_id,
         connections: usize::from(args.connections),
         client_cert: args.client_cert.clone(),
         client_key: args.client_key.clone(),
@@ -177,17 +185,29 @@ async fn run_async(
     );
     let mut cfg = DriveConfig::new(profile.clone(), args.common.seed, clock);
     cfg.progress = Some(counters);
-    let mut complete = true;
+    let mut incomplete: Option<String> = None;
+    let fatal = egress.fatal_signal();
     let report = tokio::select! {
         r = virtual_hubs::drive(cfg, egress.sink(), ledger.clone()) => r,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted: writing what was measured, marked incomplete");
-            complete = false;
+            incomplete = Some("the run was interrupted".into());
+            DriveReport::default()
+        }
+        why = fatal => {
+            eprintln!("error: endpoint {endpoint_label} refused this client's credentials mid-run: {why}");
             DriveReport::default()
         }
     };
     let drain = clock.real_duration((args.drain_s.max(0.0) * 1000.0) as u64);
     let egress_stats = egress.drain(drain).await;
+    if let Some(why) = &egress_stats.fatal {
+        incomplete = Some(format!(
+            "endpoint {endpoint_label} refused this client's credentials mid-run ({why}); \
+             nothing more was sent"
+        ));
+    }
+    let complete = incomplete.is_none();
     progress.finish();
     warn_about_endpoint(&endpoint_label, &egress_stats);
     let lag_p99 = report.p99_lag_ms.max(egress_stats.send_lag_p99_ms);
@@ -218,6 +238,9 @@ async fn run_async(
         complete,
         &report,
     );
+    meta.run_id = Some(run_id.to_string());
+    meta.endpoint_duplicates = Some(egress_stats.endpoint_duplicates);
+    meta.incomplete_reason = incomplete;
     if let Some(serde_json::Value::Object(h)) = meta.health.as_mut() {
         h.insert(
             "egress".to_string(),
@@ -255,6 +278,17 @@ fn warn_about_endpoint(endpoint: &str, s: &egress::EgressStats) {
             s.pending_at_drain
         );
     }
+}
+
+/// A fresh random run id: the endpoint de-duplicates by (run, alert id), so ids from two runs
+/// against one long-lived endpoint never collide.
+fn new_run_id() -> anyhow::Result<egress::RunId> {
+    use rand::TryRngCore as _;
+    let mut id = [0u8; wire::RUN_ID_LEN];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut id)
+        .context("cannot draw a random run id from the operating system")?;
+    Ok(egress::RunId(id))
 }
 
 async fn start_embedded(out: &Path) -> anyhow::Result<IngestServer> {

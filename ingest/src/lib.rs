@@ -1,4 +1,4 @@
-//! The reference alert-ingest endpoint: a real QUIC server speaking `csp-alert/1`.
+//! The reference alert-ingest endpoint: a real QUIC server speaking `csp-alert/2`.
 //!
 //! It validates every ALERT (known code, known region, payload within the limit), de-duplicates by
 //! alert id, writes each new alert to its own ledger file *before* acknowledging it (write-ahead:
@@ -31,10 +31,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use tls::bind_udp;
 use tls::{ServerCertSource, TlsError, TrustSource};
 use tokio::task::{JoinHandle, JoinSet};
-use wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason};
+use wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason, RunId};
 
 /// First line of the endpoint's ledger file.
-pub const LEDGER_HEADER: &str = "alert_id,code,device_id,region,event_ms,seq,received_unix_ms";
+pub const LEDGER_HEADER: &str =
+    "run_id,alert_id,code,device_id,region,event_ms,seq,received_unix_ms";
+
+/// Fields of a complete ledger line.
+const LEDGER_FIELDS: usize = 8;
 
 /// Resource limits of the endpoint.
 #[derive(Debug, Clone)]
@@ -101,7 +105,14 @@ pub struct Behaviour {
     pub bad_replies: Option<BadReplies>,
     /// Fault: refuse some connection attempts.
     pub refuse: Option<Refusal>,
+    /// Fault: once this many alerts are stored, refuse every client's credentials (csp-alert:
+    /// ERROR `UNAUTHENTICATED` on every stream; HTTP: 401), as an endpoint whose token was
+    /// rotated mid-run would.
+    pub revoke_auth_after: Option<u64>,
 }
+
+/// What a client is told once [`Behaviour::revoke_auth_after`] has struck.
+const REVOKED: &str = "fault injection: this client's token is no longer accepted";
 
 /// Application error code of the CONNECTION_CLOSE sent by fault injection.
 pub const FAULT_CLOSE_CODE: u32 = 0x0F;
@@ -321,15 +332,15 @@ struct Store {
 
 #[derive(Debug)]
 struct StoreInner {
-    seen: HashSet<u64>,
+    seen: HashSet<(RunId, u64)>,
     file: Option<BufWriter<File>>,
 }
 
-/// What storing a batch did.
+/// What storing a batch did: the ids stored now and the ids stored before (for this run).
 #[derive(Debug, Default)]
 struct Stored {
-    new: u64,
-    duplicates: u64,
+    new: Vec<u64>,
+    duplicates: Vec<u64>,
 }
 
 impl Store {
@@ -349,32 +360,30 @@ impl Store {
         })
     }
 
-    /// Stores the new alerts of `batch` (ledger lines flushed before returning). On an I/O error
-    /// nothing of this batch counts as stored.
-    fn store(&self, batch: &[AlertHeader]) -> io::Result<Stored> {
+    /// Stores the new alerts of `batch` for `run` (ledger lines flushed before returning). On an
+    /// I/O error nothing of this batch counts as stored.
+    fn store(&self, run: RunId, batch: &[AlertHeader]) -> io::Result<Stored> {
         let mut guard = self
             .inner
             .lock()
             .map_err(|_| io::Error::other("store lock poisoned"))?;
         let inner = &mut *guard;
-        let mut fresh: Vec<u64> = Vec::new();
         let mut out = Stored::default();
         let now = unix_ms();
         for h in batch {
-            if inner.seen.contains(&h.alert_id) || fresh.contains(&h.alert_id) {
-                out.duplicates += 1;
+            if inner.seen.contains(&(run, h.alert_id)) || out.new.contains(&h.alert_id) {
+                out.duplicates.push(h.alert_id);
                 continue;
             }
             if let Some(f) = inner.file.as_mut() {
-                write_ledger_line(f, h, now)?;
+                write_ledger_line(f, run, h, now)?;
             }
-            fresh.push(h.alert_id);
+            out.new.push(h.alert_id);
         }
         if let Some(f) = inner.file.as_mut() {
             f.flush()?;
         }
-        out.new = fresh.len() as u64;
-        inner.seen.extend(fresh);
+        inner.seen.extend(out.new.iter().map(|id| (run, *id)));
         Ok(out)
     }
 
@@ -393,25 +402,25 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn write_ledger_line(f: &mut impl Write, h: &AlertHeader, now: u64) -> io::Result<()> {
+fn write_ledger_line(f: &mut impl Write, run: RunId, h: &AlertHeader, now: u64) -> io::Result<()> {
     let code = h.alert_code().map_or("?", |c| c.as_str());
     let region = h.region().map_or("?", |r| r.as_str());
     writeln!(
         f,
-        "{},{},{:016x},{},{},{},{}",
+        "{run},{},{},{:016x},{},{},{},{}",
         h.alert_id, code, h.device_id, region, h.event_ms, h.seq, now
     )
 }
 
 /// Opens (creating if needed) a ledger file for appending and returns the ids it already holds.
 /// A torn last line (a crash mid-write) is ignored and terminated so appends start on a fresh line.
-fn open_ledger(path: &Path) -> io::Result<(HashSet<u64>, File)> {
+fn open_ledger(path: &Path) -> io::Result<(HashSet<(RunId, u64)>, File)> {
     let mut file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .open(path)?;
-    let seen = read_ledger_ids(BufReader::new(&mut file))?;
+    let seen = read_ledger_keys(BufReader::new(&mut file))?;
     let len = file.seek(SeekFrom::End(0))?;
     if len == 0 {
         writeln!(file, "{LEDGER_HEADER}")?;
@@ -426,21 +435,32 @@ fn open_ledger(path: &Path) -> io::Result<(HashSet<u64>, File)> {
     Ok((seen, file))
 }
 
-/// The alert ids of a ledger file's complete lines (the header and unparsable lines are skipped).
-pub fn read_ledger_ids(reader: impl BufRead) -> io::Result<HashSet<u64>> {
+/// The (run, alert id) keys of a ledger file's complete lines (the header and unparsable lines
+/// are skipped).
+pub fn read_ledger_keys(reader: impl BufRead) -> io::Result<HashSet<(RunId, u64)>> {
     let mut seen = HashSet::new();
     for line in reader.split(b'\n') {
         let line = line?;
-        let first = line.split(|b| *b == b',').next().unwrap_or_default();
-        let complete = line.split(|b| *b == b',').count() == 7;
-        if let (true, Some(id)) = (
-            complete,
-            std::str::from_utf8(first).ok().and_then(|s| s.parse().ok()),
-        ) {
-            seen.insert(id);
+        let Ok(line) = std::str::from_utf8(&line) else {
+            continue;
+        };
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != LEDGER_FIELDS {
+            continue;
+        }
+        if let (Ok(run), Ok(id)) = (fields[0].parse::<RunId>(), fields[1].parse::<u64>()) {
+            seen.insert((run, id));
         }
     }
     Ok(seen)
+}
+
+/// The alert ids of a ledger file's complete lines, whatever their run.
+pub fn read_ledger_ids(reader: impl BufRead) -> io::Result<HashSet<u64>> {
+    Ok(read_ledger_keys(reader)?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect())
 }
 
 /// What every connection and stream task shares.
@@ -492,6 +512,36 @@ impl Ctx {
                 self.behaviour.stall_for
             );
         }
+    }
+
+    /// Checks the token a client presented (csp-alert HELLO, HTTP bearer token) against the
+    /// endpoint's, and the revocation fault; the error says why, for the client.
+    fn check_token(&self, presented: &[u8], from: SocketAddr) -> Result<(), &'static str> {
+        if let Some(token) = &self.behaviour.auth_token
+            && presented != token.as_bytes()
+        {
+            let n = bump(&self.counters.auth_failures, 1);
+            if sparse(n) {
+                tracing::warn!("client {from} refused: missing or wrong token");
+            }
+            return Err(if presented.is_empty() {
+                "this endpoint requires a token (none was presented)"
+            } else {
+                "wrong token"
+            });
+        }
+        if self.auth_revoked() {
+            bump(&self.counters.auth_failures, 1);
+            return Err(REVOKED);
+        }
+        Ok(())
+    }
+
+    /// Whether the credentials of every client are refused from now on (fault injection).
+    fn auth_revoked(&self) -> bool {
+        self.behaviour
+            .revoke_auth_after
+            .is_some_and(|n| self.counters.alerts_stored.load(Ordering::Relaxed) >= n)
     }
 
     /// Whether attempt number `i` (0-based) is to be refused, and how.
@@ -809,7 +859,8 @@ impl Close {
 /// Per-stream protocol state.
 struct StreamState {
     decoder: Decoder,
-    authenticated: bool,
+    /// The run of this stream's alerts, from its HELLO (none yet: HELLO is due).
+    run: Option<RunId>,
     link: ConnLink,
 }
 
@@ -828,7 +879,7 @@ async fn serve_stream(
 ) {
     let mut st = StreamState {
         decoder: Decoder::new(ctx.limits.max_frame),
-        authenticated: ctx.behaviour.auth_token.is_none(),
+        run: None,
         link,
     };
     loop {
@@ -963,38 +1014,38 @@ fn handle_frame(
 ) -> Result<(), Close> {
     match frame {
         Frame::Hello(h) => {
+            if st.run.is_some() {
+                return Err(Close::error(
+                    ErrorCode::UnexpectedFrame,
+                    "a second HELLO on one stream",
+                ));
+            }
             if h.version != wire::PROTOCOL_VERSION {
                 return Err(Close::error(
                     ErrorCode::UnsupportedVersion,
-                    format!("protocol version {} not supported (want 1)", h.version),
+                    format!(
+                        "protocol version {} not supported (want {})",
+                        h.version,
+                        wire::PROTOCOL_VERSION
+                    ),
                 ));
             }
-            if let Some(token) = &ctx.behaviour.auth_token {
-                if h.token.as_ref() != token.as_bytes() {
-                    let n = bump(&ctx.counters.auth_failures, 1);
-                    if sparse(n) {
-                        tracing::warn!(
-                            "stream from {} refused: missing or wrong HELLO token",
-                            st.link.conn.remote_address()
-                        );
-                    }
-                    let what = if h.token.is_empty() {
-                        "this endpoint requires a token (HELLO token is empty)"
-                    } else {
-                        "wrong token"
-                    };
-                    return Err(Close::error(ErrorCode::Unauthenticated, what));
-                }
-                st.authenticated = true;
+            if let Err(what) = ctx.check_token(&h.token, st.link.conn.remote_address()) {
+                return Err(Close::error(ErrorCode::Unauthenticated, what));
             }
+            st.run = Some(h.run_id);
             Ok(())
         }
         Frame::Alert(a) => {
-            if !st.authenticated {
+            if st.run.is_none() {
                 return Err(Close::error(
-                    ErrorCode::Unauthenticated,
-                    "HELLO with a valid token required before ALERT",
+                    ErrorCode::UnexpectedFrame,
+                    "HELLO (protocol version, run id, token) must be the first frame of a stream",
                 ));
+            }
+            if ctx.auth_revoked() {
+                bump(&ctx.counters.auth_failures, 1);
+                return Err(Close::error(ErrorCode::Unauthenticated, REVOKED));
             }
             match validate(&a.header, a.payload.len(), ctx) {
                 Ok(()) => batch.push(a.header),
@@ -1009,9 +1060,9 @@ fn handle_frame(
             tracing::debug!("peer closed a stream with error {}: {}", e.code, e.text);
             Err(Close::Clean)
         }
-        Frame::Ack(_) | Frame::Reject(_) => Err(Close::error(
+        Frame::Ack(_) | Frame::Duplicate(_) | Frame::Reject(_) => Err(Close::error(
             ErrorCode::UnexpectedFrame,
-            "ACK/REJECT are sent by the endpoint, not to it",
+            "ACK/DUPLICATE/REJECT are sent by the endpoint, not to it",
         )),
     }
 }
@@ -1049,14 +1100,15 @@ async fn commit(
     ctx: &Ctx,
     out: &mut BytesMut,
 ) -> Option<Close> {
-    match ctx.store.store(batch) {
+    let run = st.run.unwrap_or_default();
+    match ctx.store.store(run, batch) {
         Ok(stored) => {
-            let total = bump(&ctx.counters.alerts_stored, stored.new);
-            bump(&ctx.counters.duplicates, stored.duplicates);
+            let total = bump(&ctx.counters.alerts_stored, stored.new.len() as u64);
+            bump(&ctx.counters.duplicates, stored.duplicates.len() as u64);
             if !ctx.behaviour.ack_delay.is_zero() {
                 tokio::time::sleep(ctx.behaviour.ack_delay).await;
             }
-            let ids: Vec<u64> = batch.iter().map(|h| h.alert_id).collect();
+            let acked = (stored.new.len() + stored.duplicates.len()) as u64;
             if let Some(n) = ctx.behaviour.close_after
                 && st.link.acked.load(Ordering::Relaxed) >= n
             {
@@ -1088,11 +1140,16 @@ async fn commit(
                     "fault injection: internal error",
                 )),
                 Some(BadReplyKind::UnknownIds) | None => {
-                    wire::encode_ack(out, &ids);
-                    bump(&ctx.counters.acked, ids.len() as u64);
-                    st.link.acked.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                    if !stored.new.is_empty() {
+                        wire::encode_ack(out, &stored.new);
+                    }
+                    if !stored.duplicates.is_empty() {
+                        wire::encode_duplicate(out, &stored.duplicates);
+                    }
+                    bump(&ctx.counters.acked, acked);
+                    st.link.acked.fetch_add(acked, Ordering::Relaxed);
                     if bad == Some(BadReplyKind::UnknownIds) {
-                        let bogus: Vec<u64> = ids.iter().map(|id| !id).collect();
+                        let bogus: Vec<u64> = stored.new.iter().map(|id| !id).collect();
                         wire::encode_ack(out, &bogus);
                         wire::encode_reject(
                             out,
@@ -1139,23 +1196,31 @@ mod tests {
         let p = std::env::temp_dir().join(format!("csp-ingest-ledger-{}.csv", std::process::id()));
         let _ = std::fs::remove_file(&p);
         let s = Store::open(Some(&p)).unwrap();
-        let r = s.store(&[header(1), header(2), header(2)]).unwrap();
-        assert_eq!((r.new, r.duplicates), (2, 1));
+        let run = RunId([1; 16]);
+        let r = s.store(run, &[header(1), header(2), header(2)]).unwrap();
+        assert_eq!((r.new, r.duplicates), (vec![1, 2], vec![2]));
         drop(s);
         // A torn line from a crash mid-write.
         std::fs::OpenOptions::new()
             .append(true)
             .open(&p)
             .unwrap()
-            .write_all(b"3,AD1")
+            .write_all(format!("{run},3,AD1").as_bytes())
             .unwrap();
         let s = Store::open(Some(&p)).unwrap();
-        let r = s.store(&[header(1), header(3)]).unwrap();
-        assert_eq!((r.new, r.duplicates), (1, 1));
+        let r = s.store(run, &[header(1), header(3)]).unwrap();
+        assert_eq!((r.new, r.duplicates), (vec![3], vec![1]));
+        // Another run's alert 1 is a different alert.
+        let other = RunId([2; 16]);
+        let r = s.store(other, &[header(1)]).unwrap();
+        assert_eq!((r.new, r.duplicates), (vec![1], vec![]));
         drop(s);
         let text = std::fs::read_to_string(&p).unwrap();
-        let ids = read_ledger_ids(text.as_bytes()).unwrap();
-        assert_eq!(ids, HashSet::from([1, 2, 3]));
+        let keys = read_ledger_keys(text.as_bytes()).unwrap();
+        assert_eq!(
+            keys,
+            HashSet::from([(run, 1), (run, 2), (run, 3), (other, 1)])
+        );
         assert_eq!(text.lines().next(), Some(LEDGER_HEADER));
         let _ = std::fs::remove_file(&p);
     }

@@ -52,6 +52,16 @@ pub struct RunMeta {
     /// The harness's own health (schedule lag, CPU, memory...), as the harness reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<serde_json::Value>,
+    /// The run id (32 hex digits) that scoped the alert ids at the endpoint (`run` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Alerts the endpoint acknowledged as stored before for this run (resends it recognised),
+    /// as the endpoint reported them (`run` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_duplicates: Option<u64>,
+    /// Why the run is incomplete, when it is (interrupted, credentials refused mid-run...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_reason: Option<String>,
 }
 
 impl RunMeta {
@@ -78,6 +88,9 @@ impl RunMeta {
             complete: true,
             wall_s: 0.0,
             health: None,
+            run_id: None,
+            endpoint_duplicates: None,
+            incomplete_reason: None,
         }
     }
 

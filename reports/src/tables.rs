@@ -89,8 +89,16 @@ fn runs_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
                 m.hubs.to_string(),
                 format!("{}x", m.time_scale),
                 m.mode.clone(),
-                m.endpoint.clone().unwrap_or_else(|| "-".into()),
-                if m.complete { "yes" } else { "**no**" }.into(),
+                match (&m.endpoint, &m.run_id) {
+                    (Some(e), Some(id)) => format!("{e} (run {id})"),
+                    (Some(e), None) => e.clone(),
+                    (None, _) => "-".into(),
+                },
+                match (m.complete, &m.incomplete_reason) {
+                    (true, _) => "yes".into(),
+                    (false, Some(why)) => format!("**no**: {why}"),
+                    (false, None) => "**no**".into(),
+                },
                 format!("{:.1}", m.wall_s),
             ],
         );
@@ -266,7 +274,10 @@ fn latency_table(md: &mut String, runs: &[&LoadedRun], labels: &[String]) {
                 t(q.p95),
                 t(q.p99),
                 t(q.max),
-                s.duplicates.to_string(),
+                match s.meta.endpoint_duplicates {
+                    Some(n) => format!("{} (endpoint-reported: {n})", s.duplicates),
+                    None => s.duplicates.to_string(),
+                },
                 s.out_of_order.to_string(),
                 s.false_positives.to_string(),
                 s.unexpected_pra.to_string(),
@@ -328,9 +339,16 @@ pub fn terminal_table(summary: &crate::Summary) -> String {
     }
     let _ = writeln!(
         s,
-        "duplicates {}  out_of_order {}  false_positives {}",
-        summary.duplicates, summary.out_of_order, summary.false_positives
+        "duplicates {}{}  out_of_order {}  false_positives {}",
+        summary.duplicates,
+        m.endpoint_duplicates
+            .map_or_else(String::new, |n| format!(" (endpoint-reported {n})")),
+        summary.out_of_order,
+        summary.false_positives
     );
+    if let Some(why) = &m.incomplete_reason {
+        let _ = writeln!(s, "INCOMPLETE: {why}");
+    }
     s
 }
 
