@@ -19,6 +19,8 @@ pub use quinn;
 
 pub mod backoff;
 pub mod engine;
+pub mod http;
+pub mod payload;
 pub mod quic;
 pub mod transport;
 
