@@ -122,7 +122,11 @@ fn reason(status: u16) -> &'static str {
 /// `Retry-After` as a delay from `now`: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); a date
 /// in the past is no delay; an unparsable value is treated as absent.
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let v = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -168,7 +172,10 @@ struct Closed(Mutex<Option<String>>);
 
 impl Closed {
     fn set(&self, why: String) {
-        let mut g = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         g.get_or_insert(why);
     }
 
@@ -203,6 +210,8 @@ pub struct HttpTransport {
     tls: Option<tokio_rustls::TlsConnector>,
     /// QUIC client endpoint for HTTP/3.
     quic: Option<quinn::Endpoint>,
+    /// The version ALPN chose on the last connection (`https` without a forced version).
+    negotiated: Mutex<Option<&'static str>>,
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -221,6 +230,7 @@ impl HttpTransport {
             tls: None,
             quic: None,
             opts: Arc::new(opts),
+            negotiated: Mutex::new(None),
         };
         let o = &t.opts;
         match (o.version, &o.tls) {
@@ -284,12 +294,25 @@ impl HttpTransport {
             .map_err(|_| timed_out())?
             .map_err(|e| classify_io(&e))?;
         let h2 = match stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") | Some(b"http/1.1") | None if o.version == HttpVersion::Auto => {
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                *self
+                    .negotiated
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(if h2 {
+                    "HTTP/2 (ALPN)"
+                } else {
+                    "HTTP/1.1 (ALPN)"
+                });
+                h2
+            }
             Some(b"h2") => true,
             Some(b"http/1.1") | None if o.version != HttpVersion::Http2 => false,
             other => {
                 return Err(ConnectError::Alpn(format!(
                     "asked for HTTP/2, the endpoint chose {}",
-                    other.map_or("no protocol".into(), |p| String::from_utf8_lossy(p).into_owned())
+                    other.map_or("no protocol".into(), |p| String::from_utf8_lossy(p)
+                        .into_owned())
                 )));
             }
         };
@@ -345,7 +368,10 @@ fn build_request(o: &HttpOptions, a: Option<&Outbound>, origin_form: bool) -> Re
                 .method(Method::POST)
                 .header(http::header::CONTENT_TYPE, o.payload.content_type())
                 .header("idempotency-key", idempotency_key(&o.payload.run_id(), a))
-                .header("x-csp-alert-kind", a.code.kind().as_str().to_ascii_uppercase())
+                .header(
+                    "x-csp-alert-kind",
+                    a.code.kind().as_str().to_ascii_uppercase(),
+                )
                 .header("x-csp-alert-code", a.code.as_str());
             o.payload.render(a)
         }
@@ -374,8 +400,7 @@ fn classify_io(e: &std::io::Error) -> ConnectError {
     let lower = text.to_ascii_lowercase();
     if lower.contains("invalid peer certificate") {
         ConnectError::EndpointCertificate(text)
-    } else if lower.contains("noapplicationprotocol") || lower.contains("no_application_protocol")
-    {
+    } else if lower.contains("noapplicationprotocol") || lower.contains("no_application_protocol") {
         ConnectError::Alpn(text)
     } else if lower.contains("certificaterequired")
         || lower.contains("badcertificate")
@@ -389,7 +414,11 @@ fn classify_io(e: &std::io::Error) -> ConnectError {
 }
 
 /// HTTP/1.1 or HTTP/2 on an established byte stream; the driver task records why it ended.
-async fn handshake<S>(io: TokioIo<S>, h2: bool, closed: Arc<Closed>) -> Result<HttpConn, ConnectError>
+async fn handshake<S>(
+    io: TokioIo<S>,
+    h2: bool,
+    closed: Arc<Closed>,
+) -> Result<HttpConn, ConnectError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -546,7 +575,12 @@ impl Transport for HttpTransport {
             (HttpVersion::Http3, _) => "HTTP/3".into(),
             (HttpVersion::Http1, _) | (HttpVersion::Auto, false) => "HTTP/1.1".into(),
             (HttpVersion::Http2, _) => "HTTP/2".into(),
-            (HttpVersion::Auto, true) => "HTTP/2 or HTTP/1.1 (ALPN)".into(),
+            (HttpVersion::Auto, true) => self
+                .negotiated
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or("HTTP/2 or HTTP/1.1 (ALPN)")
+                .into(),
         }
     }
 
@@ -741,8 +775,14 @@ mod tests {
             Verdict::RetryAfter(Some(Duration::from_secs(7)))
         );
         assert_eq!(verdict(503, &none, &acc), Verdict::RetryAfter(None));
-        assert_eq!(verdict(400, &none, &acc), Verdict::Rejected("http 400".into()));
-        assert_eq!(verdict(422, &none, &acc), Verdict::Rejected("http 422".into()));
+        assert_eq!(
+            verdict(400, &none, &acc),
+            Verdict::Rejected("http 400".into())
+        );
+        assert_eq!(
+            verdict(422, &none, &acc),
+            Verdict::Rejected("http 422".into())
+        );
         assert!(matches!(verdict(500, &none, &acc), Verdict::Retry(_)));
         assert!(matches!(verdict(502, &none, &acc), Verdict::Retry(_)));
         assert!(matches!(verdict(302, &none, &acc), Verdict::Rejected(_)));

@@ -5,6 +5,8 @@
 //! - [`transport`]: the small interface a wire protocol implements (connect, probe, lanes that
 //!   send batches and return replies).
 //! - [`quic`]: `csp-alert` over QUIC (docs/protocol.md).
+//! - [`http`]: HTTP/1.1, HTTP/2 and HTTP/3, one POST per alert (docs/http.md), with the bodies
+//!   of [`payload`].
 //!
 //! [`Egress`] puts them together from one [`EgressConfig`] and implements the `Sink` seam of the
 //! model. Security: the endpoint's certificate is verified against a CA or pinned certificate
@@ -82,6 +84,38 @@ pub struct EgressConfig {
     pub jitter_seed: u64,
     /// The run the alerts belong to: endpoints de-duplicate by (run, alert id).
     pub run_id: RunId,
+    /// The protocol: `csp-alert` over QUIC, or HTTP.
+    pub protocol: Protocol,
+}
+
+/// Which protocol carries the alerts.
+#[derive(Debug, Clone)]
+pub enum Protocol {
+    /// `csp-alert` over QUIC (docs/protocol.md).
+    CspAlert,
+    /// HTTP/1.1, HTTP/2 or HTTP/3 POSTs (docs/http.md).
+    Http(Box<HttpSettings>),
+}
+
+/// The HTTP side of [`EgressConfig`].
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The URL alerts are POSTed to (`http`, `https`; HTTP/3 uses its `https` form).
+    pub uri: ::http::Uri,
+    /// TLS (`https`, HTTP/3) or not (`http`).
+    pub tls: bool,
+    /// The version to speak.
+    pub version: http::HttpVersion,
+    /// Statuses that mean "stored".
+    pub accept: Vec<u16>,
+    /// Extra headers (already expanded from the environment).
+    pub headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
+    /// The body format.
+    pub format: payload::Format,
+    /// Wall-clock time of scenario time 0, for the bodies' timestamps.
+    pub epoch: std::time::SystemTime,
+    /// Real time allowed for one request's answer.
+    pub request_timeout: Duration,
 }
 
 impl EgressConfig {
@@ -107,6 +141,7 @@ impl EgressConfig {
             local_addr: None,
             jitter_seed: 0x5EED,
             run_id: RunId::default(),
+            protocol: Protocol::CspAlert,
         }
     }
 }
@@ -166,6 +201,36 @@ impl EgressConfig {
         })
     }
 
+    fn http_options(&self, h: &HttpSettings) -> Result<http::HttpOptions, EgressError> {
+        let mut headers = h.headers.clone();
+        if let Some(token) = &self.auth_token {
+            let mut v =
+                ::http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    EgressError::Config("the token has characters a header cannot carry".into())
+                })?;
+            v.set_sensitive(true);
+            headers.push((::http::header::AUTHORIZATION, v));
+        }
+        Ok(http::HttpOptions {
+            addr: self.endpoint,
+            uri: h.uri.clone(),
+            tls: h
+                .tls
+                .then(|| Ok::<_, EgressError>((self.trust.clone(), self.identity()?)))
+                .transpose()?,
+            server_name: self.server_name.clone(),
+            version: h.version,
+            connect_timeout: self.connect_timeout,
+            request_timeout: h.request_timeout,
+            accept: h.accept.clone(),
+            headers,
+            payload: payload::Payload::new(h.format.clone(), self.run_id, h.epoch),
+            quic_idle_timeout: self.idle_timeout,
+            quic_keep_alive: self.keep_alive,
+            local_addr: self.local_addr,
+        })
+    }
+
     fn engine(&self) -> EngineConfig {
         EngineConfig {
             connections: self.connections,
@@ -203,17 +268,24 @@ impl Egress {
         clock: ScenarioClock,
         ledger: Arc<Mutex<Ledger>>,
     ) -> Result<Egress, EgressError> {
-        let transport = QuicTransport::new(cfg.quic_options()?)?;
-        let engine = Engine::start(transport, cfg.engine(), clock, ledger)
-            .await
-            .map_err(|e| match e {
-                StartError::Config(c) => EgressError::Config(c),
-                StartError::Connect(reason) => EgressError::Unreachable {
-                    endpoint: cfg.endpoint,
-                    server_name: cfg.server_name.clone(),
-                    reason,
-                },
-            })?;
+        let started = match &cfg.protocol {
+            Protocol::CspAlert => {
+                let transport = QuicTransport::new(cfg.quic_options()?)?;
+                Engine::start(transport, cfg.engine(), clock, ledger).await
+            }
+            Protocol::Http(h) => {
+                let transport = http::HttpTransport::new(cfg.http_options(h)?)?;
+                Engine::start(transport, cfg.engine(), clock, ledger).await
+            }
+        };
+        let engine = started.map_err(|e| match e {
+            StartError::Config(c) => EgressError::Config(c),
+            StartError::Connect(reason) => EgressError::Unreachable {
+                endpoint: cfg.endpoint,
+                server_name: cfg.server_name.clone(),
+                reason,
+            },
+        })?;
         Ok(Egress { engine })
     }
 

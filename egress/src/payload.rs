@@ -104,10 +104,7 @@ impl Field {
     ];
 
     fn parse(name: &str) -> Option<Field> {
-        Field::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, f)| *f)
+        Field::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
     }
 
     /// The names a template may use, for messages and docs.
@@ -385,7 +382,9 @@ impl Payload {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Parses a `--header 'Name: value'`, expanding `${VAR}` anywhere in the value, or a whole value
@@ -498,12 +497,18 @@ mod tests {
         let text = std::str::from_utf8(&body).unwrap();
         assert!(text.contains("<sr:DeviceAlertMessage>"), "{text}");
         assert!(text.contains("<sr:AlertCode>8F36</sr:AlertCode>"), "{text}");
-        assert!(text.contains("<csp:Region>central-south</csp:Region>"), "{text}");
+        assert!(
+            text.contains("<csp:Region>central-south</csp:Region>"),
+            "{text}"
+        );
         let mut poa = alert();
         poa.code = AlertCode::Ad1;
         let body = payload(Format::Duis).render(&poa);
         let text = std::str::from_utf8(&body).unwrap();
-        assert!(text.contains("<sr:DCCAlertCode>AD1</sr:DCCAlertCode>"), "{text}");
+        assert!(
+            text.contains("<sr:DCCAlertCode>AD1</sr:DCCAlertCode>"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -535,11 +540,16 @@ mod tests {
     fn headers_take_values_from_the_environment_without_echoing_them() {
         let env = |k: &str| (k == "TOKEN").then(|| "s3cret".to_string());
         let (n, v) = parse_header("Authorization: Bearer ${TOKEN}", env).unwrap();
-        assert_eq!((n.as_str(), v.to_str().unwrap()), ("authorization", "Bearer s3cret"));
+        assert_eq!(
+            (n.as_str(), v.to_str().unwrap()),
+            ("authorization", "Bearer s3cret")
+        );
         assert!(v.is_sensitive());
         let (_, v) = parse_header("X-Api-Key: env:TOKEN", env).unwrap();
         assert_eq!(v.to_str().unwrap(), "s3cret");
-        let e = parse_header("X-Api-Key: ${NOPE}", env).unwrap_err().to_string();
+        let e = parse_header("X-Api-Key: ${NOPE}", env)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("NOPE") && !e.contains("s3cret"), "{e}");
         assert!(parse_header("no colon", env).is_err());
         assert!(parse_header("Bad Name: x", env).is_err());

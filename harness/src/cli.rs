@@ -20,7 +20,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a profile in (scaled) real time against a real alert-ingest endpoint over QUIC.
+    /// Run a profile in (scaled) real time against a real alert-ingest endpoint: csp-alert over
+    /// QUIC, or HTTP/1.1, HTTP/2, HTTP/3 (see docs/http.md).
     ///
     /// Without --endpoint, starts the reference ingest endpoint on loopback and pins its certificate.
     Run(RunArgs),
@@ -32,7 +33,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Check a results directory against thresholds and/or a baseline (exit 0 pass, 1 breached, 2 error).
     Check(crate::check::CheckArgs),
-    /// Serve the reference alert-ingest endpoint (QUIC).
+    /// Serve the reference alert-ingest endpoint (csp-alert over QUIC; HTTP/1.1, /2, /3 with --http-listen).
     Ingest(crate::ingest_cmd::IngestArgs),
     /// Inspect load profiles.
     #[command(subcommand)]
@@ -83,10 +84,46 @@ pub struct RunArgs {
     /// Profile, seed, output.
     #[command(flatten)]
     pub common: CommonRunArgs,
-    /// Endpoint under test, `quic://HOST:PORT`. Without it the reference endpoint is started on
-    /// 127.0.0.1 with a fresh self-signed certificate.
+    /// Endpoint under test: `quic://HOST:PORT` (csp-alert), `http(s)://HOST[:PORT]/PATH`
+    /// (HTTP/1.1 or HTTP/2), `h3://HOST[:PORT]/PATH` (HTTP/3). Without it the reference endpoint is
+    /// started on 127.0.0.1 with a fresh self-signed certificate.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<EndpointUrl>,
+    /// The embedded reference endpoint's protocol (without --endpoint): csp-alert over QUIC, or
+    /// HTTP (HTTP/2 by ALPN unless --http1.1 or --http3).
+    #[arg(long, value_enum, default_value = "quic", conflicts_with = "endpoint")]
+    pub transport: TransportArg,
+    /// Speak HTTP/1.1 only (HTTP endpoints).
+    #[arg(long = "http1.1", conflicts_with_all = ["http2", "http3"])]
+    pub http1_1: bool,
+    /// Speak HTTP/2 only (on http://: prior knowledge).
+    #[arg(long, conflicts_with = "http3")]
+    pub http2: bool,
+    /// Speak HTTP/3 (the same as an h3:// URL).
+    #[arg(long)]
+    pub http3: bool,
+    /// HTTP body format: json, or duis (XML shaped after DUIS alerts, not validated against
+    /// the DCC's schema).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "json",
+        conflicts_with = "payload_template"
+    )]
+    pub payload: PayloadArg,
+    /// HTTP body from a template file with {{placeholders}} (docs/http.md lists them).
+    #[arg(long, value_name = "FILE")]
+    pub payload_template: Option<PathBuf>,
+    /// Extra HTTP header 'Name: value' (repeat); ${VAR} or a whole value env:VAR is read from the
+    /// environment, so tokens need not sit on the command line.
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// HTTP statuses that mean "stored" [default: 200,201,202,204].
+    #[arg(long, value_delimiter = ',', value_name = "STATUS,..")]
+    pub accept: Vec<u16>,
+    /// Real seconds one HTTP request may wait for its answer before the alert is sent again.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_s: u64,
     /// CA or pinned certificate (PEM) the endpoint's certificate must chain to. Required with --endpoint.
     #[arg(long, value_name = "PEM", requires = "endpoint")]
     pub ca: Option<PathBuf>,
@@ -100,7 +137,8 @@ pub struct RunArgs {
     /// Private key (PEM) of --client-cert.
     #[arg(long, value_name = "PEM", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
-    /// Token presented to the endpoint in the HELLO frame (docs/protocol.md).
+    /// Token presented to the endpoint: in the HELLO frame (csp-alert, docs/protocol.md) or as
+    /// `Authorization: Bearer TOKEN` (HTTP).
     #[arg(long, value_name = "TOKEN", requires = "endpoint")]
     pub token: Option<String>,
     /// TLS server name to verify [default: the endpoint's host].
@@ -109,9 +147,17 @@ pub struct RunArgs {
     /// Run the scenario N times faster than real time (event times stay in scenario time).
     #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = parse_time_scale, allow_negative_numbers = true)]
     pub time_scale: f64,
-    /// QUIC connections the egress keeps open to the endpoint.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub connections: u16,
+    /// Connections the egress keeps open to the endpoint [default: 4; HTTP/1.1: 32, one request
+    /// in flight each].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub connections: Option<u16>,
+    /// Lanes per connection: QUIC streams (csp-alert) or groups of concurrent requests (HTTP/2,
+    /// HTTP/3) [default: 4 (csp-alert), 1 (HTTP)].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub streams: Option<u16>,
+    /// Alerts in flight per lane [default: 256 (csp-alert), 100 (HTTP/2, HTTP/3)].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub in_flight: Option<u16>,
     /// Scenario seconds the harness waits for outstanding acks after the last hub finished.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     pub drain_s: f64,
@@ -119,6 +165,55 @@ pub struct RunArgs {
     /// run is flagged as lagged: its curves are distorted by the harness, not the network.
     #[arg(long, default_value_t = 5000, value_name = "MS")]
     pub max_lag_ms: u64,
+}
+
+impl RunArgs {
+    /// A run against the embedded reference endpoint (csp-alert) with every default.
+    pub fn embedded(common: CommonRunArgs, time_scale: f64) -> Self {
+        RunArgs {
+            common,
+            endpoint: None,
+            transport: TransportArg::Quic,
+            http1_1: false,
+            http2: false,
+            http3: false,
+            payload: PayloadArg::Json,
+            payload_template: None,
+            headers: Vec::new(),
+            accept: Vec::new(),
+            request_timeout_s: 30,
+            ca: None,
+            insecure_skip_verify: false,
+            client_cert: None,
+            client_key: None,
+            token: None,
+            server_name: None,
+            time_scale,
+            connections: None,
+            streams: None,
+            in_flight: None,
+            drain_s: 300.0,
+            max_lag_ms: 5000,
+        }
+    }
+}
+
+/// The embedded endpoint's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportArg {
+    /// csp-alert over QUIC.
+    Quic,
+    /// HTTP over TLS (HTTP/2 by ALPN; --http1.1, --http3).
+    Http,
+}
+
+/// The HTTP body format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PayloadArg {
+    /// JSON (docs/http.md).
+    Json,
+    /// XML shaped after DUIS alerts.
+    Duis,
 }
 
 /// `csp-harness simulate`

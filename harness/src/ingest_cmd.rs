@@ -13,9 +13,13 @@ use tls::ServerCertSource;
 /// `csp-harness ingest`: run the reference endpoint until Ctrl-C.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IngestArgs {
-    /// Address to listen on (UDP).
+    /// Address to listen on for csp-alert over QUIC (UDP).
     #[arg(long, default_value = "127.0.0.1:4433")]
     pub listen: SocketAddr,
+    /// Also serve HTTP/1.1 and HTTP/2 over TLS on this TCP address and HTTP/3 on the same port
+    /// over UDP (advertised with Alt-Svc); alerts are POSTed to any path (docs/http.md).
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
     /// Certificate chain PEM (with --key); without it a self-signed certificate is generated.
     #[arg(long, requires = "key")]
     pub cert: Option<PathBuf>,
@@ -136,6 +140,7 @@ impl IngestArgs {
             tls,
             client_ca: self.security.client_ca.clone(),
             ledger_path: self.ledger.clone(),
+            http_listen: self.http_listen,
             behaviour: Behaviour {
                 reject_all: f.reject_all,
                 ack_delay: Duration::from_millis(f.ack_delay_ms),
@@ -177,6 +182,12 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
         server.local_addr(),
         String::from_utf8_lossy(wire::ALPN)
     );
+    if let Some(addr) = server.http_addr() {
+        println!(
+            "HTTP: https://{addr}/ (HTTP/1.1 and HTTP/2 over TLS on TCP, HTTP/3 on UDP {})",
+            addr.port()
+        );
+    }
     if let Some(l) = &args.ledger {
         println!("ledger: {}", l.display());
     }

@@ -4,9 +4,11 @@
 //! Both commands end the same way ([`finish_run`]): every expected alert gets its fate, the summary and
 //! the ledger are written to the results directory, and a short table is printed.
 
-use crate::cli::{CommonRunArgs, RunArgs, SimulateArgs};
+use crate::cli::{CommonRunArgs, PayloadArg, RunArgs, SimulateArgs, TransportArg};
+use crate::endpoint_url::{EndpointUrl, Scheme};
 use anyhow::{Context, anyhow};
-use egress::{Egress, EgressConfig};
+use egress::http::HttpVersion;
+use egress::{Egress, EgressConfig, HttpSettings, Protocol};
 use ingest::{IngestConfig, IngestServer};
 use ledger::{AlertKind, Ledger};
 use reports::{LoadedRun, RunMeta, Summary};
@@ -132,6 +134,14 @@ async fn run_async(
 ) -> anyhow::Result<LoadedRun> {
     let wall = WallInstant::now();
     let sampler = crate::host::HealthSampler::start();
+    let wants_http = http_wanted(&args);
+    // Bodies and headers are checked before anything starts: a bad template or a missing
+    // environment variable is a usage error, not a run.
+    let http_parts = if wants_http {
+        Some(http_parts(&args)?)
+    } else {
+        None
+    };
     // The endpoint: the user's, or the reference one on loopback with a pinned self-signed cert.
     let (embedded, target) = match &args.endpoint {
         Some(url) => {
@@ -140,31 +150,87 @@ async fn run_async(
                 .resolve()
                 .with_context(|| format!("endpoint {url}: cannot resolve host"))?;
             let name = args.server_name.clone().unwrap_or_else(|| url.host.clone());
-            (None, (addr, name, ca, url.to_string()))
+            (None, (addr, name, ca, url.clone(), url.to_string()))
         }
         None => {
-            let server = start_embedded(&out).await?;
-            let addr = server.local_addr();
+            let server = start_embedded(&out, wants_http).await?;
             let ca = server.cert_pem_path().to_path_buf();
-            let url = format!("quic://{addr} (embedded reference endpoint)");
-            (Some(server), (addr, "localhost".to_string(), ca, url))
+            let (addr, url) = match server.http_addr() {
+                Some(addr) => {
+                    let scheme = if args.http3 { "h3" } else { "https" };
+                    (addr, format!("{scheme}://{addr}/alerts"))
+                }
+                None => (
+                    server.local_addr(),
+                    format!("quic://{}", server.local_addr()),
+                ),
+            };
+            let parsed: EndpointUrl = url
+                .parse()
+                .with_context(|| format!("the embedded endpoint's URL {url}"))?;
+            let label = format!("{url} (embedded reference endpoint)");
+            (
+                Some(server),
+                (addr, "localhost".to_string(), ca, parsed, label),
+            )
         }
     };
-    let (addr, server_name, ca_pem, endpoint_label) = target;
+    let (addr, server_name, ca_pem, url, endpoint_label) = target;
 
     let ledger = Arc::new(Mutex::new(Ledger::new(profile.premises())));
     let clock = ScenarioClock::start(args.time_scale);
+    let epoch = std::time::SystemTime::now();
     let run_id = new_run_id()?;
     if !args.common.quiet {
         eprintln!("run id {run_id}");
     }
+    let protocol = match http_parts {
+        None => Protocol::CspAlert,
+        Some((format, headers)) => Protocol::Http(Box::new(HttpSettings {
+            uri: url
+                .http_uri()
+                .with_context(|| format!("endpoint {url} is not a usable HTTP URL"))?,
+            tls: url.scheme != Scheme::Http,
+            version: http_version(&args, &url),
+            accept: if args.accept.is_empty() {
+                egress::http::DEFAULT_ACCEPT.to_vec()
+            } else {
+                args.accept.clone()
+            },
+            headers,
+            format,
+            epoch,
+            request_timeout: std::time::Duration::from_secs(args.request_timeout_s),
+        })),
+    };
+    let http1 = matches!(&protocol, Protocol::Http(h) if h.version == HttpVersion::Http1
+        || (h.version == HttpVersion::Auto && !h.tls));
+    let is_http = matches!(protocol, Protocol::Http(_));
+    let defaults = EgressConfig::new(addr, server_name, ca_pem);
     let mut egress_cfg = EgressConfig {
         run_id,
-        connections: usize::from(args.connections),
+        connections: usize::from(args.connections.unwrap_or(if http1 { 32 } else { 4 })),
+        streams_per_connection: args.streams.map_or(
+            if is_http {
+                1
+            } else {
+                defaults.streams_per_connection
+            },
+            usize::from,
+        ),
+        max_in_flight_per_stream: args.in_flight.map_or(
+            if is_http {
+                100
+            } else {
+                defaults.max_in_flight_per_stream
+            },
+            usize::from,
+        ),
         client_cert: args.client_cert.clone(),
         client_key: args.client_key.clone(),
         auth_token: args.token.clone(),
-        ..EgressConfig::new(addr, server_name, ca_pem)
+        protocol,
+        ..defaults
     };
     if args.insecure_skip_verify {
         eprintln!(
@@ -291,11 +357,56 @@ fn new_run_id() -> anyhow::Result<egress::RunId> {
     Ok(egress::RunId(id))
 }
 
-async fn start_embedded(out: &Path) -> anyhow::Result<IngestServer> {
-    let cfg = IngestConfig::embedded(
+/// Whether the run speaks HTTP: an HTTP URL, `--transport http`, or an HTTP-only flag.
+fn http_wanted(args: &RunArgs) -> bool {
+    match &args.endpoint {
+        Some(url) => url.scheme != Scheme::Quic,
+        None => args.transport == TransportArg::Http || args.http3 || args.http2 || args.http1_1,
+    }
+}
+
+/// The HTTP version the flags and the URL ask for.
+fn http_version(args: &RunArgs, url: &EndpointUrl) -> HttpVersion {
+    if args.http3 || url.scheme == Scheme::H3 {
+        HttpVersion::Http3
+    } else if args.http2 {
+        HttpVersion::Http2
+    } else if args.http1_1 {
+        HttpVersion::Http1
+    } else {
+        HttpVersion::Auto
+    }
+}
+
+/// The body format and the extra headers, read and checked up front.
+fn http_parts(
+    args: &RunArgs,
+) -> anyhow::Result<(
+    egress::payload::Format,
+    Vec<(http::HeaderName, http::HeaderValue)>,
+)> {
+    use egress::payload::{Format, Template, parse_header};
+    let format = match (&args.payload_template, args.payload) {
+        (Some(path), _) => Format::Template(Template::load(path)?),
+        (None, PayloadArg::Json) => Format::Json,
+        (None, PayloadArg::Duis) => Format::Duis,
+    };
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h, |k| std::env::var(k).ok()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((format, headers))
+}
+
+async fn start_embedded(out: &Path, http: bool) -> anyhow::Result<IngestServer> {
+    let mut cfg = IngestConfig::embedded(
         out.join("endpoint-cert.pem"),
         out.join("endpoint-ledger.csv"),
     );
+    if http {
+        cfg.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
     ingest::start(cfg)
         .await
         .context("cannot start the embedded reference endpoint on loopback")

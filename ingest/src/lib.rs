@@ -17,6 +17,8 @@
 //! Whatever the knobs, it never acknowledges what it did not store. It must never panic on
 //! anything a peer sends.
 
+mod http;
+
 use bytes::BytesMut;
 use rustls::pki_types::CertificateDer;
 use serde::Serialize;
@@ -173,6 +175,9 @@ pub struct IngestConfig {
     pub client_ca: Option<PathBuf>,
     /// Write one CSV line per stored alert here (appending; ids already in it count as stored).
     pub ledger_path: Option<PathBuf>,
+    /// Also serve HTTP/1.1 and HTTP/2 over TLS on this TCP address and HTTP/3 on the same port
+    /// over UDP (port 0: a free port, the same number for both).
+    pub http_listen: Option<SocketAddr>,
     /// Test and fault-injection knobs.
     pub behaviour: Behaviour,
     /// Resource limits.
@@ -188,6 +193,7 @@ impl IngestConfig {
             tls: ServerCertSource::SelfSigned { cert_out },
             client_ca: None,
             ledger_path: None,
+            http_listen: None,
             behaviour: Behaviour::default(),
             limits: IngestLimits::default(),
         }
@@ -261,6 +267,8 @@ pub struct IngestStats {
     pub stream_errors: u64,
     /// Alert ids acknowledged (including duplicates).
     pub acked: u64,
+    /// HTTP requests answered (HTTP/1.1, HTTP/2 and HTTP/3).
+    pub http_requests: u64,
     /// Bytes received on streams.
     pub bytes_received: u64,
     /// Largest number of bytes one stream's decoder held at once.
@@ -285,6 +293,7 @@ struct Counters {
     malformed: AtomicU64,
     stream_errors: AtomicU64,
     acked: AtomicU64,
+    http_requests: AtomicU64,
     bytes_received: AtomicU64,
     max_buffered_bytes: AtomicU64,
 }
@@ -307,6 +316,7 @@ impl Counters {
             malformed: g(&self.malformed),
             stream_errors: g(&self.stream_errors),
             acked: g(&self.acked),
+            http_requests: g(&self.http_requests),
             bytes_received: g(&self.bytes_received),
             max_buffered_bytes: g(&self.max_buffered_bytes),
         }
@@ -582,12 +592,19 @@ pub struct IngestServer {
     cert_pem_path: PathBuf,
     ctx: Arc<Ctx>,
     accept_task: JoinHandle<()>,
+    http: Option<http::HttpFront>,
 }
 
 impl IngestServer {
-    /// The address it listens on.
+    /// The address it listens on (`csp-alert` over QUIC, UDP).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the HTTP front, if it serves one (HTTP/1.1 and HTTP/2 on TCP, HTTP/3 on
+    /// UDP, the same port).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|h| h.addr)
     }
 
     /// The certificate it presents (DER): pin this.
@@ -618,6 +635,9 @@ impl IngestServer {
     /// Closes every connection (QUIC close, code 0) and stops; returns the final counters.
     /// Bounded in time (about one second at most).
     pub async fn shutdown(self) -> IngestStats {
+        if let Some(h) = self.http {
+            h.shutdown().await;
+        }
         self.endpoint.close(quinn::VarInt::from_u32(0), b"shutdown");
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
         self.accept_task.abort();
@@ -671,8 +691,22 @@ pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
         wrong_alpn,
         mutual_tls: cfg.client_ca.is_some(),
     });
-    let accept_task = tokio::spawn(accept_loop(endpoint.clone(), ctx.clone()));
+    let accept_task = tokio::spawn(accept_loop(
+        endpoint.clone(),
+        ctx.clone(),
+        QuicProto::CspAlert,
+    ));
+    let http = match cfg.http_listen {
+        None => None,
+        Some(listen) => {
+            // HTTP/3 needs unidirectional streams (control and QPACK streams).
+            let mut t = server_transport(&ctx.limits)?;
+            t.max_concurrent_uni_streams(quinn::VarInt::from_u32(16));
+            Some(http::start(listen, &tls.config, Arc::new(t), ctx.clone()).await?)
+        }
+    };
     Ok(IngestServer {
+        http,
         endpoint,
         local_addr,
         cert_der: tls.cert_der,
@@ -695,13 +729,13 @@ fn server_transport(limits: &IngestLimits) -> Result<quinn::TransportConfig, Ing
     Ok(t)
 }
 
-async fn accept_loop(endpoint: quinn::Endpoint, ctx: Arc<Ctx>) {
+async fn accept_loop(endpoint: quinn::Endpoint, ctx: Arc<Ctx>, proto: QuicProto) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                if let Some(task) = admit(incoming, conns.len(), &ctx) {
+                if let Some(task) = admit(incoming, conns.len(), &ctx, proto) {
                     conns.spawn(task);
                 }
             }
@@ -713,12 +747,17 @@ async fn accept_loop(endpoint: quinn::Endpoint, ctx: Arc<Ctx>) {
 
 /// Applies the connection limits (global, per source IP) and the refusal fault to a connection
 /// attempt; returns the task that serves it if it is let in.
-fn admit(
-    incoming: quinn::Incoming,
-    open: usize,
-    ctx: &Arc<Ctx>,
-) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-    let ip = incoming.remote_address().ip();
+/// What a connection slot was granted with: the per-IP slot (released on drop) and the refusal
+/// fault to apply, if any.
+struct Admitted {
+    slot: IpSlot,
+    refusal: Option<RefuseHow>,
+}
+
+/// Applies the connection limits (global, per source IP) and the refusal fault to a connection
+/// attempt from `ip` while `open` connections are open; `None`: refuse it (already counted and
+/// logged). Shared by every protocol.
+fn gate(ip: IpAddr, open: usize, ctx: &Arc<Ctx>) -> Option<Admitted> {
     if open >= ctx.limits.max_connections {
         let n = bump(&ctx.counters.refused_connections, 1);
         if sparse(n) {
@@ -727,7 +766,6 @@ fn admit(
                 open
             );
         }
-        incoming.refuse();
         return None;
     }
     {
@@ -744,8 +782,6 @@ fn admit(
                      {r} refused so far)"
                 );
             }
-            drop(m);
-            incoming.refuse();
             return None;
         }
         *n += 1;
@@ -759,6 +795,28 @@ fn admit(
     if refusal.is_some() {
         bump(&ctx.counters.faults_injected, 1);
     }
+    Some(Admitted { slot, refusal })
+}
+
+/// Which protocol a QUIC endpoint serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuicProto {
+    CspAlert,
+    H3,
+}
+
+/// Gates a QUIC connection attempt; returns the task that serves it if it is let in.
+fn admit(
+    incoming: quinn::Incoming,
+    open: usize,
+    ctx: &Arc<Ctx>,
+    proto: QuicProto,
+) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    let ip = incoming.remote_address().ip();
+    let Some(Admitted { slot, refusal }) = gate(ip, open, ctx) else {
+        incoming.refuse();
+        return None;
+    };
     let connecting = match refusal {
         Some(RefuseHow::Refuse) => {
             incoming.refuse();
@@ -770,8 +828,12 @@ fn admit(
     let ctx = ctx.clone();
     Some(async move {
         let _slot = slot;
+        let close_at_once = refusal == Some(RefuseHow::Close);
         match connecting {
-            Ok(c) => serve_connection(c, refusal == Some(RefuseHow::Close), ctx).await,
+            Ok(c) => match proto {
+                QuicProto::CspAlert => serve_connection(c, close_at_once, ctx).await,
+                QuicProto::H3 => http::serve_h3(c, close_at_once, ctx).await,
+            },
             Err(e) => {
                 let n = bump(&ctx.counters.handshake_failures, 1);
                 if sparse(n) {
