@@ -50,7 +50,7 @@ fn bad_time_scale_and_endpoint_are_refused_by_name() {
         "--profile",
         "profiles/north/current.toml",
         "--endpoint",
-        "http://127.0.0.1:1",
+        "ftp://127.0.0.1:1",
         "--ca",
         "x.pem",
     ]);
