@@ -260,7 +260,12 @@ impl HttpTransport {
                     HttpVersion::Http2 => &[b"h2"],
                     _ => &[b"h2", b"http/1.1"],
                 };
-                let cfg = tls::client_config(trust, identity.as_ref(), alpn)?;
+                let cfg = tls::client_config_for(
+                    trust,
+                    identity.as_ref(),
+                    alpn,
+                    tls::Versions::Tls12And13,
+                )?;
                 t.tls = Some(tokio_rustls::TlsConnector::from(Arc::new(cfg)));
             }
             (_, None) => {}
@@ -520,11 +525,17 @@ async fn exchange(
                     .send_request(Request::from_parts(parts, ()))
                     .await
                     .map_err(|e| lost_or(&closed, format!("HTTP/3 request refused: {e}")))?;
+                // A server may answer before it has read the whole request and stop the client's
+                // sending with H3_NO_ERROR (RFC 9114 §4.1): the answer still counts, so a failed
+                // send is only an error if no response follows.
                 let sent = async {
                     if !body.is_empty() {
                         stream.send_data(body).await?;
                     }
-                    stream.finish().await?;
+                    stream.finish().await
+                };
+                let send_error = sent.await.err();
+                let received = async {
                     let resp = stream.recv_response().await?;
                     let mut read = 0usize;
                     while let Some(chunk) = stream.recv_data().await? {
@@ -535,9 +546,13 @@ async fn exchange(
                     }
                     Ok::<_, h3::error::StreamError>(resp)
                 };
-                let resp = sent
-                    .await
-                    .map_err(|e| lost_or(&closed, format!("HTTP/3 request reset: {e}")))?;
+                let resp = received.await.map_err(|e| {
+                    let why = match &send_error {
+                        Some(s) => format!("HTTP/3 request reset: {s}; then {e}"),
+                        None => format!("HTTP/3 request reset: {e}"),
+                    };
+                    lost_or(&closed, why)
+                })?;
                 Ok(Answer {
                     status: resp.status().as_u16(),
                     headers: resp.headers().clone(),

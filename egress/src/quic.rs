@@ -63,10 +63,16 @@ pub fn client_endpoint(
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| QuicSetupError::Config(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+    // HTTP/3 servers open unidirectional streams (control, QPACK); csp-alert uses none.
+    let uni = if alpn.contains(&b"h3".as_slice()) {
+        16
+    } else {
+        0
+    };
     let mut transport = quinn::TransportConfig::default();
     transport
         .max_concurrent_bidi_streams(quinn::VarInt::from_u32(0))
-        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(uni))
         .keep_alive_interval(Some(opts.keep_alive))
         .max_idle_timeout(Some(
             quinn::IdleTimeout::try_from(opts.idle_timeout)

@@ -311,8 +311,32 @@ pub fn client_config(
     identity: Option<&ClientIdentity>,
     alpn: &[&[u8]],
 ) -> Result<rustls::ClientConfig, TlsError> {
+    client_config_for(trust, identity, alpn, Versions::Tls13)
+}
+
+/// Which TLS versions a client offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// TLS 1.3 only (QUIC requires it; the reference endpoint speaks nothing else).
+    Tls13,
+    /// TLS 1.3, or 1.2 if the server offers nothing newer: HTTP endpoints in the field (and
+    /// nginx's defaults on some systems) still stop at TLS 1.2.
+    Tls12And13,
+}
+
+/// [`client_config`] with a choice of TLS versions.
+pub fn client_config_for(
+    trust: &TrustSource,
+    identity: Option<&ClientIdentity>,
+    alpn: &[&[u8]],
+    versions: Versions,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let versions: &[&rustls::SupportedProtocolVersion] = match versions {
+        Versions::Tls13 => &[&rustls::version::TLS13],
+        Versions::Tls12And13 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+    };
     let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match trust {
         TrustSource::InsecureSkipVerify => {
