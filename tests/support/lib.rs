@@ -70,7 +70,17 @@ fn newest_source() -> Option<std::time::SystemTime> {
         }
     }
     let mut newest = None;
-    for krate in ["harness", "virtual-hubs", "reports", "ledger", "verdict"] {
+    for krate in [
+        "harness",
+        "virtual-hubs",
+        "reports",
+        "ledger",
+        "verdict",
+        "wire",
+        "tls",
+        "egress",
+        "ingest",
+    ] {
         walk(&repo_root().join(krate).join("src"), &mut newest);
         walk(&repo_root().join(krate).join("Cargo.toml"), &mut newest);
     }
