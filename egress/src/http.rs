@@ -73,10 +73,11 @@ pub struct HttpOptions {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// How bodies are rendered.
     pub payload: Payload,
-    /// HTTP/3: idle timeout and keep-alive of the QUIC connection, local UDP address.
-    pub quic_idle_timeout: Duration,
-    /// HTTP/3: keep-alive interval.
-    pub quic_keep_alive: Duration,
+    /// A connection silent this long is lost (HTTP/2: PING unanswered; HTTP/3: QUIC idle
+    /// timeout), so a crashed endpoint is noticed and the alerts are sent elsewhere.
+    pub idle_timeout: Duration,
+    /// Keep-alive interval (HTTP/2 PING, QUIC keep-alive), well below `idle_timeout`.
+    pub keep_alive: Duration,
     /// HTTP/3: local UDP address.
     pub local_addr: Option<SocketAddr>,
 }
@@ -246,8 +247,8 @@ impl HttpTransport {
                     trust: trust.clone(),
                     identity: identity.clone(),
                     connect_timeout: o.connect_timeout,
-                    idle_timeout: o.quic_idle_timeout,
-                    keep_alive: o.quic_keep_alive,
+                    idle_timeout: o.idle_timeout,
+                    keep_alive: o.keep_alive,
                     auth_token: None,
                     local_addr: o.local_addr,
                     run_id: o.payload.run_id(),
@@ -290,7 +291,13 @@ impl HttpTransport {
         let _ = tcp.set_nodelay(true);
         let closed = Arc::new(Closed::default());
         let Some(tls) = &self.tls else {
-            return handshake(TokioIo::new(tcp), o.version == HttpVersion::Http2, closed).await;
+            return handshake(
+                TokioIo::new(tcp),
+                o.version == HttpVersion::Http2,
+                o,
+                closed,
+            )
+            .await;
         };
         let name = rustls::pki_types::ServerName::try_from(o.server_name.clone())
             .map_err(|e| ConnectError::Other(format!("server name {}: {e}", o.server_name)))?;
@@ -321,7 +328,7 @@ impl HttpTransport {
                 )));
             }
         };
-        handshake(TokioIo::new(stream), h2, closed).await
+        handshake(TokioIo::new(stream), h2, o, closed).await
     }
 
     async fn connect_h3(&self, endpoint: &quinn::Endpoint) -> Result<HttpConn, ConnectError> {
@@ -422,6 +429,7 @@ fn classify_io(e: &std::io::Error) -> ConnectError {
 async fn handshake<S>(
     io: TokioIo<S>,
     h2: bool,
+    o: &HttpOptions,
     closed: Arc<Closed>,
 ) -> Result<HttpConn, ConnectError>
 where
@@ -437,6 +445,10 @@ where
     let c = closed.clone();
     let (sender, task) = if h2 {
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(o.keep_alive)
+            .keep_alive_timeout(o.idle_timeout)
+            .keep_alive_while_idle(true)
             .handshake(io)
             .await
             .map_err(fail)?;

@@ -225,8 +225,8 @@ impl EgressConfig {
             accept: h.accept.clone(),
             headers,
             payload: payload::Payload::new(h.format.clone(), self.run_id, h.epoch),
-            quic_idle_timeout: self.idle_timeout,
-            quic_keep_alive: self.keep_alive,
+            idle_timeout: self.idle_timeout,
+            keep_alive: self.keep_alive,
             local_addr: self.local_addr,
         })
     }
