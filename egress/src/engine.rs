@@ -783,6 +783,9 @@ impl Engine {
     }
 }
 
+/// The in-flight window of a lane re-opened after an error (it grows back to the cap with acks).
+const RESTART_WINDOW: usize = 16;
+
 /// Sweeps the queue for alerts past their deadline.
 async fn sweeper(sh: Arc<Shared>) {
     let mut stop = sh.stop.subscribe();
@@ -895,6 +898,10 @@ async fn lane_worker<T: Transport>(
         .max_in_flight_per_lane
         .min(t.max_in_flight_per_lane().unwrap_or(usize::MAX))
         .max(1);
+    // A lane re-opened after an error starts with a small window that grows with every
+    // acknowledgement (slow start): an endpoint that keeps breaking lanes then costs a few
+    // resends per break, not a full window's.
+    let mut window = cap;
     loop {
         if *stop.borrow() {
             return None;
@@ -905,7 +912,7 @@ async fn lane_worker<T: Transport>(
             _ = stopped.changed() => return None,
         };
         let (end, progressed) = match lane {
-            Ok(lane) => run_lane(lane, &sh, stop.clone(), cap, seed).await,
+            Ok(lane) => run_lane(lane, &sh, stop.clone(), cap, window, seed).await,
             Err(e) => (Some(e), false),
         };
         if progressed {
@@ -922,6 +929,7 @@ async fn lane_worker<T: Transport>(
             Some(LaneEnd::Error(e)) => {
                 bump(&sh.counters.stream_errors, 1);
                 sh.note_error(e);
+                window = cap.min(RESTART_WINDOW);
             }
         }
         if let Some(why) = t.closed(&conn) {
@@ -941,6 +949,7 @@ async fn run_lane<L: Lane>(
     sh: &Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     cap: usize,
+    mut window: usize,
     seed: u64,
 ) -> (Option<LaneEnd>, bool) {
     let mut inflight: HashMap<AlertId, Queued> = HashMap::with_capacity(cap);
@@ -962,7 +971,7 @@ async fn run_lane<L: Lane>(
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        let can_send = wait.is_none() && lane.ready() && inflight.len() < cap;
+        let can_send = wait.is_none() && lane.ready() && inflight.len() < window;
         tokio::select! {
             biased;
             _ = stop.changed() => break None,
@@ -976,6 +985,7 @@ async fn run_lane<L: Lane>(
                 }
                 if rec.acked > 0 {
                     progressed = true;
+                    window = (window + rec.acked).min(cap);
                 }
                 if let Some(why) = rec.auth {
                     break Some(LaneEnd::AuthRefused(why));
@@ -987,7 +997,7 @@ async fn run_lane<L: Lane>(
                 }
             }
             _ = tokio::time::sleep_until(wait.unwrap_or(now)), if wait.is_some() => {}
-            batch = sh.take(cap - inflight.len()), if can_send => {
+            batch = sh.take(window - inflight.len()), if can_send => {
                 if sh.paused_until().is_some() {
                     // Back-pressure began while this lane waited for work: honour it.
                     sh.requeue(batch);

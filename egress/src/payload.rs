@@ -202,6 +202,8 @@ pub enum Format {
 pub struct Payload {
     format: Format,
     run_id: RunId,
+    /// `run_id` in hex, formatted once (it is in every body and every key).
+    run_hex: String,
     epoch: SystemTime,
 }
 
@@ -249,6 +251,7 @@ impl Payload {
         Payload {
             format,
             run_id,
+            run_hex: run_id.to_string(),
             epoch,
         }
     }
@@ -272,13 +275,18 @@ impl Payload {
         humantime::format_rfc3339_millis(t).to_string()
     }
 
+    /// The `Idempotency-Key` of an alert (see [`idempotency_key`]).
+    pub fn key(&self, a: &Outbound) -> String {
+        format!("{}-{}", self.run_hex, a.id.0)
+    }
+
     /// The body of one alert.
     pub fn render(&self, a: &Outbound) -> Bytes {
-        let key = idempotency_key(&self.run_id, a);
+        let key = self.key(a);
         match &self.format {
             Format::Json => {
                 let body = JsonAlert {
-                    run_id: self.run_id.to_string(),
+                    run_id: self.run_hex.clone(),
                     alert_id: a.id.0,
                     idempotency_key: &key,
                     alert_code: a.code.as_str(),
@@ -311,7 +319,7 @@ impl Payload {
     fn field(&self, f: Field, a: &Outbound, key: &str) -> String {
         match f {
             Field::AlertId => a.id.0.to_string(),
-            Field::RunId => self.run_id.to_string(),
+            Field::RunId => self.run_hex.clone(),
             Field::IdempotencyKey => key.to_string(),
             Field::AlertCode => a.code.as_str().to_string(),
             Field::AlertKind => kind_str(a.code).to_string(),
