@@ -88,7 +88,7 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  nproc=$(nproc)  cpu=$(grep -m1 'model na
 echo "# alerts=$N body=${BODY}B  h2: c=$C m=$M  h1: c=$C1  $(nginx -v 2>&1)  caddy $(caddy version | cut -d' ' -f1)  $(h2load --version | head -1)"
 URL="https://127.0.0.1:$NGX/alerts"
 H2=$(h2load -n "$N" -c "$C" -m "$M" -d "$DIR/body.json" "${HDRS[@]}" "$URL" | h2rate)
-B2=$("$BLAST" --url "$URL" --ca "$DIR/cert.pem" --http2 --connections "$C" --in-flight "$M" --alerts "$N" | tee "$DIR/b2" | blastrate)
+B2=$("$BLAST" --threads 1 --url "$URL" --ca "$DIR/cert.pem" --http2 --connections "$C" --in-flight "$M" --alerts "$N" | tee "$DIR/b2" | blastrate)
 echo "HTTP/2   nginx: h2load $H2 req/s   harness $B2 acked/s   ratio $(ratio "$B2" "$H2")   [$(cat "$DIR/b2")]"
 H1=$(h2load --h1 -n "$N" -c "$C1" -d "$DIR/body.json" "${HDRS[@]}" "$URL" | h2rate)
 B1=$("$BLAST" --url "$URL" --ca "$DIR/cert.pem" --http1.1 --connections "$C1" --in-flight 1 --alerts "$N" | tee "$DIR/b1" | blastrate)
