@@ -990,10 +990,13 @@ async fn run_lane<L: Lane>(
                 if let Some(why) = rec.auth {
                     break Some(LaneEnd::AuthRefused(why));
                 }
+                // An endpoint that still stores most alerts is not backed off far: the backoff
+                // grows only while nothing at all is acknowledged.
+                if rec.acked > 0 {
+                    backoff.reset();
+                }
                 if rec.retry {
                     hold = Some(Instant::now() + backoff.next());
-                } else if rec.acked > 0 {
-                    backoff.reset();
                 }
             }
             _ = tokio::time::sleep_until(wait.unwrap_or(now)), if wait.is_some() => {}
