@@ -573,25 +573,8 @@ async fn serve_tcp(
 }
 
 /// Serves one HTTP/3 connection.
-pub(crate) async fn serve_h3(connecting: quinn::Connecting, close_at_once: bool, ctx: Arc<Ctx>) {
-    let remote = connecting.remote_address();
-    let conn = match connecting.await {
-        Ok(c) => c,
-        Err(e) => {
-            let n = bump(&ctx.counters.handshake_failures, 1);
-            if sparse(n) {
-                tracing::warn!("HTTP/3 handshake with {remote} failed: {e} ({n} so far)");
-            }
-            return;
-        }
-    };
-    if close_at_once {
-        conn.close(
-            quinn::VarInt::from_u32(FAULT_CLOSE_CODE),
-            b"fault injection: connection refused",
-        );
-        return;
-    }
+pub(crate) async fn serve_h3(conn: quinn::Connection, ctx: Arc<Ctx>) {
+    let remote = conn.remote_address();
     let mut h3c = match h3::server::Connection::<_, Bytes>::new(h3_quinn::Connection::new(
         conn.clone(),
     ))

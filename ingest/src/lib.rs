@@ -830,10 +830,15 @@ fn admit(
         let _slot = slot;
         let close_at_once = refusal == Some(RefuseHow::Close);
         match connecting {
-            Ok(c) => match proto {
-                QuicProto::CspAlert => serve_connection(c, close_at_once, ctx).await,
-                QuicProto::H3 => http::serve_h3(c, close_at_once, ctx).await,
-            },
+            Ok(c) => {
+                let Some(conn) = establish(c, close_at_once, &ctx).await else {
+                    return;
+                };
+                match proto {
+                    QuicProto::CspAlert => serve_connection(conn, ctx).await,
+                    QuicProto::H3 => http::serve_h3(conn, ctx).await,
+                }
+            }
             Err(e) => {
                 let n = bump(&ctx.counters.handshake_failures, 1);
                 if sparse(n) {
@@ -844,7 +849,13 @@ fn admit(
     })
 }
 
-async fn serve_connection(connecting: quinn::Connecting, close_at_once: bool, ctx: Arc<Ctx>) {
+/// Completes a QUIC handshake (a failure is counted and logged sparsely) and applies the
+/// close-at-once fault; the connection, if it is to be served. Shared by csp-alert and HTTP/3.
+async fn establish(
+    connecting: quinn::Connecting,
+    close_at_once: bool,
+    ctx: &Ctx,
+) -> Option<quinn::Connection> {
     let remote = connecting.remote_address();
     let conn = match connecting.await {
         Ok(c) => c,
@@ -860,7 +871,7 @@ async fn serve_connection(connecting: quinn::Connecting, close_at_once: bool, ct
                     "handshake with {remote} failed: {e}{hint} ({n} failed handshakes so far)"
                 );
             }
-            return;
+            return None;
         }
     };
     if close_at_once {
@@ -868,8 +879,12 @@ async fn serve_connection(connecting: quinn::Connecting, close_at_once: bool, ct
             quinn::VarInt::from_u32(FAULT_CLOSE_CODE),
             b"fault injection: connection refused",
         );
-        return;
+        return None;
     }
+    Some(conn)
+}
+
+async fn serve_connection(conn: quinn::Connection, ctx: Arc<Ctx>) {
     bump(&ctx.counters.connections, 1);
     bump(&ctx.counters.active_connections, 1);
     let acked_here = Arc::new(AtomicU64::new(0));
