@@ -20,7 +20,7 @@ use bytes::{Buf, Bytes};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use ledger::{AlertCode, Region};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -555,7 +555,19 @@ async fn serve_tcp(
             }
         })
     };
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // The same limits as csp-alert: concurrent streams per connection, a bound on a request
+    // head that stalls, and PINGs that drop an HTTP/2 peer that stopped answering.
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(ctx.limits.stall_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(ctx.limits.max_streams_per_connection)
+        .keep_alive_interval(Some(ctx.limits.idle_timeout / 3))
+        .keep_alive_timeout(ctx.limits.idle_timeout);
     let serve = builder.serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         r = serve => {
