@@ -25,9 +25,14 @@ enum Answer {
     LoseConnection,
     /// Answer `Acked` twice.
     AckTwice,
+    /// Break the lane (an undecodable reply): its alerts in flight are unanswered.
+    BreakLane,
 }
 
 type Script = dyn Fn(AlertId, u32) -> Answer + Send + Sync;
+
+/// Marks the reply that breaks a lane (never delivered to the engine as a reply).
+const BREAK: &str = "break the lane";
 
 /// A scripted endpoint: `script(id, attempt)` decides each send (attempt counts from 1).
 struct Fake {
@@ -38,6 +43,8 @@ struct Fake {
     connects: Arc<AtomicU64>,
     /// Connection attempts after the first that fail with this error.
     refuse_reconnects: Option<ConnectError>,
+    /// The size of the first batch of every lane opened, in order.
+    first_batches: Arc<Mutex<Vec<usize>>>,
 }
 
 struct FakeConn {
@@ -48,6 +55,7 @@ struct FakeLane {
     fake: FakeShared,
     closed: Arc<AtomicBool>,
     pending: VecDeque<(Instant, Option<Reply>)>,
+    first_batches: Option<Arc<Mutex<Vec<usize>>>>,
 }
 
 #[derive(Clone)]
@@ -93,6 +101,7 @@ impl Transport for Fake {
             },
             closed: conn.closed.clone(),
             pending: VecDeque::new(),
+            first_batches: Some(self.first_batches.clone()),
         })
     }
 
@@ -109,6 +118,9 @@ impl Transport for Fake {
 
 impl Lane for FakeLane {
     fn send(&mut self, batch: &[Outbound]) {
+        if let Some(first) = self.first_batches.take() {
+            first.lock().unwrap().push(batch.len());
+        }
         let now = Instant::now();
         for a in batch {
             let attempt = {
@@ -128,6 +140,9 @@ impl Lane for FakeLane {
                 Answer::After(d, v) => self.pending.push_back((now + d, Some(Reply::new(a.id, v)))),
                 Answer::Silence => {}
                 Answer::LoseConnection => self.pending.push_back((now, None)),
+                Answer::BreakLane => self
+                    .pending
+                    .push_back((now, Some(Reply::new(a.id, Verdict::Retry(BREAK.into()))))),
                 Answer::AckTwice => {
                     self.pending
                         .push_back((now, Some(Reply::new(a.id, Verdict::Acked))));
@@ -154,6 +169,9 @@ impl Lane for FakeLane {
                 break;
             }
             match self.pending.pop_front() {
+                Some((_, Some(r))) if r.verdict == Verdict::Retry(BREAK.into()) => {
+                    return Err(LaneEnd::Error("fake undecodable reply".into()));
+                }
                 Some((_, Some(r))) => out.push(r),
                 _ => {
                     self.closed.store(true, Ordering::SeqCst);
@@ -172,6 +190,7 @@ fn fake(script: impl Fn(AlertId, u32) -> Answer + Send + Sync + 'static) -> Fake
         sent_at: Arc::default(),
         connects: Arc::default(),
         refuse_reconnects: None,
+        first_batches: Arc::default(),
     }
 }
 
@@ -507,4 +526,32 @@ async fn exactly_one_fate_under_a_random_mix_of_answers() {
         assert_eq!(st.ledger_errors, 0, "seed {seed}: {st:?}");
         assert_eq!(l.anomalies().duplicates, st.duplicate_acks);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lane_reopened_after_an_error_starts_with_a_small_window() {
+    // The first send of every 50th alert breaks its lane (with all it has in flight).
+    let t = fake(|id, attempt| {
+        if attempt == 1 && id.hub() % 50 == 0 {
+            Answer::BreakLane
+        } else {
+            ack()
+        }
+    });
+    let first = t.first_batches.clone();
+    let c = EngineConfig {
+        connections: 1,
+        lanes_per_connection: 1,
+        max_in_flight_per_lane: 256,
+        ..cfg(Some(600_000))
+    };
+    let (st, f, _) = run(t, c, 2_000, Duration::from_secs(60)).await;
+    assert_eq!(f, fates(&[("delivered", 2_000)]), "{st:?}");
+    let first = first.lock().unwrap().clone();
+    assert!(st.stream_errors >= 5, "{st:?}");
+    assert_eq!(first.len() as u64, st.stream_errors + 1, "{first:?}");
+    // The first lane opens with the full window; every lane re-opened after an error with 16,
+    // growing by its acknowledgements, so a break costs little when breaks come often.
+    assert_eq!(first[0], 256, "{first:?}");
+    assert!(first[1..].iter().all(|n| *n <= 16), "{first:?}");
 }
