@@ -373,8 +373,24 @@ fn embedded_endpoint_over_http_reconciles_exactly() {
 // --- The status-mapping table, one status per test, through the engine in-process. ---
 
 /// Runs `n` POAs (deadline `deadline_ms` scenario ms at 1x) through an HTTP egress to `url`;
-/// returns the statistics and the fates by name.
+/// returns the statistics and the fates by name. Bounded: 60 s at most.
 async fn post_alerts(
+    addr: SocketAddr,
+    url: &str,
+    ca: &Path,
+    n: u32,
+    deadline_ms: u64,
+    tweak: impl FnOnce(&mut EgressConfig),
+) -> Result<(EgressStats, BTreeMap<String, u64>), egress::EgressError> {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        post_alerts_unbounded(addr, url, ca, n, deadline_ms, tweak),
+    )
+    .await
+    .expect("test timed out")
+}
+
+async fn post_alerts_unbounded(
     addr: SocketAddr,
     url: &str,
     ca: &Path,
