@@ -3,16 +3,21 @@
 //! with the harness's alert by alert.
 
 use csp_loadtest::{
-    check_accounting, describe, profile, read_alerts, read_summary, run_harness, temp_dir,
+    check_accounting, describe, profile, read_alerts, read_run_record, read_summary, run_harness,
+    temp_dir,
 };
 use ledger::{AlertKind, LossCause};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-/// The alert ids in the first column of a CSV file (lines whose first field is not an id, such
-/// as a header, are skipped), with how often each occurs.
-fn ids_with_counts(path: &Path) -> BTreeMap<u64, u32> {
+/// The alert ids in column `col` of a CSV file's lines that `keep` keeps (lines whose field is not
+/// an id, such as a header, are skipped), with how often each occurs.
+fn ids_with_counts(
+    path: &Path,
+    col: usize,
+    keep: impl Fn(&csv::StringRecord) -> bool,
+) -> BTreeMap<u64, u32> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -21,7 +26,10 @@ fn ids_with_counts(path: &Path) -> BTreeMap<u64, u32> {
     let mut m = BTreeMap::new();
     for rec in r.records() {
         let rec = rec.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if let Some(id) = rec.get(0).and_then(|f| f.trim().parse::<u64>().ok()) {
+        let Some(id) = rec.get(col).and_then(|f| f.trim().parse::<u64>().ok()) else {
+            continue;
+        };
+        if keep(&rec) {
             *m.entry(id).or_insert(0) += 1;
         }
     }
@@ -62,7 +70,14 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
         .filter(|a| a.fate == "delivered")
         .map(|a| a.alert_id)
         .collect();
-    let endpoint = ids_with_counts(&out.join("endpoint-ledger.csv"));
+    // The endpoint's ledger records the run id of every alert: this run's, from its run.json.
+    let text = std::fs::read_to_string(out.join("run.json")).expect("run.json");
+    let record: results::RunRecord = serde_json::from_str(&text).expect("a valid run.json");
+    let run_id = record.run_id.expect("a run records its run id");
+    assert_eq!(run_id.len(), 32, "{run_id}");
+    let endpoint = ids_with_counts(&out.join("endpoint-ledger.csv"), 1, |c| {
+        c.get(0) == Some(run_id.as_str())
+    });
     let twice: Vec<_> = endpoint.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "endpoint stored alerts twice: {twice:?}");
     let h = harness_delivered;
@@ -380,4 +395,100 @@ fn heavy_a_harness_that_falls_behind_is_flagged_and_exits_3_with_or_without_thre
         svg.contains("LAGGED"),
         "the graph's subtitle must say the run lagged"
     );
+}
+
+/// Two runs against one long-lived endpoint: each run's alerts are new alerts to the endpoint
+/// (ids are scoped by the run id), so the second run is stored, not taken for resends, and neither
+/// summary reports endpoint duplicates.
+#[test]
+fn two_runs_against_one_endpoint_are_both_stored() {
+    let dir = temp_dir();
+    let port = free_port();
+    let ca = dir.path().join("ca.pem");
+    let ledger = dir.path().join("endpoint-ledger.csv");
+    let ledger_arg = ledger.display().to_string();
+    let mut ingest = start_ingest(port, &ca, &["--ledger", &ledger_arg]);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let first = run_against(port, &ca, "test/mixed-short.toml", &a, &[]);
+    let second = run_against(port, &ca, "test/mixed-short.toml", &b, &[]);
+    let _ = ingest.kill();
+    let _ = ingest.wait();
+    assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
+    assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
+    let (sa, sb) = (read_summary(&a), read_summary(&b));
+    let run_id = |dir: &Path| {
+        read_run_record(dir)
+            .run_id
+            .expect("a run records its run id")
+    };
+    let (ra, rb) = (run_id(&a), run_id(&b));
+    assert!(ra.len() == 32 && rb.len() == 32 && ra != rb, "{ra} {rb}");
+    for (dir, s) in [(&a, &sa), (&b, &sb)] {
+        check_accounting(dir, s);
+        assert_eq!(s.meta.endpoint_duplicates, Some(0), "{s:?}");
+    }
+    let delivered = |s: &results::Summary| s.alerts.poa.delivered + s.alerts.pra.delivered;
+    let stored_a = ids_with_counts(&ledger, 1, |c| c.get(0) == Some(ra.as_str()));
+    let stored_b = ids_with_counts(&ledger, 1, |c| c.get(0) == Some(rb.as_str()));
+    assert_eq!(stored_a.len() as u64, delivered(&sa));
+    assert_eq!(stored_b.len() as u64, delivered(&sb));
+    assert!(delivered(&sb) > 0);
+    let md = std::fs::read_to_string(b.join("summary.md")).unwrap_or_default();
+    assert!(md.contains(&rb), "summary.md names the run id");
+}
+
+/// The endpoint stops accepting the token part-way through the run: a fatal, named error (exit
+/// 2), results written and marked incomplete, never alerts silently lost as unreachable.
+#[test]
+fn credentials_refused_mid_run_end_the_run_with_exit_2() {
+    let dir = temp_dir();
+    let port = free_port();
+    let ca = dir.path().join("ca.pem");
+    let mut ingest = start_ingest(
+        port,
+        &ca,
+        &["--auth-token", "s3cret", "--revoke-auth-after", "300"],
+    );
+    let out = dir.path().join("out");
+    let res = run_harness(
+        [
+            "run".as_ref(),
+            "--profile".as_ref(),
+            profile("test/mixed-short.toml").as_os_str(),
+            "--endpoint".as_ref(),
+            format!("quic://127.0.0.1:{port}").as_ref(),
+            "--ca".as_ref(),
+            ca.as_os_str(),
+            "--token".as_ref(),
+            "s3cret".as_ref(),
+            "--time-scale".as_ref(),
+            "600".as_ref(),
+            "--quiet".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        Duration::from_secs(120),
+    );
+    let _ = ingest.kill();
+    let _ = ingest.wait();
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("refused this client's credentials"), "{err}");
+    let summary = read_summary(&out);
+    check_accounting(&out, &summary);
+    assert!(!summary.meta.complete, "{summary:?}");
+    let why = summary.meta.incomplete_reason.clone().unwrap_or_default();
+    assert!(why.contains("credentials"), "{summary:?}");
+    let unreachable: u64 = AlertKind::ALL
+        .iter()
+        .map(|k| {
+            summary
+                .kind(*k)
+                .loss_by_cause
+                .get(&LossCause::EndpointUnreachable)
+                .copied()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(unreachable, 0, "not blamed on reachability: {summary:?}");
 }

@@ -5,9 +5,8 @@
 // Helpers outside #[test] fns are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used)]
 
-use csp_harness::egress::{Egress, EgressConfig, EgressStats};
-use csp_harness::ingest::{self, IngestConfig, IngestServer, read_ledger_ids};
-use csp_harness::tls;
+use egress::{Egress, EgressConfig, EgressStats};
+use ingest::{IngestConfig, IngestServer, read_ledger_ids};
 use ledger::{AlertCode, AlertId, AlertKind, Fate, Ledger, LossCause, Region};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;

@@ -1,22 +1,24 @@
-//! Endpoint faults, table-driven: the QUIC egress against the reference endpoint misbehaving on
-//! purpose (killed and restarted, crashed without a QUIC close, stalled, acking slowly, refusing
-//! connections, closing them abruptly, replying with garbage, unknown ids or ERROR frames), plus a
-//! flooding client next to a good one.
+//! Endpoint faults, table-driven: the egress against the reference endpoint misbehaving on
+//! purpose (killed and restarted, crashed without a close, stalled, acking slowly, refusing
+//! connections, closing them abruptly, replying with garbage, unknown ids or errors, revoking the
+//! token), plus a flooding client next to a good one.
 //!
-//! Every case runs one mechanism ([`run_case`]): alerts fed over time through a UDP relay (which
-//! can black-hole traffic and re-point at a restarted endpoint) into a reference endpoint that
-//! writes its own ledger file; then the harness's ledger and the endpoint's ledger file are
-//! reconciled exactly ([`reconcile`]), and the figures are printed (`eprintln!`) for
-//! docs/reliability.md.
+//! Every case runs one mechanism ([`run_case`]) over a protocol ([`Proto`]): `csp-alert` over QUIC
+//! (module `quic`), HTTP/2 over TLS (module `http2`, every case that has an HTTP meaning) and
+//! HTTP/3 (module `http3`, the cases where QUIC itself matters). Alerts are fed over time through a
+//! relay (UDP for QUIC and HTTP/3, TCP for HTTP/2; it can black-hole traffic and re-point at a
+//! restarted endpoint) into a reference endpoint that writes its own ledger file; then the
+//! harness's ledger and the endpoint's ledger file are reconciled exactly ([`reconcile`]), and the
+//! figures are printed (`eprintln!`) for docs/reliability.md.
 
 // Helpers outside #[test] fns are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used)]
 
-use csp_harness::egress::{Egress, EgressConfig, EgressStats};
-use csp_harness::ingest::{
-    self, BadReplies, BadReplyKind, IngestConfig, IngestStats, Refusal, RefuseHow, read_ledger_ids,
+use egress::http::HttpVersion;
+use egress::{Egress, EgressConfig, EgressStats, HttpSettings, Protocol};
+use ingest::{
+    BadReplies, BadReplyKind, IngestConfig, IngestStats, Refusal, RefuseHow, read_ledger_ids,
 };
-use csp_harness::tls::{self, ServerCertSource};
 use ledger::{AlertCode, AlertId, AlertKind, Fate, Ledger, LossCause, Region};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tls::ServerCertSource;
 use tokio::net::UdpSocket;
 use virtual_hubs::{Outbound, ScenarioClock};
 
@@ -35,6 +38,127 @@ fn tmp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A loopback TCP relay for HTTP/2, with the same powers as [`Relay`]: black-holing (bytes are
+/// read and dropped, new connections held silent) and re-pointing at a restarted endpoint.
+struct TcpRelay {
+    addr: SocketAddr,
+    target: Arc<Mutex<SocketAddr>>,
+    cut: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpRelay {
+    async fn start(target: SocketAddr) -> TcpRelay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = Arc::new(Mutex::new(target));
+        let cut = Arc::new(AtomicBool::new(false));
+        let (t, c) = (target.clone(), cut.clone());
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let to = *t.lock().unwrap();
+                conns.spawn(tcp_pipe(client, to, c.clone()));
+            }
+        });
+        TcpRelay {
+            addr,
+            target,
+            cut,
+            task,
+        }
+    }
+}
+
+impl Drop for TcpRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Carries one connection both ways until either side closes; while `cut`, bytes are dropped.
+async fn tcp_pipe(client: tokio::net::TcpStream, to: SocketAddr, cut: Arc<AtomicBool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A connection made while cut is held silent until the cut ends, then closed.
+    while cut.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let Ok(upstream) = tokio::net::TcpStream::connect(to).await else {
+        return;
+    };
+    let (mut cr, mut cw) = client.into_split();
+    let (mut ur, mut uw) = upstream.into_split();
+    let c2 = cut.clone();
+    let up = async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok(n) = cr.read(&mut buf).await {
+            if n == 0 || (!c2.load(Ordering::SeqCst) && uw.write_all(&buf[..n]).await.is_err()) {
+                break;
+            }
+        }
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok(n) = ur.read(&mut buf).await {
+            if n == 0 || (!cut.load(Ordering::SeqCst) && cw.write_all(&buf[..n]).await.is_err()) {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
+
+/// The protocol a case runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Quic,
+    Http2,
+    Http3,
+}
+
+/// Either relay.
+enum AnyRelay {
+    Udp(Relay),
+    Tcp(TcpRelay),
+}
+
+impl AnyRelay {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            AnyRelay::Udp(r) => r.addr,
+            AnyRelay::Tcp(r) => r.addr,
+        }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        match self {
+            AnyRelay::Udp(r) => r.set_cut(cut),
+            AnyRelay::Tcp(r) => r.cut.store(cut, Ordering::SeqCst),
+        }
+    }
+
+    fn retarget(&self, to: SocketAddr) {
+        match self {
+            AnyRelay::Udp(r) => r.retarget(to),
+            AnyRelay::Tcp(r) => *r.target.lock().unwrap() = to,
+        }
+    }
+}
+
+/// The address of `server` that `proto` reaches.
+fn endpoint_addr(server: &ingest::IngestServer, proto: Proto) -> SocketAddr {
+    match proto {
+        Proto::Quic => server.local_addr(),
+        _ => server.http_addr().unwrap(),
+    }
 }
 
 /// A loopback UDP relay between the harness and the endpoint: it can black-hole every packet (a
@@ -153,6 +277,7 @@ struct Figures {
     egress: EgressStats,
     endpoint: Vec<IngestStats>,
     took_ms: u128,
+    proto: Proto,
 }
 
 fn base_egress(addr: SocketAddr, cert_pem: &Path) -> EgressConfig {
@@ -166,8 +291,8 @@ fn base_egress(addr: SocketAddr, cert_pem: &Path) -> EgressConfig {
     }
 }
 
-async fn run_case(case: &Case) -> Figures {
-    let dir = tmp_dir(case.name);
+async fn run_case(case: &Case, proto: Proto) -> Figures {
+    let dir = tmp_dir(&format!("{}-{proto:?}", case.name));
     let key = tls::self_signed().unwrap();
     let (cert_pem, key_pem) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_pem, &key.cert_pem).unwrap();
@@ -179,11 +304,38 @@ async fn run_case(case: &Case) -> Figures {
         key: key_pem,
     };
     icfg.ledger_path = Some(ledger_file.clone());
+    if proto != Proto::Quic {
+        icfg.http_listen = Some("127.0.0.1:0".parse().unwrap());
+    }
     (case.endpoint)(&mut icfg);
     let server = ingest::start(icfg.clone()).await.unwrap();
-    let relay = Relay::start(server.local_addr()).await;
+    let relay = match proto {
+        Proto::Http2 => AnyRelay::Tcp(TcpRelay::start(endpoint_addr(&server, proto)).await),
+        _ => AnyRelay::Udp(Relay::start(endpoint_addr(&server, proto)).await),
+    };
 
-    let mut ecfg = base_egress(relay.addr, &cert_pem);
+    let mut ecfg = base_egress(relay.addr(), &cert_pem);
+    if proto != Proto::Quic {
+        // HTTP lanes are groups of concurrent requests on one connection.
+        ecfg.streams_per_connection = 1;
+        ecfg.max_in_flight_per_stream = 64;
+        ecfg.protocol = Protocol::Http(Box::new(HttpSettings {
+            uri: format!("https://localhost:{}/alerts", relay.addr().port())
+                .parse()
+                .unwrap(),
+            tls: true,
+            version: if proto == Proto::Http2 {
+                HttpVersion::Http2
+            } else {
+                HttpVersion::Http3
+            },
+            accept: egress::http::DEFAULT_ACCEPT.to_vec(),
+            headers: Vec::new(),
+            format: egress::payload::Format::Json,
+            epoch: std::time::SystemTime::now(),
+            request_timeout: Duration::from_secs(5),
+        }));
+    }
     (case.egress)(&mut ecfg);
     let n = case.alerts;
     let mut l = Ledger::new(n);
@@ -229,8 +381,11 @@ async fn run_case(case: &Case) -> Figures {
             tokio::time::sleep(down).await;
             let mut again = icfg.clone();
             again.listen = "127.0.0.1:0".parse().unwrap();
+            if proto != Proto::Quic {
+                again.http_listen = Some("127.0.0.1:0".parse().unwrap());
+            }
             let s = ingest::start(again).await.unwrap();
-            relay.retarget(s.local_addr());
+            relay.retarget(endpoint_addr(&s, proto));
             relay.set_cut(false);
             s
         }
@@ -240,8 +395,16 @@ async fn run_case(case: &Case) -> Figures {
     let took_ms = t0.elapsed().as_millis();
     endpoint_stats.push(server.shutdown().await);
     let end = clock.now_ms();
-    let figures = reconcile(&ledger, &ledger_file, st, endpoint_stats, end, took_ms);
-    eprintln!("FAULT {}: {figures:#?}", case.name);
+    let figures = reconcile(
+        &ledger,
+        &ledger_file,
+        st,
+        endpoint_stats,
+        end,
+        took_ms,
+        proto,
+    );
+    eprintln!("FAULT {} over {proto:?}: {figures:#?}", case.name);
     let _ = std::fs::remove_dir_all(&dir);
     figures
 }
@@ -258,6 +421,7 @@ fn reconcile(
     endpoint: Vec<IngestStats>,
     end_ms: u64,
     took_ms: u128,
+    proto: Proto,
 ) -> Figures {
     let mut l = ledger.lock().unwrap();
     l.finish(end_ms);
@@ -322,6 +486,7 @@ fn reconcile(
         egress: st,
         endpoint,
         took_ms,
+        proto,
     }
 }
 
@@ -365,20 +530,66 @@ fn bad_replies(c: &mut IngestConfig, kind: BadReplyKind, every: u64) {
 
 fn no_change(_: &mut EgressConfig) {}
 
+/// Lane (stream) errors over csp-alert; retried requests over HTTP, where a bad answer belongs to
+/// one request and the connection lives on.
+fn bad_answers_seen(f: &Figures) -> bool {
+    match f.proto {
+        Proto::Quic => f.egress.stream_errors > 0,
+        _ => f.egress.retried > 0,
+    }
+}
+
+/// Defines every case once (module `cases`) and generates one test per case and protocol: all
+/// of them over csp-alert (`quic::`), the listed ones over HTTP/2 (`http2::`) and HTTP/3
+/// (`http3::`).
 macro_rules! fault_tests {
-    ($($test:ident: $case:expr;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $test() {
-            let case: Case = $case;
-            let f = tokio::time::timeout(LIMIT, run_case(&case))
+    (
+        cases { $($test:ident: $case:expr;)* }
+        http2 [ $($h2:ident),* $(,)? ]
+        http3 [ $($h3:ident),* $(,)? ]
+    ) => {
+        mod cases {
+            use super::*;
+            $( pub(super) fn $test() -> Case { $case } )*
+        }
+        async fn run_and_check(case: Case, proto: Proto) {
+            let f = tokio::time::timeout(LIMIT, run_case(&case, proto))
                 .await
                 .expect("test timed out");
             (case.check)(&f);
         }
-    )*};
+        mod quic {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    run_and_check(cases::$test(), Proto::Quic).await;
+                }
+            )*
+        }
+        mod http2 {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $h2() {
+                    run_and_check(cases::$h2(), Proto::Http2).await;
+                }
+            )*
+        }
+        mod http3 {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $h3() {
+                    run_and_check(cases::$h3(), Proto::Http3).await;
+                }
+            )*
+        }
+    };
 }
 
 fault_tests! {
+    cases {
     endpoint_killed_and_restarted: Case {
         name: "restart",
         alerts: 3_000,
@@ -498,7 +709,7 @@ fault_tests! {
         action: Action::None,
         check: |f| {
             all_delivered(f);
-            assert!(f.egress.stream_errors > 0 && f.egress.resent > 0, "{f:#?}");
+            assert!(bad_answers_seen(f) && f.egress.resent > 0, "{f:#?}");
         },
     };
     endpoint_acks_unknown_ids: Case {
@@ -513,6 +724,27 @@ fault_tests! {
             assert_eq!(f.egress.resent, 0);
         },
     };
+    endpoint_revokes_the_token_mid_run: Case {
+        name: "token-revoked",
+        alerts: 2_000,
+        endpoint: |c| {
+            c.behaviour.auth_token = Some("t0ken".into());
+            c.behaviour.revoke_auth_after = Some(500);
+        },
+        egress: |e| e.auth_token = Some("t0ken".into()),
+        action: Action::None,
+        check: |f| {
+            // Fatal and named: nothing lost to a cause that would hide it, the rest left pending.
+            let fatal = f.egress.fatal.clone().unwrap_or_default();
+            assert!(
+                ["UNAUTHENTICATED", "Unauthenticated", "401"].iter().any(|w| fatal.contains(w)),
+                "{f:#?}"
+            );
+            assert!(f.delivered >= 500 && f.delivered < f.expected, "{f:#?}");
+            assert_eq!(f.lost.keys().copied().collect::<Vec<_>>(), vec!["not_delivered_by_end"], "{f:#?}");
+            assert!(f.took_ms < 8_000, "the drain does not wait after a fatal error: {f:#?}");
+        },
+    };
     endpoint_sends_error_frames: Case {
         name: "error-frames",
         alerts: 2_000,
@@ -521,9 +753,34 @@ fault_tests! {
         action: Action::None,
         check: |f| {
             all_delivered(f);
-            assert!(f.egress.stream_errors > 0 && f.egress.resent > 0, "{f:#?}");
+            assert!(bad_answers_seen(f) && f.egress.resent > 0, "{f:#?}");
         },
     };
+    }
+    // HTTP has no acknowledgement of ids a request did not carry: `endpoint_acks_unknown_ids`
+    // has no HTTP counterpart.
+    http2 [
+        endpoint_killed_and_restarted,
+        endpoint_crashed_without_close_noticed_by_idle_timeout,
+        endpoint_stalls_then_resumes,
+        stalled_stream_blocked_in_write_still_expires_alerts,
+        endpoint_acks_slowly,
+        endpoint_refuses_connections,
+        endpoint_offers_the_wrong_alpn,
+        endpoint_closes_new_connections_at_once,
+        endpoint_closes_connections_mid_stream,
+        endpoint_replies_with_garbage,
+        endpoint_revokes_the_token_mid_run,
+        endpoint_sends_error_frames,
+    ]
+    http3 [
+        endpoint_killed_and_restarted,
+        endpoint_crashed_without_close_noticed_by_idle_timeout,
+        stalled_stream_blocked_in_write_still_expires_alerts,
+        endpoint_closes_connections_mid_stream,
+        endpoint_replies_with_garbage,
+        endpoint_revokes_the_token_mid_run,
+    ]
 }
 
 /// A client flooding the endpoint with connections, each full of half-sent frames, from one
@@ -547,15 +804,15 @@ async fn flooding_client_does_not_starve_a_good_one() {
             connect_timeout: Duration::from_secs(2),
             ..EgressConfig::new(server.local_addr(), "localhost", PathBuf::new())
         };
-        let flood_ep = csp_harness::egress::client_endpoint(&flood_cfg).unwrap();
+        let flood_ep = egress::client_endpoint(&flood_cfg).unwrap();
         let mut partial = 4000u32.to_be_bytes().to_vec();
-        partial.push(csp_harness::wire::frame_type::ALERT);
+        partial.push(wire::frame_type::ALERT);
         partial.extend(vec![0u8; 1000]);
         let mut flood = tokio::task::JoinSet::new();
         for _ in 0..40 {
             let (ep, cfg, partial) = (flood_ep.clone(), flood_cfg.clone(), partial.clone());
             flood.spawn(async move {
-                let Ok(conn) = csp_harness::egress::connect(&ep, &cfg).await else {
+                let Ok(conn) = egress::connect(&ep, &cfg).await else {
                     return (0u32, None);
                 };
                 let mut streams = Vec::new();

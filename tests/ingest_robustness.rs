@@ -8,16 +8,16 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::BytesMut;
-use csp_harness::egress::{self, ConnectError, Egress, EgressConfig, EgressError, quinn};
-use csp_harness::ingest::{self, IngestConfig, IngestServer};
-use csp_harness::tls::{self, CertAuthority, ServerCertSource, TrustSource, Validity};
-use csp_harness::wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason};
+use egress::{ConnectError, Egress, EgressConfig, EgressError, quinn};
+use ingest::{IngestConfig, IngestServer};
 use ledger::{AlertCode, Ledger};
 use rand::{Rng, RngCore, SeedableRng};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tls::{CertAuthority, ServerCertSource, TrustSource, Validity};
 use virtual_hubs::ScenarioClock;
+use wire::{AlertHeader, Decoder, ErrorCode, Frame, RejectReason, RunId};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -48,9 +48,27 @@ async fn raw_conn(s: &IngestServer) -> (quinn::Endpoint, quinn::Connection) {
     (ep, conn)
 }
 
-/// Sends `bytes` on a new stream, finishes it, and decodes every reply frame until the server
-/// closes its side. Write errors (the server stopped reading) are expected for bad input.
+/// The run id of the hand-written streams here.
+const RUN: RunId = RunId([0x7E; 16]);
+
+/// A HELLO for [`RUN`] with `token`.
+fn hello(token: &[u8]) -> BytesMut {
+    let mut b = BytesMut::new();
+    wire::encode_hello(&mut b, wire::PROTOCOL_VERSION, &RUN, token);
+    b
+}
+
+/// Sends a HELLO (no token) and then `bytes` on a new stream, finishes it, and decodes every
+/// reply frame until the server closes its side.
 async fn exchange(conn: &quinn::Connection, bytes: &[u8]) -> Vec<Frame> {
+    let mut all = hello(b"");
+    all.extend_from_slice(bytes);
+    exchange_raw(conn, &all).await
+}
+
+/// Sends exactly `bytes` on a new stream, finishes it, and decodes every reply frame until the
+/// server closes its side. Write errors (the server stopped reading) are expected for bad input.
+async fn exchange_raw(conn: &quinn::Connection, bytes: &[u8]) -> Vec<Frame> {
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let _ = send.write_all(bytes).await;
     let _ = send.finish();
@@ -88,6 +106,16 @@ fn acked_ids(frames: &[Frame]) -> Vec<u64> {
         .iter()
         .flat_map(|f| match f {
             Frame::Ack(ids) => ids.clone(),
+            _ => vec![],
+        })
+        .collect()
+}
+
+fn duplicate_ids(frames: &[Frame]) -> Vec<u64> {
+    frames
+        .iter()
+        .flat_map(|f| match f {
+            Frame::Duplicate(ids) => ids.clone(),
             _ => vec![],
         })
         .collect()
@@ -212,13 +240,23 @@ async fn bad_frames_close_only_their_stream_and_good_clients_carry_on() {
         // The good client carries on, on its old connection.
         let again = exchange(&good, &good_alerts(100..200)).await;
         assert_eq!(acked_ids(&again).len(), 100);
-        // ... and duplicates are acked again but not stored again.
+        // ... and duplicates are acknowledged as duplicates but not stored again.
         let dup = exchange(&good, &good_alerts(0..10)).await;
-        assert_eq!(acked_ids(&dup), (0..10).collect::<Vec<_>>());
+        assert_eq!(duplicate_ids(&dup), (0..10).collect::<Vec<_>>());
+        assert!(acked_ids(&dup).is_empty());
+        // The same ids in another run are new alerts.
+        let mut other = BytesMut::new();
+        wire::encode_hello(&mut other, wire::PROTOCOL_VERSION, &RunId([1; 16]), b"");
+        other.extend_from_slice(&good_alerts(0..10));
+        let fresh = exchange_raw(&good, &other).await;
+        assert_eq!(acked_ids(&fresh), (0..10).collect::<Vec<_>>());
+        // A stream without a HELLO is refused.
+        let frames = exchange_raw(&good, &good_alerts(300..301)).await;
+        assert_eq!(error_code(&frames), Some(ErrorCode::UnexpectedFrame));
 
         let st = s.stats();
         println!("stats after bad input: {st:?}");
-        assert_eq!(st.alerts_stored, 201);
+        assert_eq!(st.alerts_stored, 211);
         assert_eq!(st.duplicates, 10);
         assert_eq!(st.rejected, 3);
         assert!(
@@ -229,7 +267,7 @@ async fn bad_frames_close_only_their_stream_and_good_clients_carry_on() {
         let lines = std::fs::read_to_string(&ledger).unwrap();
         assert_eq!(
             lines.lines().count(),
-            1 + 201,
+            1 + 211,
             "header + one line per stored alert"
         );
         s.shutdown().await;
@@ -323,14 +361,11 @@ async fn token_is_required_when_configured() {
         let (_ep, conn) = raw_conn(&s).await;
         let frames = exchange(&conn, &good_alerts(0..1)).await;
         assert_eq!(error_code(&frames), Some(ErrorCode::Unauthenticated));
-        let mut bytes = BytesMut::new();
-        wire::encode_hello(&mut bytes, wire::PROTOCOL_VERSION, b"wrong");
-        let frames = exchange(&conn, &bytes).await;
+        let frames = exchange_raw(&conn, &hello(b"wrong")).await;
         assert_eq!(error_code(&frames), Some(ErrorCode::Unauthenticated));
-        let mut bytes = BytesMut::new();
-        wire::encode_hello(&mut bytes, wire::PROTOCOL_VERSION, b"s3cret");
+        let mut bytes = hello(b"s3cret");
         bytes.extend_from_slice(&good_alerts(0..3));
-        let frames = exchange(&conn, &bytes).await;
+        let frames = exchange_raw(&conn, &bytes).await;
         assert_eq!(acked_ids(&frames), vec![0, 1, 2]);
         s.shutdown().await;
     })

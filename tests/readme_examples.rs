@@ -6,7 +6,8 @@
 //! What is not run as written, and why:
 //! - lines starting with `cargo` (installing the command, running these very tests) and `docker`
 //!   (no Docker engine on the test machines; the Dockerfile is linted by `.ci/run`);
-//! - the reference endpoint's port `127.0.0.1:4433` is replaced by a free one;
+//! - the reference endpoint's ports `127.0.0.1:4433` (QUIC) and `127.0.0.1:8443` (HTTP) are
+//!   replaced by free ones;
 //! - in the scratch copy of `profiles/`, `north/current.toml` and `central-south/current.toml`
 //!   (which Option A and B extend) are stand-ins that extend the real ones with 1,000 premises
 //!   instead of 30,000, so the three real-time runs at 60x take about 50 s instead of 3 minutes,
@@ -42,7 +43,7 @@ fn sh_blocks(markdown: &str) -> Vec<String> {
 }
 
 /// A block as the test runs it, and the lines it does not run.
-fn prepare(block: &str, port: u16) -> (String, Vec<String>) {
+fn prepare(block: &str, port: u16, http_port: u16) -> (String, Vec<String>) {
     let mut script = String::from("trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n");
     let mut skipped = Vec::new();
     for line in block.replace("\\\n", " ").lines() {
@@ -51,7 +52,11 @@ fn prepare(block: &str, port: u16) -> (String, Vec<String>) {
             skipped.push(line.trim().to_string());
             script.push_str(": skipped by the README test\n");
         } else {
-            script.push_str(&line.replace("127.0.0.1:4433", &format!("127.0.0.1:{port}")));
+            script.push_str(
+                &line
+                    .replace("127.0.0.1:4433", &format!("127.0.0.1:{port}"))
+                    .replace("127.0.0.1:8443", &format!("127.0.0.1:{http_port}")),
+            );
             script.push('\n');
         }
     }
@@ -123,10 +128,18 @@ fn heavy_every_readme_example_runs() {
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .expect("free port");
+    // The HTTP front takes the same port number on TCP and UDP (HTTP/3): free on both now.
+    let http_port = loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("free TCP port");
+        let p = tcp.local_addr().expect("addr").port();
+        if p != port && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+            break p;
+        }
+    };
     let mut all_skipped = Vec::new();
     let mut harness_lines = 0;
     for block in &blocks {
-        let (script, skipped) = prepare(block, port);
+        let (script, skipped) = prepare(block, port, http_port);
         harness_lines += script.matches("csp-harness ").count();
         all_skipped.extend(skipped);
         let child = Command::new("bash")
@@ -189,7 +202,7 @@ fn the_block_reader_finds_sh_blocks_only() {
     let md = "text\n```sh\na \\\n  b\n```\n```toml\nx = 1\n```\n```sh\ncargo run\nc\n```\n";
     let blocks = sh_blocks(md);
     assert_eq!(blocks, ["a \\\n  b\n", "cargo run\nc\n"]);
-    let (script, skipped) = prepare(&blocks[1], 1);
+    let (script, skipped) = prepare(&blocks[1], 1, 2);
     assert_eq!(skipped, ["cargo run"]);
     assert!(
         script.ends_with(": skipped by the README test\nc\n"),

@@ -130,8 +130,9 @@ pub fn run_verdict(
 
 /// The end of `run`, `simulate` and `compare`: prints the verdicts (if any) and writes their
 /// JUnit, prints `--json`, says in final lines what must not be missed (a starved endpoint, a
-/// lagged harness, an interruption) and returns the exit code: 130 interrupted, else 3 lagged,
-/// else 1 if a verdict failed, else 0.
+/// lagged harness, an interruption) and returns the exit code: 130 interrupted, else 2 when the
+/// endpoint path ended a run early (credentials refused mid-run), else 3 lagged, else 1 if a
+/// verdict failed, else 0.
 pub fn conclude(
     runs: &[&LoadedRun],
     verdicts: &[Verdict],
@@ -152,6 +153,7 @@ pub fn conclude(
     }
     let mut lagged = false;
     let mut incomplete = false;
+    let mut endpoint_ended = false;
     for r in runs {
         let m = &r.summary.meta;
         let name = match &r.dir {
@@ -173,7 +175,17 @@ pub fn conclude(
                 exit::LAGGED
             );
         }
-        if !m.complete {
+        if !m.complete && crate::interrupt::requested().is_none() {
+            // Nobody stopped it: the endpoint path did (credentials refused mid-run).
+            endpoint_ended = true;
+            eprintln!(
+                "error: {name}: {}; what was measured is written, marked incomplete (exit {})",
+                m.incomplete_reason
+                    .as_deref()
+                    .unwrap_or("the run ended early"),
+                exit::ERROR
+            );
+        } else if !m.complete {
             incomplete = true;
             eprintln!(
                 "interrupted: {name}: what was measured is written, marked incomplete (exit {})",
@@ -192,6 +204,8 @@ pub fn conclude(
     }
     Ok(exit::code(if incomplete {
         exit::INTERRUPTED
+    } else if endpoint_ended {
+        exit::ERROR
     } else if lagged {
         exit::LAGGED
     } else {

@@ -44,7 +44,8 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a profile in (scaled) real time against a real alert-ingest endpoint over QUIC.
+    /// Run a profile in (scaled) real time against a real alert-ingest endpoint: csp-alert over
+    /// QUIC, or HTTP/1.1, HTTP/2, HTTP/3 (see docs/http.md).
     ///
     /// Without --endpoint, starts the reference ingest endpoint on loopback and pins its certificate.
     Run(RunArgs),
@@ -59,8 +60,9 @@ pub enum Command {
     /// Draw many nights' results over time (time to 50/80/95%, loss) and write them for
     /// github-action-benchmark.
     Trend(crate::trend::TrendArgs),
-    /// Serve the reference alert-ingest endpoint (QUIC). Ctrl-C or SIGTERM close it gracefully.
-    Ingest(crate::ingest::IngestArgs),
+    /// Serve the reference alert-ingest endpoint (csp-alert over QUIC; HTTP/1.1, /2, /3 with
+    /// --http-listen). Ctrl-C or SIGTERM close it gracefully.
+    Ingest(crate::ingest_cmd::IngestArgs),
     /// Inspect load profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -132,10 +134,46 @@ pub struct RunArgs {
     /// Profile, seed, output.
     #[command(flatten)]
     pub common: CommonRunArgs,
-    /// Endpoint under test, `quic://HOST:PORT`. Without it the reference endpoint is started on
-    /// 127.0.0.1 with a fresh self-signed certificate.
+    /// Endpoint under test: `quic://HOST:PORT` (csp-alert), `http(s)://HOST[:PORT]/PATH`
+    /// (HTTP/1.1 or HTTP/2), `h3://HOST[:PORT]/PATH` (HTTP/3). Without it the reference endpoint is
+    /// started on 127.0.0.1 with a fresh self-signed certificate.
     #[arg(long, value_name = "URL", env = "CSP_ENDPOINT", hide_env_values = true)]
     pub endpoint: Option<EndpointUrl>,
+    /// The embedded reference endpoint's protocol (without --endpoint): csp-alert over QUIC, or
+    /// HTTP (HTTP/2 by ALPN unless --http1.1 or --http3).
+    #[arg(long, value_enum, default_value = "quic", conflicts_with = "endpoint")]
+    pub transport: TransportArg,
+    /// Speak HTTP/1.1 only (HTTP endpoints).
+    #[arg(long = "http1.1", conflicts_with_all = ["http2", "http3"])]
+    pub http1_1: bool,
+    /// Speak HTTP/2 only (on http://: prior knowledge).
+    #[arg(long, conflicts_with = "http3")]
+    pub http2: bool,
+    /// Speak HTTP/3 (the same as an h3:// URL).
+    #[arg(long)]
+    pub http3: bool,
+    /// HTTP body format: json, or duis (XML shaped after DUIS alerts, not validated against
+    /// the DCC's schema).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "json",
+        conflicts_with = "payload_template"
+    )]
+    pub payload: PayloadArg,
+    /// HTTP body from a template file with {{placeholders}} (docs/http.md lists them).
+    #[arg(long, value_name = "FILE")]
+    pub payload_template: Option<PathBuf>,
+    /// Extra HTTP header 'Name: value' (repeat); ${VAR} or a whole value env:VAR is read from the
+    /// environment, so tokens need not sit on the command line.
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// HTTP statuses that mean "stored" [default: 200,201,202,204].
+    #[arg(long, value_delimiter = ',', value_name = "STATUS,..")]
+    pub accept: Vec<u16>,
+    /// Real seconds one HTTP request may wait for its answer before the alert is sent again.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_s: u64,
     /// CA or pinned certificate (PEM) the endpoint's certificate must chain to. Required with --endpoint.
     #[arg(
         long,
@@ -155,8 +193,9 @@ pub struct RunArgs {
     /// Private key (PEM) of --client-cert.
     #[arg(long, value_name = "PEM", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
-    /// Token presented to the endpoint in the HELLO frame (docs/protocol.md). Prefer the
-    /// environment variable: a token on the command line is visible to every user in `ps`.
+    /// Token presented to the endpoint: in the HELLO frame (csp-alert, docs/protocol.md) or as
+    /// `Authorization: Bearer TOKEN` (HTTP). Prefer the environment variable: a token on the
+    /// command line is visible to every user in `ps`.
     #[arg(
         long,
         value_name = "TOKEN",
@@ -171,9 +210,17 @@ pub struct RunArgs {
     /// Run the scenario N times faster than real time (event times stay in scenario time).
     #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = parse_time_scale, allow_negative_numbers = true)]
     pub time_scale: f64,
-    /// QUIC connections the egress keeps open to the endpoint.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub connections: u16,
+    /// Connections the egress keeps open to the endpoint [default: 4; HTTP/1.1: 32, one request
+    /// in flight each].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub connections: Option<u16>,
+    /// Lanes per connection: QUIC streams (csp-alert) or groups of concurrent requests (HTTP/2,
+    /// HTTP/3) [default: 4 (csp-alert), 1 (HTTP)].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub streams: Option<u16>,
+    /// Alerts in flight per lane [default: 256 (csp-alert), 100 (HTTP/2, HTTP/3)].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub in_flight: Option<u16>,
     /// Scenario seconds the harness waits for outstanding acks after the last hub finished.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS", value_parser = parse_drain_s, allow_negative_numbers = true)]
     pub drain_s: f64,
@@ -183,6 +230,55 @@ pub struct RunArgs {
     /// reported apart, and never counts here.
     #[arg(long, default_value_t = 5000, value_name = "MS")]
     pub max_lag_ms: u64,
+}
+
+impl RunArgs {
+    /// A run against the embedded reference endpoint (csp-alert) with every default.
+    pub fn embedded(common: CommonRunArgs, time_scale: f64) -> Self {
+        RunArgs {
+            common,
+            endpoint: None,
+            transport: TransportArg::Quic,
+            http1_1: false,
+            http2: false,
+            http3: false,
+            payload: PayloadArg::Json,
+            payload_template: None,
+            headers: Vec::new(),
+            accept: Vec::new(),
+            request_timeout_s: 30,
+            ca: None,
+            insecure_skip_verify: false,
+            client_cert: None,
+            client_key: None,
+            token: None,
+            server_name: None,
+            time_scale,
+            connections: None,
+            streams: None,
+            in_flight: None,
+            drain_s: 300.0,
+            max_lag_ms: 5000,
+        }
+    }
+}
+
+/// The embedded endpoint's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportArg {
+    /// csp-alert over QUIC.
+    Quic,
+    /// HTTP over TLS (HTTP/2 by ALPN; --http1.1, --http3).
+    Http,
+}
+
+/// The HTTP body format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PayloadArg {
+    /// JSON (docs/http.md).
+    Json,
+    /// XML shaped after DUIS alerts.
+    Duis,
 }
 
 /// `csp-harness simulate`
@@ -480,13 +576,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `csp-harness ingest`: serves until Ctrl-C or SIGTERM, then closes gracefully (stops accepting,
 /// finishes the batches in hand, flushes its ledger) and exits 0, as a service manager or
 /// `docker stop` expects.
-async fn serve_ingest(args: crate::ingest::IngestArgs) -> anyhow::Result<()> {
+async fn serve_ingest(args: crate::ingest_cmd::IngestArgs) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     // Listening for SIGINT here installs its handler before the endpoint starts, so a signal that
     // arrives early cannot kill the process with the default action.
     let _sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
-    let serve = crate::ingest::run_ingest(args);
+    let serve = crate::ingest_cmd::run_ingest(args);
     tokio::pin!(serve);
     tokio::select! {
         r = &mut serve => return r,

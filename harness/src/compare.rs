@@ -84,20 +84,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         let run = if args.simulate {
             crate::run::simulate_one(&common)?
         } else {
-            crate::run::run_one(RunArgs {
-                common,
-                endpoint: None,
-                ca: None,
-                server_name: None,
-                insecure_skip_verify: false,
-                client_cert: None,
-                client_key: None,
-                token: None,
-                time_scale: args.time_scale,
-                connections: 4,
-                drain_s: 300.0,
-                max_lag_ms: 5000,
-            })?
+            crate::run::run_one(RunArgs::embedded(common, args.time_scale))?
         };
         runs.push(run);
     }

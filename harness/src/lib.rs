@@ -1,4 +1,6 @@
-//! csp-harness: the command line and everything that touches the network.
+//! csp-harness: the command line and the orchestration of runs. The endpoint path lives in its own
+//! crates: `wire` (the csp-alert codec), `tls`, `egress` (the delivery engine and its transports)
+//! and `ingest` (the reference endpoint).
 //!
 //! - [`cli`]: argument parsing, dispatch, completions and man pages.
 //! - [`exit`]: the exit codes.
@@ -7,10 +9,7 @@
 //! - [`run`]: orchestration of `run` and `simulate`.
 //! - [`compare`]: `compare` and `report`, several runs drawn together.
 //! - [`trend`]: many nights over time, and github-action-benchmark's JSON.
-//! - [`wire`]: the csp-alert wire codec (docs/protocol.md).
-//! - [`tls`]: certificates and rustls configurations.
-//! - [`ingest`]: the reference alert-ingest endpoint.
-//! - [`egress`]: the QUIC client that carries alerts from the model to the endpoint.
+//! - [`ingest_cmd`]: `ingest`, the reference endpoint (crate `ingest`) on the command line.
 //! - [`endpoint_url`]: `quic://HOST:PORT` parsing.
 //! - [`check`]: thresholds, baselines and JUnit verdicts (`check`, and the end of every run).
 //! - [`host`]: the machine record and the harness's own CPU/memory while it runs.
@@ -20,19 +19,16 @@
 pub mod check;
 pub mod cli;
 pub mod compare;
-pub mod egress;
 pub mod endpoint_url;
 pub mod exit;
 pub mod host;
-pub mod ingest;
+pub mod ingest_cmd;
 pub mod interrupt;
 pub mod outdir;
 pub mod progress;
 pub mod provenance;
 pub mod run;
-pub mod tls;
 pub mod trend;
-pub mod wire;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), as text or JSON lines. Colour
 /// only when stderr is a terminal and `NO_COLOR` is not set: a log file or a pipe never gets

@@ -65,6 +65,7 @@ pub struct Provenance {
     sampler: HealthSampler,
     profile: ProfileRecord,
     insecure: bool,
+    run_id: Option<String>,
 }
 
 impl Provenance {
@@ -82,7 +83,13 @@ impl Provenance {
                 changes: change_titles(&resolved, &profile.changes()),
             },
             insecure,
+            run_id: None,
         }
+    }
+
+    /// Records the run id that scopes this run's alert ids at the endpoint.
+    pub fn set_run_id(&mut self, id: String) {
+        self.run_id = Some(id);
     }
 
     /// Stops the sampler and the clock.
@@ -99,6 +106,7 @@ impl Provenance {
                 .collect(),
             profile: self.profile,
             insecure: self.insecure,
+            run_id: self.run_id,
             host: crate::host::host_record(),
             resources: Resources {
                 samples: s.samples,

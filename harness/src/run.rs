@@ -4,12 +4,14 @@
 //! Both commands end the same way ([`finish_run`]): every expected alert gets its fate, the summary and
 //! the ledger are written to the results directory, and a short table is printed.
 
-use crate::cli::{CommonRunArgs, RunArgs, SimulateArgs};
-use crate::egress::{Egress, EgressConfig};
-use crate::ingest::{IngestConfig, IngestServer};
+use crate::cli::{CommonRunArgs, PayloadArg, RunArgs, SimulateArgs, TransportArg};
+use crate::endpoint_url::{EndpointUrl, Scheme};
 use crate::outdir::ResultsFolder;
 use crate::provenance::Provenance;
 use anyhow::{Context, anyhow};
+use egress::http::HttpVersion;
+use egress::{Egress, EgressConfig, HttpSettings, Protocol};
+use ingest::{IngestConfig, IngestServer};
 use ledger::{AlertKind, Ledger};
 use results::{
     EgressHealth, Health, HealthRecord, LoadedRun, Mode, RealLag, RunMeta, RunRecord, Summary,
@@ -105,27 +107,34 @@ fn health(
 }
 
 /// The egress's counters as the results record holds them.
-fn egress_health(s: &crate::egress::EgressStats) -> EgressHealth {
+fn egress_health(s: &egress::EgressStats) -> EgressHealth {
     EgressHealth {
+        backpressure: s.backpressure,
         connect_failures: s.connect_failures,
         connections_lost: s.connections_lost,
         connects: s.connects,
         delivered: s.delivered,
         duplicate_acks: s.duplicate_acks,
+        endpoint_duplicates: s.endpoint_duplicates,
         expired: s.expired,
+        fatal: s.fatal.clone(),
         frames_sent: s.frames_sent,
+        http_status: s.http_status.clone(),
         last_error: s.last_error.clone(),
         ledger_errors: s.ledger_errors,
         pending_at_drain: s.pending_at_drain,
         queue_overflow: s.queue_overflow,
         rejected: s.rejected,
+        rejected_by: s.rejected_by.clone(),
         resent: s.resent,
+        retried: s.retried,
         send_lag_max_ms: s.send_lag_max_ms,
         send_lag_p99_ms: s.send_lag_p99_ms,
         send_rate_per_s: s.send_rate_per_s,
         stream_errors: s.stream_errors,
         submitted: s.submitted,
         submitted_after_drain: s.submitted_after_drain,
+        transport: s.transport.clone(),
         unreachable_at_drain: s.unreachable_at_drain,
         unsolicited_replies: s.unsolicited_replies,
     }
@@ -158,7 +167,15 @@ async fn run_async(
     profile: Arc<Profile>,
     out: ResultsFolder,
 ) -> anyhow::Result<LoadedRun> {
-    let prov = Provenance::start(&args.common, &profile, args.insecure_skip_verify);
+    let mut prov = Provenance::start(&args.common, &profile, args.insecure_skip_verify);
+    let wants_http = http_wanted(&args);
+    // Bodies and headers are checked before anything starts: a bad template or a missing
+    // environment variable is a usage error, not a run.
+    let http_parts = if wants_http {
+        Some(http_parts(&args)?)
+    } else {
+        None
+    };
     // The endpoint: the user's, or the reference one on loopback with a pinned self-signed cert.
     let (embedded, target) = match &args.endpoint {
         Some(url) => {
@@ -167,33 +184,95 @@ async fn run_async(
                 .resolve()
                 .with_context(|| format!("endpoint {url}: cannot resolve host"))?;
             let name = args.server_name.clone().unwrap_or_else(|| url.host.clone());
-            (None, (addr, name, ca, url.to_string()))
+            (None, (addr, name, ca, url.clone(), url.to_string()))
         }
         None => {
-            let server = start_embedded(out.path()).await?;
-            let addr = server.local_addr();
+            let server = start_embedded(out.path(), wants_http).await?;
             let ca = server.cert_pem_path().to_path_buf();
-            let url = format!("quic://{addr} (embedded reference endpoint)");
-            (Some(server), (addr, "localhost".to_string(), ca, url))
+            let (addr, url) = match server.http_addr() {
+                Some(addr) => {
+                    let scheme = if args.http3 { "h3" } else { "https" };
+                    (addr, format!("{scheme}://{addr}/alerts"))
+                }
+                None => (
+                    server.local_addr(),
+                    format!("quic://{}", server.local_addr()),
+                ),
+            };
+            let parsed: EndpointUrl = url
+                .parse()
+                .with_context(|| format!("the embedded endpoint's URL {url}"))?;
+            let label = format!("{url} (embedded reference endpoint)");
+            (
+                Some(server),
+                (addr, "localhost".to_string(), ca, parsed, label),
+            )
         }
     };
-    let (addr, server_name, ca_pem, endpoint_label) = target;
+    let (addr, server_name, ca_pem, url, endpoint_label) = target;
 
     let ledger = Arc::new(Mutex::new(Ledger::new(profile.premises())));
     let clock = ScenarioClock::start(args.time_scale);
+    let epoch = std::time::SystemTime::now();
+    let run_id = new_run_id()?;
+    if !args.common.quiet {
+        eprintln!("run id {run_id}");
+    }
+    prov.set_run_id(run_id.to_string());
+    let protocol = match http_parts {
+        None => Protocol::CspAlert,
+        Some((format, headers)) => Protocol::Http(Box::new(HttpSettings {
+            uri: url
+                .http_uri()
+                .with_context(|| format!("endpoint {url} is not a usable HTTP URL"))?,
+            tls: url.scheme != Scheme::Http,
+            version: http_version(&args, &url),
+            accept: if args.accept.is_empty() {
+                egress::http::DEFAULT_ACCEPT.to_vec()
+            } else {
+                args.accept.clone()
+            },
+            headers,
+            format,
+            epoch,
+            request_timeout: std::time::Duration::from_secs(args.request_timeout_s),
+        })),
+    };
+    let http1 = matches!(&protocol, Protocol::Http(h) if h.version == HttpVersion::Http1
+        || (h.version == HttpVersion::Auto && !h.tls));
+    let is_http = matches!(protocol, Protocol::Http(_));
+    let defaults = EgressConfig::new(addr, server_name, ca_pem);
     let mut egress_cfg = EgressConfig {
-        connections: usize::from(args.connections),
+        run_id,
+        connections: usize::from(args.connections.unwrap_or(if http1 { 32 } else { 4 })),
+        streams_per_connection: args.streams.map_or(
+            if is_http {
+                1
+            } else {
+                defaults.streams_per_connection
+            },
+            usize::from,
+        ),
+        max_in_flight_per_stream: args.in_flight.map_or(
+            if is_http {
+                100
+            } else {
+                defaults.max_in_flight_per_stream
+            },
+            usize::from,
+        ),
         client_cert: args.client_cert.clone(),
         client_key: args.client_key.clone(),
         auth_token: args.token.clone(),
-        ..EgressConfig::new(addr, server_name, ca_pem)
+        protocol,
+        ..defaults
     };
     if args.insecure_skip_verify {
         eprintln!(
             "WARNING: --insecure-skip-verify: the endpoint's certificate is NOT verified; \
              anyone on the path can read and alter the alerts"
         );
-        egress_cfg.trust = crate::tls::TrustSource::InsecureSkipVerify;
+        egress_cfg.trust = tls::TrustSource::InsecureSkipVerify;
     }
     let egress = Egress::start(egress_cfg, clock, ledger.clone())
         .await
@@ -207,21 +286,33 @@ async fn run_async(
     );
     let mut cfg = DriveConfig::new(profile.clone(), args.common.seed, clock);
     cfg.progress = Some(counters);
-    let mut complete = true;
+    let mut incomplete: Option<String> = None;
+    let fatal = egress.fatal_signal();
     let report = tokio::select! {
         r = virtual_hubs::drive(cfg, egress.sink(), ledger.clone()) => r?,
         sig = crate::interrupt::wait() => {
             eprintln!("{sig}: writing what was measured, marked incomplete");
-            complete = false;
+            incomplete = Some(format!("the run was interrupted ({sig})"));
+            DriveReport::default()
+        }
+        why = fatal => {
+            eprintln!("error: endpoint {endpoint_label} refused this client's credentials mid-run: {why}");
             DriveReport::default()
         }
     };
     let mut drain = clock.real_duration((args.drain_s * 1000.0) as u64);
-    if !complete {
+    if incomplete.is_some() {
         // Whoever stopped the run wants it to stop: a short drain, then the results.
         drain = drain.min(std::time::Duration::from_secs(5));
     }
     let egress_stats = egress.drain(drain).await;
+    if let Some(why) = &egress_stats.fatal {
+        incomplete = Some(format!(
+            "endpoint {endpoint_label} refused this client's credentials mid-run ({why}); \
+             nothing more was sent"
+        ));
+    }
+    let complete = incomplete.is_none();
     progress.finish();
     warn_about_endpoint(&endpoint_label, &egress_stats);
     // The harness's lag is the hubs' schedule lag only. The egress's send lag (hub exit to first
@@ -267,6 +358,8 @@ async fn run_async(
         Some(endpoint_label),
         complete,
     );
+    meta.endpoint_duplicates = Some(egress_stats.endpoint_duplicates);
+    meta.incomplete_reason = incomplete;
     meta.health = Some(HealthRecord::Run(Box::new(health(
         &report,
         lagged,
@@ -287,7 +380,7 @@ fn judge_lag(hub_p99_ms: u64, send_p99_ms: u64, limit_ms: u64) -> (bool, u64) {
 }
 
 /// Says plainly on stderr when the endpoint, not the modelled network, cost alerts.
-fn warn_about_endpoint(endpoint: &str, s: &crate::egress::EgressStats) {
+fn warn_about_endpoint(endpoint: &str, s: &egress::EgressStats) {
     let unreachable = s.expired + s.unreachable_at_drain;
     if s.rejected > 0 {
         eprintln!(
@@ -315,12 +408,68 @@ fn warn_about_endpoint(endpoint: &str, s: &crate::egress::EgressStats) {
     }
 }
 
-async fn start_embedded(out: &Path) -> anyhow::Result<IngestServer> {
+async fn start_embedded(out: &Path, http: bool) -> anyhow::Result<IngestServer> {
     let rd = results::layout::ResultsDir::new(out);
-    let cfg = IngestConfig::embedded(rd.endpoint_cert_pem(), rd.endpoint_ledger_csv());
-    crate::ingest::start(cfg)
+    let mut cfg = IngestConfig::embedded(rd.endpoint_cert_pem(), rd.endpoint_ledger_csv());
+    if http {
+        cfg.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+    ingest::start(cfg)
         .await
         .context("cannot start the embedded reference endpoint on loopback")
+}
+
+/// A fresh random run id: the endpoint de-duplicates by (run, alert id), so ids from two runs
+/// against one long-lived endpoint never collide.
+fn new_run_id() -> anyhow::Result<egress::RunId> {
+    use rand::TryRngCore as _;
+    let mut id = [0u8; wire::RUN_ID_LEN];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut id)
+        .context("cannot draw a random run id from the operating system")?;
+    Ok(egress::RunId(id))
+}
+
+/// Whether the run speaks HTTP: an HTTP URL, `--transport http`, or an HTTP-only flag.
+fn http_wanted(args: &RunArgs) -> bool {
+    match &args.endpoint {
+        Some(url) => url.scheme != Scheme::Quic,
+        None => args.transport == TransportArg::Http || args.http3 || args.http2 || args.http1_1,
+    }
+}
+
+/// The HTTP version the flags and the URL ask for.
+fn http_version(args: &RunArgs, url: &EndpointUrl) -> HttpVersion {
+    if args.http3 || url.scheme == Scheme::H3 {
+        HttpVersion::Http3
+    } else if args.http2 {
+        HttpVersion::Http2
+    } else if args.http1_1 {
+        HttpVersion::Http1
+    } else {
+        HttpVersion::Auto
+    }
+}
+
+/// The body format and the extra headers, read and checked up front.
+fn http_parts(
+    args: &RunArgs,
+) -> anyhow::Result<(
+    egress::payload::Format,
+    Vec<(http::HeaderName, http::HeaderValue)>,
+)> {
+    use egress::payload::{Format, Template, parse_header};
+    let format = match (&args.payload_template, args.payload) {
+        (Some(path), _) => Format::Template(Template::load(path)?),
+        (None, PayloadArg::Json) => Format::Json,
+        (None, PayloadArg::Duis) => Format::Duis,
+    };
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h, |k| std::env::var(k).ok()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((format, headers))
 }
 
 fn lock(l: &Arc<Mutex<Ledger>>) -> std::sync::MutexGuard<'_, Ledger> {

@@ -50,7 +50,7 @@ fn bad_time_scale_and_endpoint_are_refused_by_name() {
         "--profile",
         "profiles/north/current.toml",
         "--endpoint",
-        "http://127.0.0.1:1",
+        "ftp://127.0.0.1:1",
         "--ca",
         "x.pem",
     ]);
@@ -99,4 +99,43 @@ fn insecure_mode_needs_an_endpoint_and_excludes_a_ca() {
     ]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("cannot be used with"), "{text}");
+}
+
+#[test]
+fn bad_http_payload_and_headers_are_refused_before_the_run_by_name() {
+    let dir = std::env::temp_dir().join(format!("csp-cli-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let template = dir.join("alert.json");
+    std::fs::write(
+        &template,
+        "{\"id\": \"{{alert_id}}\",\n \"x\": \"{{nope}}\"}",
+    )
+    .expect("write");
+    let t = template.display().to_string();
+    let (code, text) = run(&[
+        "run",
+        "--profile",
+        "profiles/test/mixed-short.toml",
+        "--transport",
+        "http",
+        "--payload-template",
+        &t,
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(&t) && text.contains("line 2") && text.contains("{{nope}}"),
+        "{text}"
+    );
+    let (code, text) = run(&[
+        "run",
+        "--profile",
+        "profiles/test/mixed-short.toml",
+        "--transport",
+        "http",
+        "--header",
+        "Authorization: Bearer ${CSP_TEST_SURELY_UNSET_VAR}",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("CSP_TEST_SURELY_UNSET_VAR"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

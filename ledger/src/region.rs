@@ -107,6 +107,15 @@ impl Region {
         self.0.title
     }
 
+    /// The csp-alert region byte registered for the region named `name`, if any. Looks the name
+    /// up without creating a region, so untrusted input (an HTTP body) cannot grow the label set.
+    pub fn wire_code_of(name: &str) -> Option<u8> {
+        Self::WIRE_REGISTRY
+            .into_iter()
+            .find(|(_, r)| r.0.name == name)
+            .map(|(c, _)| c)
+    }
+
     /// The region a csp-alert/1 region byte stands for, if the protocol registers it.
     pub fn from_wire(code: u8) -> Option<Region> {
         Self::WIRE_REGISTRY

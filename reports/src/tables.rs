@@ -291,13 +291,19 @@ fn runs_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
             m.seed.to_string(),
             m.hubs.to_string(),
             mode_text(r),
-            m.endpoint.clone().unwrap_or_else(|| "-".into()),
-            if m.complete {
-                "yes"
-            } else {
-                "no (interrupted)"
-            }
-            .into(),
+            match (
+                &m.endpoint,
+                r.record.as_ref().and_then(|rec| rec.run_id.as_ref()),
+            ) {
+                (Some(e), Some(id)) => format!("{e} (run {id})"),
+                (Some(e), None) => e.clone(),
+                (None, _) => "-".into(),
+            },
+            match (m.complete, &m.incomplete_reason) {
+                (true, _) => "yes".into(),
+                (false, Some(why)) => format!("no: {why}"),
+                (false, None) => "no (interrupted)".into(),
+            },
         ]);
     }
     let warned: Vec<String> = runs
@@ -477,7 +483,10 @@ fn latency_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
             ms(q.p95),
             ms(q.p99),
             ms(q.max),
-            s.duplicates.to_string(),
+            match s.meta.endpoint_duplicates {
+                Some(n) => format!("{} (endpoint-reported: {n})", s.duplicates),
+                None => s.duplicates.to_string(),
+            },
             s.out_of_order.to_string(),
             s.false_positives.to_string(),
             s.unexpected_pra.to_string(),
@@ -550,8 +559,10 @@ pub fn terminal_table(summary: &results::Summary) -> String {
     }
     let _ = writeln!(
         s,
-        "duplicates {}  out_of_order {}{}  false_positives {}",
+        "duplicates {}{}  out_of_order {}{}  false_positives {}",
         summary.duplicates,
+        m.endpoint_duplicates
+            .map_or_else(String::new, |n| format!(" (endpoint-reported {n})")),
         summary.out_of_order,
         if summary.out_of_order > 0 {
             " (PRAs acknowledged before their POA: see summary.md)"
@@ -560,6 +571,9 @@ pub fn terminal_table(summary: &results::Summary) -> String {
         },
         summary.false_positives
     );
+    if let Some(why) = &m.incomplete_reason {
+        let _ = writeln!(s, "INCOMPLETE: {why}");
+    }
     s
 }
 

@@ -102,4 +102,9 @@ pub struct RunRecord {
     pub host: HostRecord,
     /// What the run cost it.
     pub resources: Resources,
+    /// The random id (32 hex digits) that scoped this run's alert ids at the endpoint (`run`
+    /// only): two runs against one long-lived endpoint never share an id. It lives here, not in
+    /// summary.json, because it differs on every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }

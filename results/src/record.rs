@@ -83,6 +83,13 @@ pub struct RunMeta {
     /// The harness's own health, when it measured it (absent from test fixtures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthRecord>,
+    /// Alerts the endpoint reported as stored before for this run (resends it recognised), as the
+    /// endpoint counted them (`run` only; the harness's own `duplicates` are ACKs it got twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_duplicates: Option<u64>,
+    /// Why the run is incomplete, when it is (interrupted, credentials refused mid-run...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_reason: Option<String>,
 }
 
 impl RunMeta {
@@ -108,6 +115,8 @@ impl RunMeta {
             endpoint: None,
             complete: true,
             health: None,
+            endpoint_duplicates: None,
+            incomplete_reason: None,
         }
     }
 
@@ -150,6 +159,9 @@ pub struct HostRecord {
 /// Alphabetical, like every object inside `health`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EgressHealth {
+    /// 429/503 answers (back-pressure) that made an alert wait and retry within its deadline.
+    #[serde(default)]
+    pub backpressure: u64,
     /// Connection attempts that failed.
     pub connect_failures: u64,
     /// Connections lost while in use.
@@ -160,10 +172,19 @@ pub struct EgressHealth {
     pub delivered: u64,
     /// ACKs for alerts already delivered (never a second delivery).
     pub duplicate_acks: u64,
+    /// Alerts the endpoint said it had stored before for this run (resends it recognised).
+    #[serde(default)]
+    pub endpoint_duplicates: u64,
     /// Alerts lost as `endpoint_unreachable` at their deadline.
     pub expired: u64,
+    /// Why the endpoint path ended the run (credentials refused mid-run), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fatal: Option<String>,
     /// ALERT frames written (first sends and resends).
     pub frames_sent: u64,
+    /// HTTP answers by status code (HTTP transports only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub http_status: BTreeMap<u16, u64>,
     /// Last connection or stream error seen.
     pub last_error: Option<String>,
     /// Ledger calls that failed (alert never expected, or fated elsewhere).
@@ -174,8 +195,14 @@ pub struct EgressHealth {
     pub queue_overflow: u64,
     /// Alerts lost as `endpoint_rejected`.
     pub rejected: u64,
+    /// Rejections by the endpoint's reason (csp-alert reason or HTTP status).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejected_by: BTreeMap<String, u64>,
     /// ALERT frames written again after a stream or connection was lost.
     pub resent: u64,
+    /// Alerts sent again after a retryable answer (5xx, back-pressure).
+    #[serde(default)]
+    pub retried: u64,
     /// Largest send lag, scenario ms from the hub's exit (its intended time) to the first send:
     /// the hubs' own schedule lag plus any wait for the endpoint (no connection up, flow control).
     /// The part beyond the hubs' lag is the endpoint's delay, shown in its curves, and never
@@ -191,6 +218,9 @@ pub struct EgressHealth {
     pub submitted: u64,
     /// Alerts submitted after the drain began (left pending).
     pub submitted_after_drain: u64,
+    /// The transport used (`csp-alert/2 over QUIC`, `HTTP/2`, ...).
+    #[serde(default)]
+    pub transport: String,
     /// Alerts lost as `endpoint_unreachable` by the drain (no connection up at its end).
     pub unreachable_at_drain: u64,
     /// ACKs or REJECTs for alerts not in flight on that stream; ignored.

@@ -75,8 +75,13 @@ fn newest_source() -> Option<std::time::SystemTime> {
         "virtual-hubs",
         "reports",
         "results",
+        "model",
         "ledger",
         "verdict",
+        "wire",
+        "tls",
+        "egress",
+        "ingest",
     ] {
         walk(&repo_root().join(krate).join("src"), &mut newest);
         walk(&repo_root().join(krate).join("Cargo.toml"), &mut newest);
@@ -199,6 +204,14 @@ pub struct AlertLine {
     pub fate: String,
     /// The loss cause, for lost alerts.
     pub cause: Option<ledger::LossCause>,
+}
+
+/// Reads `run.json` of a results directory as the typed record (panics, naming the file, if it is
+/// missing or does not parse).
+pub fn read_run_record(dir: &Path) -> results::RunRecord {
+    let path = dir.join("run.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Every line of `DIR/alerts.csv`.

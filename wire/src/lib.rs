@@ -14,9 +14,12 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use ledger::{AlertCode, Region};
 
 /// ALPN protocol id negotiated in the TLS handshake.
-pub const ALPN: &[u8] = b"csp-alert/1";
-/// Protocol version carried in HELLO.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const ALPN: &[u8] = b"csp-alert/2";
+/// Protocol version carried in HELLO (2: HELLO carries the run id and starts every stream;
+/// DUPLICATE frames).
+pub const PROTOCOL_VERSION: u16 = 2;
+/// Length of a run id.
+pub const RUN_ID_LEN: usize = 16;
 /// Largest frame accepted: `len` (type byte + body) may not exceed this.
 pub const MAX_FRAME_LEN: usize = 4096;
 /// Bytes before the body: the 4-byte length and the type byte.
@@ -25,7 +28,7 @@ pub const HEADER_LEN: usize = 5;
 pub const ALERT_FIXED_LEN: usize = 8 + 2 + 8 + 1 + 8 + 4 + 2;
 /// Most payload bytes an ALERT frame can carry within [`MAX_FRAME_LEN`].
 pub const MAX_PAYLOAD_LEN: usize = MAX_FRAME_LEN - 1 - ALERT_FIXED_LEN;
-/// Most alert ids in one ACK frame.
+/// Most alert ids in one ACK or DUPLICATE frame.
 pub const MAX_ACK_IDS: usize = (MAX_FRAME_LEN - 1 - 2) / 8;
 /// Most bytes of reason/error text (UTF-8).
 pub const MAX_TEXT_LEN: usize = 256;
@@ -36,7 +39,7 @@ pub const SYNTHETIC_PAYLOAD_LEN: usize = 152;
 
 /// Frame type bytes.
 pub mod frame_type {
-    /// HELLO: protocol version and optional auth token (client → endpoint).
+    /// HELLO: protocol version, run id and auth token (client → endpoint), first on every stream.
     pub const HELLO: u8 = 0x01;
     /// ALERT: one alert (client → endpoint).
     pub const ALERT: u8 = 0x02;
@@ -46,6 +49,45 @@ pub mod frame_type {
     pub const REJECT: u8 = 0x04;
     /// ERROR: the stream is unusable and is being closed (either direction).
     pub const ERROR: u8 = 0x05;
+    /// DUPLICATE: alert ids stored before for this run; acknowledged, not stored again
+    /// (endpoint → client).
+    pub const DUPLICATE: u8 = 0x06;
+}
+
+/// A run id: 128 random bits that scope alert ids to one run, so an endpoint that lives across
+/// runs de-duplicates by (run, alert) and never mistakes a new run's alert for a resend.
+/// Written as 32 lower-case hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct RunId(pub [u8; RUN_ID_LEN]);
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a run id could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a run id (32 hex digits)")]
+pub struct BadRunId(pub String);
+
+impl std::str::FromStr for RunId {
+    type Err = BadRunId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadRunId(s.chars().take(64).collect());
+        if s.len() != 2 * RUN_ID_LEN || !s.is_ascii() {
+            return Err(bad());
+        }
+        let mut out = [0u8; RUN_ID_LEN];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(RunId(out))
+    }
 }
 
 /// Reasons an endpoint rejects a well-formed ALERT (the REJECT frame's `reason` field).
@@ -132,11 +174,13 @@ impl ErrorCode {
     }
 }
 
-/// HELLO: the first frame of a stream when the endpoint requires authentication.
+/// HELLO: the first frame of every stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
     /// Protocol version ([`PROTOCOL_VERSION`]).
     pub version: u16,
+    /// The run the alerts of this stream belong to.
+    pub run_id: RunId,
     /// Opaque auth token (may be empty).
     pub token: Bytes,
 }
@@ -208,6 +252,8 @@ pub enum Frame {
     Alert(Alert),
     /// ACK with 1..=[`MAX_ACK_IDS`] alert ids.
     Ack(Vec<u64>),
+    /// DUPLICATE with 1..=[`MAX_ACK_IDS`] alert ids.
+    Duplicate(Vec<u64>),
     /// REJECT.
     Reject(Reject),
     /// ERROR.
@@ -269,9 +315,9 @@ impl Frame {
     pub fn encoded_len(&self) -> usize {
         HEADER_LEN
             + match self {
-                Frame::Hello(h) => 4 + h.token.len(),
+                Frame::Hello(h) => 4 + RUN_ID_LEN + h.token.len(),
                 Frame::Alert(a) => ALERT_FIXED_LEN + a.payload.len(),
-                Frame::Ack(ids) => 2 + 8 * ids.len(),
+                Frame::Ack(ids) | Frame::Duplicate(ids) => 2 + 8 * ids.len(),
                 Frame::Reject(r) => 8 + 2 + 2 + r.text.len(),
                 Frame::Error(e) => 2 + 2 + e.text.len(),
             }
@@ -284,9 +330,10 @@ impl Frame {
     /// truncated here so the frame always stays decodable.
     pub fn encode(&self, dst: &mut BytesMut) {
         match self {
-            Frame::Hello(h) => encode_hello(dst, h.version, &h.token),
+            Frame::Hello(h) => encode_hello(dst, h.version, &h.run_id, &h.token),
             Frame::Alert(a) => encode_alert(dst, &a.header, &a.payload),
             Frame::Ack(ids) => encode_ack(dst, ids),
+            Frame::Duplicate(ids) => encode_duplicate(dst, ids),
             Frame::Reject(r) => encode_reject(dst, r.alert_id, r.reason, &r.text),
             Frame::Error(e) => encode_error(dst, e.code, &e.text),
         }
@@ -300,10 +347,11 @@ fn put_header(dst: &mut BytesMut, ty: u8, body_len: usize) {
 }
 
 /// Appends a HELLO frame (the token is truncated to [`MAX_TOKEN_LEN`]).
-pub fn encode_hello(dst: &mut BytesMut, version: u16, token: &[u8]) {
+pub fn encode_hello(dst: &mut BytesMut, version: u16, run_id: &RunId, token: &[u8]) {
     let token = &token[..token.len().min(MAX_TOKEN_LEN)];
-    put_header(dst, frame_type::HELLO, 4 + token.len());
+    put_header(dst, frame_type::HELLO, 4 + RUN_ID_LEN + token.len());
     dst.put_u16(version);
+    dst.put_slice(&run_id.0);
     dst.put_u16(token.len() as u16);
     dst.put_slice(token);
 }
@@ -324,8 +372,17 @@ pub fn encode_alert(dst: &mut BytesMut, h: &AlertHeader, payload: &[u8]) {
 
 /// Appends as many ACK frames as needed to carry `ids` ([`MAX_ACK_IDS`] per frame).
 pub fn encode_ack(dst: &mut BytesMut, ids: &[u64]) {
+    encode_ids(dst, frame_type::ACK, ids);
+}
+
+/// Appends as many DUPLICATE frames as needed to carry `ids` ([`MAX_ACK_IDS`] per frame).
+pub fn encode_duplicate(dst: &mut BytesMut, ids: &[u64]) {
+    encode_ids(dst, frame_type::DUPLICATE, ids);
+}
+
+fn encode_ids(dst: &mut BytesMut, ty: u8, ids: &[u64]) {
     for chunk in ids.chunks(MAX_ACK_IDS) {
-        put_header(dst, frame_type::ACK, 2 + 8 * chunk.len());
+        put_header(dst, ty, 2 + 8 * chunk.len());
         dst.put_u16(chunk.len() as u16);
         for id in chunk {
             dst.put_u64(*id);
@@ -485,8 +542,11 @@ impl Decoder {
 fn decode_body(ty: u8, mut b: Bytes) -> Result<Frame, WireError> {
     match ty {
         frame_type::HELLO => {
-            need(&b, 4, "HELLO", "shorter than its fixed fields")?;
+            need(&b, 4 + RUN_ID_LEN, "HELLO", "shorter than its fixed fields")?;
             let version = b.get_u16();
+            let mut run_id = [0u8; RUN_ID_LEN];
+            b.copy_to_slice(&mut run_id);
+            let run_id = RunId(run_id);
             let n = b.get_u16() as usize;
             exact(
                 &b,
@@ -497,7 +557,11 @@ fn decode_body(ty: u8, mut b: Bytes) -> Result<Frame, WireError> {
             if n > MAX_TOKEN_LEN {
                 return Err(malformed("HELLO", "token longer than the limit"));
             }
-            Ok(Frame::Hello(Hello { version, token: b }))
+            Ok(Frame::Hello(Hello {
+                version,
+                run_id,
+                token: b,
+            }))
         }
         frame_type::ALERT => {
             need(
@@ -523,15 +587,8 @@ fn decode_body(ty: u8, mut b: Bytes) -> Result<Frame, WireError> {
             )?;
             Ok(Frame::Alert(Alert { header, payload: b }))
         }
-        frame_type::ACK => {
-            need(&b, 2, "ACK", "shorter than its count")?;
-            let n = b.get_u16() as usize;
-            if n == 0 {
-                return Err(malformed("ACK", "zero ids"));
-            }
-            exact(&b, n * 8, "ACK", "id count does not match the frame length")?;
-            Ok(Frame::Ack((0..n).map(|_| b.get_u64()).collect()))
-        }
+        frame_type::ACK => ids_body(b, "ACK").map(Frame::Ack),
+        frame_type::DUPLICATE => ids_body(b, "DUPLICATE").map(Frame::Duplicate),
         frame_type::REJECT => {
             need(&b, 12, "REJECT", "shorter than its fixed fields")?;
             let alert_id = b.get_u64();
@@ -551,6 +608,16 @@ fn decode_body(ty: u8, mut b: Bytes) -> Result<Frame, WireError> {
         }
         other => Err(WireError::UnknownType(other)),
     }
+}
+
+fn ids_body(mut b: Bytes, frame: &'static str) -> Result<Vec<u64>, WireError> {
+    need(&b, 2, frame, "shorter than its count")?;
+    let n = b.get_u16() as usize;
+    if n == 0 {
+        return Err(malformed(frame, "zero ids"));
+    }
+    exact(&b, n * 8, frame, "id count does not match the frame length")?;
+    Ok((0..n).map(|_| b.get_u64()).collect())
 }
 
 fn text_field(mut b: Bytes, frame: &'static str) -> Result<String, WireError> {
@@ -607,10 +674,12 @@ mod tests {
         vec![
             Frame::Hello(Hello {
                 version: PROTOCOL_VERSION,
+                run_id: RunId([0xA5; RUN_ID_LEN]),
                 token: Bytes::from_static(b"secret"),
             }),
             sample_alert(42),
             Frame::Ack(vec![1, 2, u64::MAX]),
+            Frame::Duplicate(vec![3]),
             Frame::Reject(Reject {
                 alert_id: 7,
                 reason: RejectReason::Policy.wire(),
@@ -715,7 +784,7 @@ mod tests {
             if n >= 5 && rng.random_bool(0.7) {
                 let len = rng.random_range(1..=(n as u32 - 4));
                 bytes[..4].copy_from_slice(&len.to_be_bytes());
-                bytes[4] = rng.random_range(1..=5);
+                bytes[4] = rng.random_range(1..=6);
             }
             let mut d = Decoder::default();
             for chunk in bytes.chunks(rng.random_range(1..64)) {
@@ -756,7 +825,7 @@ mod tests {
         for i in 0..5_000 {
             let mut buf = BytesMut::new();
             for _ in 0..rng.random_range(1..4) {
-                let ty = (i + rng.random_range(0..5)) % 5;
+                let ty = (i + rng.random_range(0..6)) % 6;
                 random_frame(&mut rng, ty).encode(&mut buf);
             }
             let mut bytes = buf.to_vec();
@@ -802,6 +871,7 @@ mod tests {
                     rng.fill_bytes(&mut token);
                     Frame::Hello(Hello {
                         version: rng.random(),
+                        run_id: RunId(rng.random()),
                         token: token.into(),
                     })
                 }
@@ -821,6 +891,11 @@ mod tests {
                     })
                 }
                 2 => Frame::Ack(
+                    (0..rng.random_range(1..=MAX_ACK_IDS))
+                        .map(|_| rng.random())
+                        .collect(),
+                ),
+                5 => Frame::Duplicate(
                     (0..rng.random_range(1..=MAX_ACK_IDS))
                         .map(|_| rng.random())
                         .collect(),
@@ -853,6 +928,22 @@ mod tests {
             })
             .collect();
         assert_eq!(back, ids);
+    }
+
+    #[test]
+    fn run_ids_print_and_parse_as_hex() {
+        let id = RunId([0x01, 0xAB, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF]);
+        let text = id.to_string();
+        assert_eq!(text, "01ab00000000000000000000000000ff");
+        assert_eq!(text.parse::<RunId>(), Ok(id));
+        for bad in [
+            "",
+            "01ab",
+            "zz".repeat(16).as_str(),
+            "é".repeat(16).as_str(),
+        ] {
+            assert!(bad.parse::<RunId>().is_err(), "{bad}");
+        }
     }
 
     #[test]

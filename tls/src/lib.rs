@@ -1,4 +1,7 @@
-//! TLS 1.3 set-up for both ends of the `csp-alert/1` QUIC connection.
+//! TLS 1.3 set-up (and the QUIC socket set-up) for both ends of every transport: `csp-alert` over
+//! QUIC, HTTP/1.1 and HTTP/2 over TLS, HTTP/3 over QUIC. The harness's egress and the reference
+//! endpoint both use it, so neither has to reach into the other; it knows no protocol, the caller
+//! names the ALPN ids it offers.
 //!
 //! The endpoint presents a certificate from PEM files (`--cert`/`--key`) or a freshly generated
 //! self-signed one for `localhost`, `127.0.0.1` and `::1`, whose PEM it can write where a client can
@@ -9,7 +12,6 @@
 //! warning. Every load error names the file and what is wrong with it. Everything uses the `ring`
 //! provider (no aws-lc). [`CertAuthority`] makes CAs and certificates for tests and trials.
 
-use crate::wire::ALPN;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::path::{Path, PathBuf};
@@ -116,7 +118,7 @@ pub struct SelfSigned {
 /// The endpoint's TLS configuration and the certificate a client should pin.
 #[derive(Debug, Clone)]
 pub struct ServerTls {
-    /// rustls configuration (TLS 1.3 only, ALPN `csp-alert/1`).
+    /// rustls configuration (TLS 1.3 only, the ALPN ids the caller named).
     pub config: Arc<rustls::ServerConfig>,
     /// The leaf certificate presented.
     pub cert_der: CertificateDer<'static>,
@@ -244,6 +246,7 @@ pub fn self_signed_for(names: &[&str], validity: Validity) -> Result<SelfSigned,
 pub fn server_tls(
     source: &ServerCertSource,
     client_ca: Option<&Path>,
+    alpn: &[&[u8]],
 ) -> Result<ServerTls, TlsError> {
     let (chain, key, cert_pem_path) = match source {
         ServerCertSource::Files { cert, key } => (
@@ -293,7 +296,7 @@ pub fn server_tls(
     let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(format!("certificate and key do not fit: {e}")))?;
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(ServerTls {
         config: Arc::new(config),
         cert_der: leaf,
@@ -306,9 +309,34 @@ pub fn server_tls(
 pub fn client_config(
     trust: &TrustSource,
     identity: Option<&ClientIdentity>,
+    alpn: &[&[u8]],
 ) -> Result<rustls::ClientConfig, TlsError> {
+    client_config_for(trust, identity, alpn, Versions::Tls13)
+}
+
+/// Which TLS versions a client offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// TLS 1.3 only (QUIC requires it; the reference endpoint speaks nothing else).
+    Tls13,
+    /// TLS 1.3, or 1.2 if the server offers nothing newer: HTTP endpoints in the field (and
+    /// nginx's defaults on some systems) still stop at TLS 1.2.
+    Tls12And13,
+}
+
+/// [`client_config`] with a choice of TLS versions.
+pub fn client_config_for(
+    trust: &TrustSource,
+    identity: Option<&ClientIdentity>,
+    alpn: &[&[u8]],
+    versions: Versions,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let versions: &[&rustls::SupportedProtocolVersion] = match versions {
+        Versions::Tls13 => &[&rustls::version::TLS13],
+        Versions::Tls12And13 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+    };
     let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match trust {
         TrustSource::InsecureSkipVerify => {
@@ -336,7 +364,7 @@ pub fn client_config(
             })?
         }
     };
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }
 
@@ -476,6 +504,26 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// UDP socket send and receive buffer size requested for every QUIC socket (the default
+/// overflowed during bursts on the measuring machine).
+pub const UDP_BUFFER_BYTES: usize = 4 << 20;
+
+/// A UDP socket bound to `addr` with [`UDP_BUFFER_BYTES`] send and receive buffers (a smaller
+/// buffer granted by the OS is logged, not an error), for a QUIC endpoint of either side.
+pub fn bind_udp(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = sock.set_recv_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::warn!("cannot set UDP receive buffer to {UDP_BUFFER_BYTES} bytes: {e}");
+    }
+    if let Err(e) = sock.set_send_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::warn!("cannot set UDP send buffer to {UDP_BUFFER_BYTES} bytes: {e}");
+    }
+    sock.bind(&addr.into())?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,15 +544,16 @@ mod tests {
                 key: k.clone(),
             },
             Some(&c),
+            &[b"h2"],
         )
         .unwrap();
         assert_eq!(tls.cert_der, s.cert_der);
-        client_config(&TrustSource::PemFile(c.clone()), None).unwrap();
+        client_config(&TrustSource::PemFile(c.clone()), None, &[]).unwrap();
         let id = ClientIdentity {
             cert: c.clone(),
             key: k.clone(),
         };
-        client_config(&TrustSource::InsecureSkipVerify, Some(&id)).unwrap();
+        client_config(&TrustSource::InsecureSkipVerify, Some(&id), &[]).unwrap();
         let _ = std::fs::remove_file(c);
         let _ = std::fs::remove_file(k);
     }
@@ -512,7 +561,7 @@ mod tests {
     #[test]
     fn errors_name_the_file_and_the_problem() {
         let missing = tmp("missing.pem");
-        let e = client_config(&TrustSource::PemFile(missing.clone()), None).unwrap_err();
+        let e = client_config(&TrustSource::PemFile(missing.clone()), None, &[]).unwrap_err();
         assert!(
             e.to_string().contains(&missing.display().to_string()),
             "{e}"

@@ -1,4 +1,4 @@
-//! The reference alert-ingest endpoint: a real QUIC server speaking `csp-alert/1`.
+//! The reference alert-ingest endpoint: a real QUIC server speaking `csp-alert/2`.
 //!
 //! It validates every ALERT (known code, known region, payload within the limit), de-duplicates by
 //! alert id, writes each new alert to its own ledger file *before* acknowledging it (write-ahead:
@@ -17,8 +17,8 @@
 //! Whatever the knobs, it never acknowledges what it did not store. It must never panic on
 //! anything a peer sends.
 
-use crate::tls::{ServerCertSource, TlsError, TrustSource};
-use crate::wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason};
+mod http;
+
 use bytes::BytesMut;
 use rustls::pki_types::CertificateDer;
 use serde::Serialize;
@@ -30,14 +30,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+pub use tls::bind_udp;
+use tls::{ServerCertSource, TlsError, TrustSource};
 use tokio::task::{JoinHandle, JoinSet};
-
-/// UDP socket send and receive buffer size requested for every QUIC socket (the default
-/// overflowed during bursts on the measuring machine).
-pub const UDP_BUFFER_BYTES: usize = 4 << 20;
+use wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason, RunId};
 
 /// First line of the endpoint's ledger file.
-pub const LEDGER_HEADER: &str = "alert_id,code,device_id,region,event_ms,seq,received_unix_ms";
+pub const LEDGER_HEADER: &str =
+    "run_id,alert_id,code,device_id,region,event_ms,seq,received_unix_ms";
+
+/// Fields of a complete ledger line.
+const LEDGER_FIELDS: usize = 8;
 
 /// Resource limits of the endpoint.
 #[derive(Debug, Clone)]
@@ -104,7 +107,14 @@ pub struct Behaviour {
     pub bad_replies: Option<BadReplies>,
     /// Fault: refuse some connection attempts.
     pub refuse: Option<Refusal>,
+    /// Fault: once this many alerts are stored, refuse every client's credentials (csp-alert:
+    /// ERROR `UNAUTHENTICATED` on every stream; HTTP: 401), as an endpoint whose token was
+    /// rotated mid-run would.
+    pub revoke_auth_after: Option<u64>,
 }
+
+/// What a client is told once [`Behaviour::revoke_auth_after`] has struck.
+const REVOKED: &str = "fault injection: this client's token is no longer accepted";
 
 /// Application error code of the CONNECTION_CLOSE sent by fault injection.
 pub const FAULT_CLOSE_CODE: u32 = 0x0F;
@@ -165,6 +175,9 @@ pub struct IngestConfig {
     pub client_ca: Option<PathBuf>,
     /// Write one CSV line per stored alert here (appending; ids already in it count as stored).
     pub ledger_path: Option<PathBuf>,
+    /// Also serve HTTP/1.1 and HTTP/2 over TLS on this TCP address and HTTP/3 on the same port
+    /// over UDP (port 0: a free port, the same number for both).
+    pub http_listen: Option<SocketAddr>,
     /// Test and fault-injection knobs.
     pub behaviour: Behaviour,
     /// Resource limits.
@@ -180,6 +193,7 @@ impl IngestConfig {
             tls: ServerCertSource::SelfSigned { cert_out },
             client_ca: None,
             ledger_path: None,
+            http_listen: None,
             behaviour: Behaviour::default(),
             limits: IngestLimits::default(),
         }
@@ -253,6 +267,8 @@ pub struct IngestStats {
     pub stream_errors: u64,
     /// Alert ids acknowledged (including duplicates).
     pub acked: u64,
+    /// HTTP requests answered (HTTP/1.1, HTTP/2 and HTTP/3).
+    pub http_requests: u64,
     /// Bytes received on streams.
     pub bytes_received: u64,
     /// Largest number of bytes one stream's decoder held at once.
@@ -277,6 +293,7 @@ struct Counters {
     malformed: AtomicU64,
     stream_errors: AtomicU64,
     acked: AtomicU64,
+    http_requests: AtomicU64,
     bytes_received: AtomicU64,
     max_buffered_bytes: AtomicU64,
 }
@@ -299,6 +316,7 @@ impl Counters {
             malformed: g(&self.malformed),
             stream_errors: g(&self.stream_errors),
             acked: g(&self.acked),
+            http_requests: g(&self.http_requests),
             bytes_received: g(&self.bytes_received),
             max_buffered_bytes: g(&self.max_buffered_bytes),
         }
@@ -324,15 +342,15 @@ struct Store {
 
 #[derive(Debug)]
 struct StoreInner {
-    seen: HashSet<u64>,
+    seen: HashSet<(RunId, u64)>,
     file: Option<BufWriter<File>>,
 }
 
-/// What storing a batch did.
+/// What storing a batch did: the ids stored now and the ids stored before (for this run).
 #[derive(Debug, Default)]
 struct Stored {
-    new: u64,
-    duplicates: u64,
+    new: Vec<u64>,
+    duplicates: Vec<u64>,
 }
 
 impl Store {
@@ -352,32 +370,30 @@ impl Store {
         })
     }
 
-    /// Stores the new alerts of `batch` (ledger lines flushed before returning). On an I/O error
-    /// nothing of this batch counts as stored.
-    fn store(&self, batch: &[AlertHeader]) -> io::Result<Stored> {
+    /// Stores the new alerts of `batch` for `run` (ledger lines flushed before returning). On an
+    /// I/O error nothing of this batch counts as stored.
+    fn store(&self, run: RunId, batch: &[AlertHeader]) -> io::Result<Stored> {
         let mut guard = self
             .inner
             .lock()
             .map_err(|_| io::Error::other("store lock poisoned"))?;
         let inner = &mut *guard;
-        let mut fresh: Vec<u64> = Vec::new();
         let mut out = Stored::default();
         let now = unix_ms();
         for h in batch {
-            if inner.seen.contains(&h.alert_id) || fresh.contains(&h.alert_id) {
-                out.duplicates += 1;
+            if inner.seen.contains(&(run, h.alert_id)) || out.new.contains(&h.alert_id) {
+                out.duplicates.push(h.alert_id);
                 continue;
             }
             if let Some(f) = inner.file.as_mut() {
-                write_ledger_line(f, h, now)?;
+                write_ledger_line(f, run, h, now)?;
             }
-            fresh.push(h.alert_id);
+            out.new.push(h.alert_id);
         }
         if let Some(f) = inner.file.as_mut() {
             f.flush()?;
         }
-        out.new = fresh.len() as u64;
-        inner.seen.extend(fresh);
+        inner.seen.extend(out.new.iter().map(|id| (run, *id)));
         Ok(out)
     }
 
@@ -396,25 +412,25 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn write_ledger_line(f: &mut impl Write, h: &AlertHeader, now: u64) -> io::Result<()> {
+fn write_ledger_line(f: &mut impl Write, run: RunId, h: &AlertHeader, now: u64) -> io::Result<()> {
     let code = h.alert_code().map_or("?", |c| c.as_str());
     let region = h.region().map_or("?", |r| r.as_str());
     writeln!(
         f,
-        "{},{},{:016x},{},{},{},{}",
+        "{run},{},{},{:016x},{},{},{},{}",
         h.alert_id, code, h.device_id, region, h.event_ms, h.seq, now
     )
 }
 
 /// Opens (creating if needed) a ledger file for appending and returns the ids it already holds.
 /// A torn last line (a crash mid-write) is ignored and terminated so appends start on a fresh line.
-fn open_ledger(path: &Path) -> io::Result<(HashSet<u64>, File)> {
+fn open_ledger(path: &Path) -> io::Result<(HashSet<(RunId, u64)>, File)> {
     let mut file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .open(path)?;
-    let seen = read_ledger_ids(BufReader::new(&mut file))?;
+    let seen = read_ledger_keys(BufReader::new(&mut file))?;
     let len = file.seek(SeekFrom::End(0))?;
     if len == 0 {
         writeln!(file, "{LEDGER_HEADER}")?;
@@ -429,21 +445,32 @@ fn open_ledger(path: &Path) -> io::Result<(HashSet<u64>, File)> {
     Ok((seen, file))
 }
 
-/// The alert ids of a ledger file's complete lines (the header and unparsable lines are skipped).
-pub fn read_ledger_ids(reader: impl BufRead) -> io::Result<HashSet<u64>> {
+/// The (run, alert id) keys of a ledger file's complete lines (the header and unparsable lines
+/// are skipped).
+pub fn read_ledger_keys(reader: impl BufRead) -> io::Result<HashSet<(RunId, u64)>> {
     let mut seen = HashSet::new();
     for line in reader.split(b'\n') {
         let line = line?;
-        let first = line.split(|b| *b == b',').next().unwrap_or_default();
-        let complete = line.split(|b| *b == b',').count() == 7;
-        if let (true, Some(id)) = (
-            complete,
-            std::str::from_utf8(first).ok().and_then(|s| s.parse().ok()),
-        ) {
-            seen.insert(id);
+        let Ok(line) = std::str::from_utf8(&line) else {
+            continue;
+        };
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != LEDGER_FIELDS {
+            continue;
+        }
+        if let (Ok(run), Ok(id)) = (fields[0].parse::<RunId>(), fields[1].parse::<u64>()) {
+            seen.insert((run, id));
         }
     }
     Ok(seen)
+}
+
+/// The alert ids of a ledger file's complete lines, whatever their run.
+pub fn read_ledger_ids(reader: impl BufRead) -> io::Result<HashSet<u64>> {
+    Ok(read_ledger_keys(reader)?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect())
 }
 
 /// What every connection and stream task shares.
@@ -497,6 +524,36 @@ impl Ctx {
         }
     }
 
+    /// Checks the token a client presented (csp-alert HELLO, HTTP bearer token) against the
+    /// endpoint's, and the revocation fault; the error says why, for the client.
+    fn check_token(&self, presented: &[u8], from: SocketAddr) -> Result<(), &'static str> {
+        if let Some(token) = &self.behaviour.auth_token
+            && presented != token.as_bytes()
+        {
+            let n = bump(&self.counters.auth_failures, 1);
+            if sparse(n) {
+                tracing::warn!("client {from} refused: missing or wrong token");
+            }
+            return Err(if presented.is_empty() {
+                "this endpoint requires a token (none was presented)"
+            } else {
+                "wrong token"
+            });
+        }
+        if self.auth_revoked() {
+            bump(&self.counters.auth_failures, 1);
+            return Err(REVOKED);
+        }
+        Ok(())
+    }
+
+    /// Whether the credentials of every client are refused from now on (fault injection).
+    fn auth_revoked(&self) -> bool {
+        self.behaviour
+            .revoke_auth_after
+            .is_some_and(|n| self.counters.alerts_stored.load(Ordering::Relaxed) >= n)
+    }
+
     /// Whether attempt number `i` (0-based) is to be refused, and how.
     fn refusal(&self, i: u64) -> Option<RefuseHow> {
         let r = self.behaviour.refuse?;
@@ -535,12 +592,19 @@ pub struct IngestServer {
     cert_pem_path: PathBuf,
     ctx: Arc<Ctx>,
     accept_task: JoinHandle<()>,
+    http: Option<http::HttpFront>,
 }
 
 impl IngestServer {
-    /// The address it listens on.
+    /// The address it listens on (`csp-alert` over QUIC, UDP).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the HTTP front, if it serves one (HTTP/1.1 and HTTP/2 on TCP, HTTP/3 on
+    /// UDP, the same port).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|h| h.addr)
     }
 
     /// The certificate it presents (DER): pin this.
@@ -563,9 +627,17 @@ impl IngestServer {
         self.ctx.counters.snapshot()
     }
 
+    /// The behaviour knobs it runs with.
+    pub fn behaviour(&self) -> &Behaviour {
+        &self.ctx.behaviour
+    }
+
     /// Closes every connection (QUIC close, code 0) and stops; returns the final counters.
     /// Bounded in time (about one second at most).
     pub async fn shutdown(self) -> IngestStats {
+        if let Some(h) = self.http {
+            h.shutdown().await;
+        }
         self.endpoint.close(quinn::VarInt::from_u32(0), b"shutdown");
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
         self.accept_task.abort();
@@ -577,7 +649,7 @@ impl IngestServer {
 
 /// Starts the endpoint: binds, then serves in background tasks until [`IngestServer::shutdown`].
 pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
-    let tls = crate::tls::server_tls(&cfg.tls, cfg.client_ca.as_deref())?;
+    let tls = tls::server_tls(&cfg.tls, cfg.client_ca.as_deref(), &[wire::ALPN])?;
     let store = Store::open(cfg.ledger_path.as_deref())?;
     let transport = Arc::new(server_transport(&cfg.limits)?);
     let quic_config = |tls: Arc<rustls::ServerConfig>| -> Result<quinn::ServerConfig, IngestError> {
@@ -619,8 +691,22 @@ pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
         wrong_alpn,
         mutual_tls: cfg.client_ca.is_some(),
     });
-    let accept_task = tokio::spawn(accept_loop(endpoint.clone(), ctx.clone()));
+    let accept_task = tokio::spawn(accept_loop(
+        endpoint.clone(),
+        ctx.clone(),
+        QuicProto::CspAlert,
+    ));
+    let http = match cfg.http_listen {
+        None => None,
+        Some(listen) => {
+            // HTTP/3 needs unidirectional streams (control and QPACK streams).
+            let mut t = server_transport(&ctx.limits)?;
+            t.max_concurrent_uni_streams(quinn::VarInt::from_u32(16));
+            Some(http::start(listen, &tls.config, Arc::new(t), ctx.clone()).await?)
+        }
+    };
     Ok(IngestServer {
+        http,
         endpoint,
         local_addr,
         cert_der: tls.cert_der,
@@ -643,29 +729,13 @@ fn server_transport(limits: &IngestLimits) -> Result<quinn::TransportConfig, Ing
     Ok(t)
 }
 
-/// A UDP socket bound to `addr` with [`UDP_BUFFER_BYTES`] send and receive buffers (a smaller
-/// buffer granted by the OS is logged, not an error). Shared with the egress client.
-pub fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if let Err(e) = sock.set_recv_buffer_size(UDP_BUFFER_BYTES) {
-        tracing::warn!("cannot set UDP receive buffer to {UDP_BUFFER_BYTES} bytes: {e}");
-    }
-    if let Err(e) = sock.set_send_buffer_size(UDP_BUFFER_BYTES) {
-        tracing::warn!("cannot set UDP send buffer to {UDP_BUFFER_BYTES} bytes: {e}");
-    }
-    sock.bind(&addr.into())?;
-    sock.set_nonblocking(true)?;
-    Ok(sock.into())
-}
-
-async fn accept_loop(endpoint: quinn::Endpoint, ctx: Arc<Ctx>) {
+async fn accept_loop(endpoint: quinn::Endpoint, ctx: Arc<Ctx>, proto: QuicProto) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                if let Some(task) = admit(incoming, conns.len(), &ctx) {
+                if let Some(task) = admit(incoming, conns.len(), &ctx, proto) {
                     conns.spawn(task);
                 }
             }
@@ -677,12 +747,17 @@ async fn accept_loop(endpoint: quinn::Endpoint, ctx: Arc<Ctx>) {
 
 /// Applies the connection limits (global, per source IP) and the refusal fault to a connection
 /// attempt; returns the task that serves it if it is let in.
-fn admit(
-    incoming: quinn::Incoming,
-    open: usize,
-    ctx: &Arc<Ctx>,
-) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-    let ip = incoming.remote_address().ip();
+/// What a connection slot was granted with: the per-IP slot (released on drop) and the refusal
+/// fault to apply, if any.
+struct Admitted {
+    slot: IpSlot,
+    refusal: Option<RefuseHow>,
+}
+
+/// Applies the connection limits (global, per source IP) and the refusal fault to a connection
+/// attempt from `ip` while `open` connections are open; `None`: refuse it (already counted and
+/// logged). Shared by every protocol.
+fn gate(ip: IpAddr, open: usize, ctx: &Arc<Ctx>) -> Option<Admitted> {
     if open >= ctx.limits.max_connections {
         let n = bump(&ctx.counters.refused_connections, 1);
         if sparse(n) {
@@ -691,7 +766,6 @@ fn admit(
                 open
             );
         }
-        incoming.refuse();
         return None;
     }
     {
@@ -708,8 +782,6 @@ fn admit(
                      {r} refused so far)"
                 );
             }
-            drop(m);
-            incoming.refuse();
             return None;
         }
         *n += 1;
@@ -723,6 +795,28 @@ fn admit(
     if refusal.is_some() {
         bump(&ctx.counters.faults_injected, 1);
     }
+    Some(Admitted { slot, refusal })
+}
+
+/// Which protocol a QUIC endpoint serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuicProto {
+    CspAlert,
+    H3,
+}
+
+/// Gates a QUIC connection attempt; returns the task that serves it if it is let in.
+fn admit(
+    incoming: quinn::Incoming,
+    open: usize,
+    ctx: &Arc<Ctx>,
+    proto: QuicProto,
+) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    let ip = incoming.remote_address().ip();
+    let Some(Admitted { slot, refusal }) = gate(ip, open, ctx) else {
+        incoming.refuse();
+        return None;
+    };
     let connecting = match refusal {
         Some(RefuseHow::Refuse) => {
             incoming.refuse();
@@ -734,8 +828,17 @@ fn admit(
     let ctx = ctx.clone();
     Some(async move {
         let _slot = slot;
+        let close_at_once = refusal == Some(RefuseHow::Close);
         match connecting {
-            Ok(c) => serve_connection(c, refusal == Some(RefuseHow::Close), ctx).await,
+            Ok(c) => {
+                let Some(conn) = establish(c, close_at_once, &ctx).await else {
+                    return;
+                };
+                match proto {
+                    QuicProto::CspAlert => serve_connection(conn, ctx).await,
+                    QuicProto::H3 => http::serve_h3(conn, ctx).await,
+                }
+            }
             Err(e) => {
                 let n = bump(&ctx.counters.handshake_failures, 1);
                 if sparse(n) {
@@ -746,7 +849,13 @@ fn admit(
     })
 }
 
-async fn serve_connection(connecting: quinn::Connecting, close_at_once: bool, ctx: Arc<Ctx>) {
+/// Completes a QUIC handshake (a failure is counted and logged sparsely) and applies the
+/// close-at-once fault; the connection, if it is to be served. Shared by csp-alert and HTTP/3.
+async fn establish(
+    connecting: quinn::Connecting,
+    close_at_once: bool,
+    ctx: &Ctx,
+) -> Option<quinn::Connection> {
     let remote = connecting.remote_address();
     let conn = match connecting.await {
         Ok(c) => c,
@@ -762,7 +871,7 @@ async fn serve_connection(connecting: quinn::Connecting, close_at_once: bool, ct
                     "handshake with {remote} failed: {e}{hint} ({n} failed handshakes so far)"
                 );
             }
-            return;
+            return None;
         }
     };
     if close_at_once {
@@ -770,8 +879,12 @@ async fn serve_connection(connecting: quinn::Connecting, close_at_once: bool, ct
             quinn::VarInt::from_u32(FAULT_CLOSE_CODE),
             b"fault injection: connection refused",
         );
-        return;
+        return None;
     }
+    Some(conn)
+}
+
+async fn serve_connection(conn: quinn::Connection, ctx: Arc<Ctx>) {
     bump(&ctx.counters.connections, 1);
     bump(&ctx.counters.active_connections, 1);
     let acked_here = Arc::new(AtomicU64::new(0));
@@ -823,7 +936,8 @@ impl Close {
 /// Per-stream protocol state.
 struct StreamState {
     decoder: Decoder,
-    authenticated: bool,
+    /// The run of this stream's alerts, from its HELLO (none yet: HELLO is due).
+    run: Option<RunId>,
     link: ConnLink,
 }
 
@@ -842,7 +956,7 @@ async fn serve_stream(
 ) {
     let mut st = StreamState {
         decoder: Decoder::new(ctx.limits.max_frame),
-        authenticated: ctx.behaviour.auth_token.is_none(),
+        run: None,
         link,
     };
     loop {
@@ -934,13 +1048,34 @@ async fn read_some(
         read.await
     };
     match res {
-        Ok(Some(chunk)) => ReadOutcome::Data(chunk.bytes),
+        Ok(Some(chunk)) => ReadOutcome::Data(gather(recv, chunk.bytes, limits.read_chunk)),
         Ok(None) => ReadOutcome::Finished,
         Err(e) => {
             tracing::debug!("stream read ended: {e}");
             ReadOutcome::Gone
         }
     }
+}
+
+/// Adds to `first` whatever else the stream has already received, up to `max` bytes in all, without
+/// waiting: a client's batch arrives in many QUIC packets, and storing (and, with a slow endpoint,
+/// acknowledging late) once per packet instead of once per batch multiplied the cost of every
+/// commit. An end or error seen here is seen again by the next read.
+fn gather(recv: &mut quinn::RecvStream, first: bytes::Bytes, max: usize) -> bytes::Bytes {
+    use futures::FutureExt as _;
+    let mut all: Option<BytesMut> = None;
+    let mut len = first.len();
+    while len < max {
+        match recv.read_chunk(max - len, true).now_or_never() {
+            Some(Ok(Some(c))) => {
+                len += c.bytes.len();
+                all.get_or_insert_with(|| BytesMut::from(&first[..]))
+                    .extend_from_slice(&c.bytes);
+            }
+            _ => break,
+        }
+    }
+    all.map_or(first, BytesMut::freeze)
 }
 
 /// Handles every complete frame buffered: rejects go out at once, accepted alerts are stored as
@@ -977,38 +1112,38 @@ fn handle_frame(
 ) -> Result<(), Close> {
     match frame {
         Frame::Hello(h) => {
+            if st.run.is_some() {
+                return Err(Close::error(
+                    ErrorCode::UnexpectedFrame,
+                    "a second HELLO on one stream",
+                ));
+            }
             if h.version != wire::PROTOCOL_VERSION {
                 return Err(Close::error(
                     ErrorCode::UnsupportedVersion,
-                    format!("protocol version {} not supported (want 1)", h.version),
+                    format!(
+                        "protocol version {} not supported (want {})",
+                        h.version,
+                        wire::PROTOCOL_VERSION
+                    ),
                 ));
             }
-            if let Some(token) = &ctx.behaviour.auth_token {
-                if h.token.as_ref() != token.as_bytes() {
-                    let n = bump(&ctx.counters.auth_failures, 1);
-                    if sparse(n) {
-                        tracing::warn!(
-                            "stream from {} refused: missing or wrong HELLO token",
-                            st.link.conn.remote_address()
-                        );
-                    }
-                    let what = if h.token.is_empty() {
-                        "this endpoint requires a token (HELLO token is empty)"
-                    } else {
-                        "wrong token"
-                    };
-                    return Err(Close::error(ErrorCode::Unauthenticated, what));
-                }
-                st.authenticated = true;
+            if let Err(what) = ctx.check_token(&h.token, st.link.conn.remote_address()) {
+                return Err(Close::error(ErrorCode::Unauthenticated, what));
             }
+            st.run = Some(h.run_id);
             Ok(())
         }
         Frame::Alert(a) => {
-            if !st.authenticated {
+            if st.run.is_none() {
                 return Err(Close::error(
-                    ErrorCode::Unauthenticated,
-                    "HELLO with a valid token required before ALERT",
+                    ErrorCode::UnexpectedFrame,
+                    "HELLO (protocol version, run id, token) must be the first frame of a stream",
                 ));
+            }
+            if ctx.auth_revoked() {
+                bump(&ctx.counters.auth_failures, 1);
+                return Err(Close::error(ErrorCode::Unauthenticated, REVOKED));
             }
             match validate(&a.header, a.payload.len(), ctx) {
                 Ok(()) => batch.push(a.header),
@@ -1023,9 +1158,9 @@ fn handle_frame(
             tracing::debug!("peer closed a stream with error {}: {}", e.code, e.text);
             Err(Close::Clean)
         }
-        Frame::Ack(_) | Frame::Reject(_) => Err(Close::error(
+        Frame::Ack(_) | Frame::Duplicate(_) | Frame::Reject(_) => Err(Close::error(
             ErrorCode::UnexpectedFrame,
-            "ACK/REJECT are sent by the endpoint, not to it",
+            "ACK/DUPLICATE/REJECT are sent by the endpoint, not to it",
         )),
     }
 }
@@ -1063,14 +1198,15 @@ async fn commit(
     ctx: &Ctx,
     out: &mut BytesMut,
 ) -> Option<Close> {
-    match ctx.store.store(batch) {
+    let run = st.run.unwrap_or_default();
+    match ctx.store.store(run, batch) {
         Ok(stored) => {
-            let total = bump(&ctx.counters.alerts_stored, stored.new);
-            bump(&ctx.counters.duplicates, stored.duplicates);
+            let total = bump(&ctx.counters.alerts_stored, stored.new.len() as u64);
+            bump(&ctx.counters.duplicates, stored.duplicates.len() as u64);
             if !ctx.behaviour.ack_delay.is_zero() {
                 tokio::time::sleep(ctx.behaviour.ack_delay).await;
             }
-            let ids: Vec<u64> = batch.iter().map(|h| h.alert_id).collect();
+            let acked = (stored.new.len() + stored.duplicates.len()) as u64;
             if let Some(n) = ctx.behaviour.close_after
                 && st.link.acked.load(Ordering::Relaxed) >= n
             {
@@ -1102,11 +1238,16 @@ async fn commit(
                     "fault injection: internal error",
                 )),
                 Some(BadReplyKind::UnknownIds) | None => {
-                    wire::encode_ack(out, &ids);
-                    bump(&ctx.counters.acked, ids.len() as u64);
-                    st.link.acked.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                    if !stored.new.is_empty() {
+                        wire::encode_ack(out, &stored.new);
+                    }
+                    if !stored.duplicates.is_empty() {
+                        wire::encode_duplicate(out, &stored.duplicates);
+                    }
+                    bump(&ctx.counters.acked, acked);
+                    st.link.acked.fetch_add(acked, Ordering::Relaxed);
                     if bad == Some(BadReplyKind::UnknownIds) {
-                        let bogus: Vec<u64> = ids.iter().map(|id| !id).collect();
+                        let bogus: Vec<u64> = stored.new.iter().map(|id| !id).collect();
                         wire::encode_ack(out, &bogus);
                         wire::encode_reject(
                             out,
@@ -1133,199 +1274,6 @@ async fn commit(
     }
 }
 
-/// `csp-harness ingest`: run the reference endpoint until Ctrl-C.
-#[derive(Debug, Clone, clap::Args)]
-pub struct IngestArgs {
-    /// Address to listen on (UDP).
-    #[arg(long, default_value = "127.0.0.1:4433")]
-    pub listen: SocketAddr,
-    /// Certificate chain PEM (with --key); without it a self-signed certificate is generated.
-    #[arg(long, requires = "key")]
-    pub cert: Option<PathBuf>,
-    /// Private key PEM (with --cert).
-    #[arg(long, requires = "cert")]
-    pub key: Option<PathBuf>,
-    /// Where to write the generated self-signed certificate PEM, for clients to pin (`--ca`).
-    #[arg(long, default_value = "csp-ingest-cert.pem", conflicts_with = "cert")]
-    pub cert_out: PathBuf,
-    /// Append one CSV line per stored alert to this file (write-ahead, before the ACK).
-    #[arg(long)]
-    pub ledger: Option<PathBuf>,
-    /// Security settings.
-    #[command(flatten)]
-    pub security: SecurityArgs,
-    /// Resource limits.
-    #[command(flatten)]
-    pub limits: LimitArgs,
-    /// Fault injection.
-    #[command(flatten)]
-    pub faults: FaultArgs,
-}
-
-/// `ingest` security flags.
-#[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Security")]
-pub struct SecurityArgs {
-    /// Require client certificates issued by a CA in this PEM file (mutual TLS); clients without
-    /// one are refused in the handshake.
-    #[arg(long)]
-    pub client_ca: Option<PathBuf>,
-    /// Require a HELLO frame carrying this token at the start of every stream.
-    #[arg(long)]
-    pub auth_token: Option<String>,
-}
-
-/// `ingest` resource-limit flags.
-#[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Limits")]
-pub struct LimitArgs {
-    /// Concurrent streams per connection.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub max_streams: u32,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 1024)]
-    pub max_connections: usize,
-    /// Concurrent connections from one source IP address.
-    #[arg(long, default_value_t = 64)]
-    pub max_connections_per_ip: usize,
-    /// Close connections idle for this many seconds.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub idle_timeout_s: u64,
-    /// Close a stream that stops part-way through a frame for this many seconds.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub stall_timeout_s: u64,
-    /// Largest frame accepted (length field: type byte + body), at most 4096.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=4096))]
-    pub max_frame: u32,
-}
-
-/// `ingest` fault-injection flags: make the endpoint misbehave on purpose, to test a harness
-/// set-up against it. Never on an endpoint that matters.
-#[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Fault injection (testing a harness set-up; never in production)")]
-pub struct FaultArgs {
-    /// Reject every alert.
-    #[arg(long)]
-    pub reject_all: bool,
-    /// Wait this many milliseconds before acknowledging each stored batch (slow acks).
-    #[arg(long, default_value_t = 0)]
-    pub ack_delay_ms: u64,
-    /// Once this many alerts are stored, stop reading and acknowledging for --stall-for-ms.
-    #[arg(long, requires = "stall_for_ms")]
-    pub stall_after: Option<u64>,
-    /// Length of the stall of --stall-after, in milliseconds.
-    #[arg(long, requires = "stall_after")]
-    pub stall_for_ms: Option<u64>,
-    /// Close each connection abruptly (stored, unacknowledged batch) once it has had this many
-    /// alerts acknowledged.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub close_after: Option<u64>,
-    /// Send this kind of bad reply every --bad-reply-every stored batches.
-    #[arg(long, value_enum)]
-    pub bad_reply: Option<BadReplyKind>,
-    /// How often --bad-reply is sent (every n-th stored batch).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub bad_reply_every: u64,
-    /// Refuse connection attempts this way (see --refuse-after and --refuse-count).
-    #[arg(long, value_enum)]
-    pub refuse: Option<RefuseHow>,
-    /// Connection attempts accepted before --refuse starts.
-    #[arg(long, default_value_t = 0)]
-    pub refuse_after: u64,
-    /// Connection attempts refused by --refuse.
-    #[arg(long, default_value_t = u64::MAX)]
-    pub refuse_count: u64,
-}
-
-impl IngestArgs {
-    /// The endpoint configuration these flags describe.
-    pub fn to_config(&self) -> IngestConfig {
-        let tls = match (&self.cert, &self.key) {
-            (Some(cert), Some(key)) => ServerCertSource::Files {
-                cert: cert.clone(),
-                key: key.clone(),
-            },
-            _ => ServerCertSource::SelfSigned {
-                cert_out: self.cert_out.clone(),
-            },
-        };
-        let f = &self.faults;
-        IngestConfig {
-            listen: self.listen,
-            tls,
-            client_ca: self.security.client_ca.clone(),
-            ledger_path: self.ledger.clone(),
-            behaviour: Behaviour {
-                reject_all: f.reject_all,
-                ack_delay: Duration::from_millis(f.ack_delay_ms),
-                auth_token: self.security.auth_token.clone(),
-                stall_after: f.stall_after,
-                stall_for: Duration::from_millis(f.stall_for_ms.unwrap_or(0)),
-                close_after: f.close_after,
-                bad_replies: f.bad_reply.map(|kind| BadReplies {
-                    kind,
-                    every: f.bad_reply_every,
-                }),
-                refuse: f.refuse.map(|how| Refusal {
-                    how,
-                    after: f.refuse_after,
-                    count: f.refuse_count,
-                }),
-            },
-            limits: IngestLimits {
-                max_streams_per_connection: self.limits.max_streams,
-                max_connections: self.limits.max_connections,
-                max_connections_per_ip: self.limits.max_connections_per_ip,
-                idle_timeout: Duration::from_secs(self.limits.idle_timeout_s),
-                stall_timeout: Duration::from_secs(self.limits.stall_timeout_s),
-                max_frame: self.limits.max_frame as usize,
-                ..IngestLimits::default()
-            },
-        }
-    }
-}
-
-/// Serves until Ctrl-C, printing the address and the certificate to pin on start and the counters
-/// (JSON) on exit.
-pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
-    let server = start(args.to_config()).await?;
-    let cert = server.cert_pem_path().display().to_string();
-    println!(
-        "csp-harness ingest: listening on quic://{} (ALPN {}); certificate to pin: {cert}",
-        server.local_addr(),
-        String::from_utf8_lossy(wire::ALPN)
-    );
-    if let Some(l) = &args.ledger {
-        println!("ledger: {}", l.display());
-    }
-    println!(
-        "client authentication: {}{}",
-        match &args.security.client_ca {
-            Some(ca) => format!("client certificate issued by {}", ca.display()),
-            None => "no client certificate required".into(),
-        },
-        if args.security.auth_token.is_some() {
-            "; HELLO token required"
-        } else {
-            "; no token required"
-        }
-    );
-    let b = &server.ctx.behaviour;
-    if b.reject_all
-        || !b.ack_delay.is_zero()
-        || b.stall_after.is_some()
-        || b.close_after.is_some()
-        || b.bad_replies.is_some()
-        || b.refuse.is_some()
-    {
-        tracing::warn!("fault injection is ON: this endpoint misbehaves on purpose ({b:?})");
-    }
-    tokio::signal::ctrl_c().await?;
-    let stats = server.shutdown().await;
-    println!("{}", serde_json::to_string(&stats)?);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1346,23 +1294,31 @@ mod tests {
         let p = std::env::temp_dir().join(format!("csp-ingest-ledger-{}.csv", std::process::id()));
         let _ = std::fs::remove_file(&p);
         let s = Store::open(Some(&p)).unwrap();
-        let r = s.store(&[header(1), header(2), header(2)]).unwrap();
-        assert_eq!((r.new, r.duplicates), (2, 1));
+        let run = RunId([1; 16]);
+        let r = s.store(run, &[header(1), header(2), header(2)]).unwrap();
+        assert_eq!((r.new, r.duplicates), (vec![1, 2], vec![2]));
         drop(s);
         // A torn line from a crash mid-write.
         std::fs::OpenOptions::new()
             .append(true)
             .open(&p)
             .unwrap()
-            .write_all(b"3,AD1")
+            .write_all(format!("{run},3,AD1").as_bytes())
             .unwrap();
         let s = Store::open(Some(&p)).unwrap();
-        let r = s.store(&[header(1), header(3)]).unwrap();
-        assert_eq!((r.new, r.duplicates), (1, 1));
+        let r = s.store(run, &[header(1), header(3)]).unwrap();
+        assert_eq!((r.new, r.duplicates), (vec![3], vec![1]));
+        // Another run's alert 1 is a different alert.
+        let other = RunId([2; 16]);
+        let r = s.store(other, &[header(1)]).unwrap();
+        assert_eq!((r.new, r.duplicates), (vec![1], vec![]));
         drop(s);
         let text = std::fs::read_to_string(&p).unwrap();
-        let ids = read_ledger_ids(text.as_bytes()).unwrap();
-        assert_eq!(ids, HashSet::from([1, 2, 3]));
+        let keys = read_ledger_keys(text.as_bytes()).unwrap();
+        assert_eq!(
+            keys,
+            HashSet::from([(run, 1), (run, 2), (run, 3), (other, 1)])
+        );
         assert_eq!(text.lines().next(), Some(LEDGER_HEADER));
         let _ = std::fs::remove_file(&p);
     }

@@ -7,10 +7,6 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../src/wire.rs"]
-mod wire;
-
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the chunk size, so split frame headers and bodies are explored too.
     let Some((step, data)) = data.split_first() else {

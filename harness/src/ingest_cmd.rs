@@ -1,0 +1,221 @@
+//! `csp-harness ingest`: the reference endpoint's command-line flags and its serve-until-Ctrl-C
+//! loop. The endpoint itself lives in the `ingest` crate; this module only maps flags onto
+//! [`IngestConfig`] and prints what a client needs to reach it.
+
+use ingest::{
+    BadReplies, BadReplyKind, Behaviour, IngestConfig, IngestLimits, Refusal, RefuseHow, start,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tls::ServerCertSource;
+
+/// `csp-harness ingest`: run the reference endpoint until Ctrl-C.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestArgs {
+    /// Address to listen on for csp-alert over QUIC (UDP).
+    #[arg(long, default_value = "127.0.0.1:4433")]
+    pub listen: SocketAddr,
+    /// Also serve HTTP/1.1 and HTTP/2 over TLS on this TCP address and HTTP/3 on the same port
+    /// over UDP (advertised with Alt-Svc); alerts are POSTed to any path (docs/http.md).
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// Certificate chain PEM (with --key); without it a self-signed certificate is generated.
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Private key PEM (with --cert).
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Where to write the generated self-signed certificate PEM, for clients to pin (`--ca`).
+    #[arg(long, default_value = "csp-ingest-cert.pem", conflicts_with = "cert")]
+    pub cert_out: PathBuf,
+    /// Append one CSV line per stored alert to this file (write-ahead, before the ACK).
+    #[arg(long)]
+    pub ledger: Option<PathBuf>,
+    /// Security settings.
+    #[command(flatten)]
+    pub security: SecurityArgs,
+    /// Resource limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Fault injection.
+    #[command(flatten)]
+    pub faults: FaultArgs,
+}
+
+/// `ingest` security flags.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Security")]
+pub struct SecurityArgs {
+    /// Require client certificates issued by a CA in this PEM file (mutual TLS); clients without
+    /// one are refused in the handshake.
+    #[arg(long)]
+    pub client_ca: Option<PathBuf>,
+    /// Require a HELLO frame carrying this token at the start of every stream.
+    #[arg(long)]
+    pub auth_token: Option<String>,
+}
+
+/// `ingest` resource-limit flags.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// Concurrent streams per connection.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_streams: u32,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Concurrent connections from one source IP address.
+    #[arg(long, default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+    /// Close connections idle for this many seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_s: u64,
+    /// Close a stream that stops part-way through a frame for this many seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout_s: u64,
+    /// Largest frame accepted (length field: type byte + body), at most 4096.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=4096))]
+    pub max_frame: u32,
+}
+
+/// `ingest` fault-injection flags: make the endpoint misbehave on purpose, to test a harness
+/// set-up against it. Never on an endpoint that matters.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Fault injection (testing a harness set-up; never in production)")]
+pub struct FaultArgs {
+    /// Reject every alert.
+    #[arg(long)]
+    pub reject_all: bool,
+    /// Wait this many milliseconds before acknowledging each stored batch (slow acks).
+    #[arg(long, default_value_t = 0)]
+    pub ack_delay_ms: u64,
+    /// Once this many alerts are stored, stop reading and acknowledging for --stall-for-ms.
+    #[arg(long, requires = "stall_for_ms")]
+    pub stall_after: Option<u64>,
+    /// Length of the stall of --stall-after, in milliseconds.
+    #[arg(long, requires = "stall_after")]
+    pub stall_for_ms: Option<u64>,
+    /// Close each connection abruptly (stored, unacknowledged batch) once it has had this many
+    /// alerts acknowledged.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub close_after: Option<u64>,
+    /// Send this kind of bad reply every --bad-reply-every stored batches.
+    #[arg(long, value_enum)]
+    pub bad_reply: Option<BadReplyKind>,
+    /// How often --bad-reply is sent (every n-th stored batch).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub bad_reply_every: u64,
+    /// Refuse connection attempts this way (see --refuse-after and --refuse-count).
+    #[arg(long, value_enum)]
+    pub refuse: Option<RefuseHow>,
+    /// Connection attempts accepted before --refuse starts.
+    #[arg(long, default_value_t = 0)]
+    pub refuse_after: u64,
+    /// Connection attempts refused by --refuse.
+    #[arg(long, default_value_t = u64::MAX)]
+    pub refuse_count: u64,
+    /// Once this many alerts are stored, refuse every client's credentials (as if the token had
+    /// been rotated mid-run): csp-alert ERROR UNAUTHENTICATED, HTTP 401.
+    #[arg(long)]
+    pub revoke_auth_after: Option<u64>,
+}
+
+impl IngestArgs {
+    /// The endpoint configuration these flags describe.
+    pub fn to_config(&self) -> IngestConfig {
+        let tls = match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => ServerCertSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => ServerCertSource::SelfSigned {
+                cert_out: self.cert_out.clone(),
+            },
+        };
+        let f = &self.faults;
+        IngestConfig {
+            listen: self.listen,
+            tls,
+            client_ca: self.security.client_ca.clone(),
+            ledger_path: self.ledger.clone(),
+            http_listen: self.http_listen,
+            behaviour: Behaviour {
+                reject_all: f.reject_all,
+                ack_delay: Duration::from_millis(f.ack_delay_ms),
+                auth_token: self.security.auth_token.clone(),
+                stall_after: f.stall_after,
+                stall_for: Duration::from_millis(f.stall_for_ms.unwrap_or(0)),
+                close_after: f.close_after,
+                bad_replies: f.bad_reply.map(|kind| BadReplies {
+                    kind,
+                    every: f.bad_reply_every,
+                }),
+                refuse: f.refuse.map(|how| Refusal {
+                    how,
+                    after: f.refuse_after,
+                    count: f.refuse_count,
+                }),
+                revoke_auth_after: f.revoke_auth_after,
+            },
+            limits: IngestLimits {
+                max_streams_per_connection: self.limits.max_streams,
+                max_connections: self.limits.max_connections,
+                max_connections_per_ip: self.limits.max_connections_per_ip,
+                idle_timeout: Duration::from_secs(self.limits.idle_timeout_s),
+                stall_timeout: Duration::from_secs(self.limits.stall_timeout_s),
+                max_frame: self.limits.max_frame as usize,
+                ..IngestLimits::default()
+            },
+        }
+    }
+}
+
+/// Serves until Ctrl-C, printing the address and the certificate to pin on start and the counters
+/// (JSON) on exit.
+pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let server = start(args.to_config()).await?;
+    let cert = server.cert_pem_path().display().to_string();
+    println!(
+        "csp-harness ingest: listening on quic://{} (ALPN {}); certificate to pin: {cert}",
+        server.local_addr(),
+        String::from_utf8_lossy(wire::ALPN)
+    );
+    if let Some(addr) = server.http_addr() {
+        println!(
+            "HTTP: https://{addr}/ (HTTP/1.1 and HTTP/2 over TLS on TCP, HTTP/3 on UDP {})",
+            addr.port()
+        );
+    }
+    if let Some(l) = &args.ledger {
+        println!("ledger: {}", l.display());
+    }
+    println!(
+        "client authentication: {}{}",
+        match &args.security.client_ca {
+            Some(ca) => format!("client certificate issued by {}", ca.display()),
+            None => "no client certificate required".into(),
+        },
+        if args.security.auth_token.is_some() {
+            "; HELLO token required"
+        } else {
+            "; no token required"
+        }
+    );
+    let b = server.behaviour();
+    if b.reject_all
+        || !b.ack_delay.is_zero()
+        || b.stall_after.is_some()
+        || b.close_after.is_some()
+        || b.bad_replies.is_some()
+        || b.refuse.is_some()
+        || b.revoke_auth_after.is_some()
+    {
+        tracing::warn!("fault injection is ON: this endpoint misbehaves on purpose ({b:?})");
+    }
+    tokio::signal::ctrl_c().await?;
+    let stats = server.shutdown().await;
+    println!("{}", serde_json::to_string(&stats)?);
+    Ok(())
+}
