@@ -227,6 +227,10 @@ async fn run_async(
         h.insert("max_lag_real_ms".into(), report.max_lag_real_ms.into());
         h.insert("p99_lag_real_ms".into(), report.p99_lag_real_ms.into());
         h.insert("p999_lag_real_ms".into(), report.p999_lag_real_ms.into());
+        h.insert(
+            "hand_over_realtime".into(),
+            report.hand_over_realtime.into(),
+        );
     }
     add_health(&mut meta, sampler, lagged, args.max_lag_ms);
     finish_run(&out, meta, &ledger, args.common.quiet)

@@ -54,20 +54,22 @@ pub struct DriveConfig {
     pub clock: ScenarioClock,
     /// Optional live counters (see [`Progress`]); `None` to skip.
     pub progress: Option<Arc<Progress>>,
-    /// How far (real time) the model may run ahead of the clock. It absorbs bursts of model work;
-    /// the results do not depend on it.
+    /// How far (real time) the model may run ahead of the clock. It absorbs bursts of model work
+    /// (a million hubs re-attaching within a scenario minute is about a second of CPU) on a machine
+    /// that also runs the egress and the endpoint; the results do not depend on it. The exits
+    /// waiting for their time are what it costs in memory.
     pub look_ahead: Duration,
 }
 
 impl DriveConfig {
-    /// A config without progress counters and a 2 s look-ahead.
+    /// A config without progress counters and a 10 s look-ahead.
     pub fn new(profile: Arc<Profile>, seed: u64, clock: ScenarioClock) -> Self {
         DriveConfig {
             profile,
             seed,
             clock,
             progress: None,
-            look_ahead: Duration::from_secs(2),
+            look_ahead: Duration::from_secs(10),
         }
     }
 }
@@ -91,6 +93,10 @@ pub struct DriveReport {
     pub p99_lag_real_ms: f64,
     /// 99.9th percentile of the lateness, real ms.
     pub p999_lag_real_ms: f64,
+    /// Did the hand-over thread get real-time scheduling (SCHED_FIFO)? Without it (no privilege to
+    /// ask for it, or not Linux) it competes with every other thread on the machine for a core
+    /// when it wakes, and a busy machine makes hand-overs later.
+    pub hand_over_realtime: bool,
     /// Alerts handed to the sink.
     pub submitted: u64,
     /// Alerts lost inside the model.
@@ -246,11 +252,7 @@ impl Model {
                     self.progress.model_ms.store(t / 1000, Relaxed);
                     self.drain_events()?;
                 }
-                Some(t) => sleep_until(
-                    self.clock
-                        .instant_at_us(t - self.look_ahead_us)
-                        .into_std(),
-                ),
+                Some(t) => sleep_until(self.clock.instant_at_us(t - self.look_ahead_us).into_std()),
                 None => break,
             }
         }
@@ -270,26 +272,32 @@ impl Model {
         self.record_losses(false)
     }
 
-    /// Writes the buffered losses to the ledger. Unless `wait`, a ledger busy elsewhere (a live
-    /// display reading it, the egress recording acks) is left for the next step: the model keeps
-    /// going rather than wait for it.
+    /// Writes the buffered losses to the ledger, a few at a time so the lock is never held for
+    /// long (a sink may record deliveries in the same ledger at hand-over time). Unless `wait`, a
+    /// ledger busy elsewhere (a live display reading it, the egress recording acks) is left for the
+    /// next step: the model keeps going rather than wait for it.
     fn record_losses(&mut self, wait: bool) -> Result<(), DriveError> {
-        if self.losses.is_empty() {
-            return Ok(());
-        }
-        let mut l = match self.ledger.try_lock() {
-            Ok(l) => l,
-            Err(TryLockError::WouldBlock) if !wait => return Ok(()),
-            Err(TryLockError::WouldBlock) => {
-                self.ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?
+        const PER_LOCK: usize = 64;
+        while !self.losses.is_empty() {
+            let mut l = match self.ledger.try_lock() {
+                Ok(l) => l,
+                Err(TryLockError::WouldBlock) if !wait => return Ok(()),
+                Err(TryLockError::WouldBlock) => {
+                    self.ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?
+                }
+                Err(TryLockError::Poisoned(_)) => return Err(DriveError::LedgerPoisoned),
+            };
+            // Each alert's loss is its own record: the order they are written in does not matter.
+            let keep = self.losses.len().saturating_sub(PER_LOCK);
+            let n = self.losses.len() - keep;
+            for (id, cause, at_ms) in self.losses.drain(keep..) {
+                l.lose(id, cause, at_ms)?;
             }
-            Err(TryLockError::Poisoned(_)) => return Err(DriveError::LedgerPoisoned),
-        };
-        let n = self.losses.len() as u64;
-        for (id, cause, at_ms) in self.losses.drain(..) {
-            l.lose(id, cause, at_ms)?;
+            drop(l);
+            self.progress
+                .alerts_lost_in_model
+                .fetch_add(n as u64, Relaxed);
         }
-        self.progress.alerts_lost_in_model.fetch_add(n, Relaxed);
         Ok(())
     }
 }
@@ -304,6 +312,7 @@ struct HandOver {
     /// Lateness of hand-overs, real µs.
     lag_us: Histogram<u64>,
     handed_over: u64,
+    realtime: bool,
 }
 
 impl HandOver {
@@ -322,10 +331,12 @@ impl HandOver {
             due,
             lag_us: Histogram::new(3)?,
             handed_over: 0,
+            realtime: false,
         })
     }
 
     fn run(mut self) -> Self {
+        self.realtime = realtime_priority();
         let mut next: Option<Outbound> = None;
         while !self.stop.load(Relaxed) {
             let o = match next.take() {
@@ -363,7 +374,13 @@ impl HandOver {
 
     fn report(&self, clock: ScenarioClock, model: SimReport) -> DriveReport {
         let h = &self.lag_us;
-        let q = |q: f64| if h.is_empty() { 0 } else { h.value_at_quantile(q) };
+        let q = |q: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(q)
+            }
+        };
         let real_ms = |us: u64| us as f64 / 1000.0;
         DriveReport {
             end_ms: clock.now_ms(),
@@ -373,10 +390,36 @@ impl HandOver {
             max_lag_real_ms: real_ms(h.max()),
             p99_lag_real_ms: real_ms(q(0.99)),
             p999_lag_real_ms: real_ms(q(0.999)),
+            hand_over_realtime: self.realtime,
             submitted: self.handed_over,
             ..DriveReport::from_model(model)
         }
     }
+}
+
+/// Asks for real-time (SCHED_FIFO, lowest priority) scheduling for the calling thread, so that it
+/// preempts ordinary threads when its sleep ends instead of waiting for a core. Best effort: it
+/// needs the privilege (root or CAP_SYS_NICE). The hand-over thread sleeps between hand-overs and
+/// does little work when awake, so it cannot starve the rest of the machine (and the kernel caps
+/// real-time threads at 95% of a core in any case).
+fn realtime_priority() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            RealtimeThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        let fifo = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
+        match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, fifo) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!("hand-over thread keeps ordinary scheduling: {e:?}");
+                false
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
 }
 
 /// A real-time lateness (µs) in scenario ms, rounded up.
