@@ -47,9 +47,11 @@ sim() { # binary profiles-dir profile
   rm -rf "$out"
 }
 
+# Before `tee` truncates last-run.txt, which would make every tree look modified.
+VERSION="$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo '+dirty')"
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  nproc=$(nproc)  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)  mem=$(free -m | awk '/Mem:/{print $2}') MiB  load=$(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# new: $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo '+dirty')  old: $BASE"
+  echo "# new: $VERSION  old: $BASE"
   echo "## simulate: profile | new wall s, peak MiB | old wall s, peak MiB | delivered POA/PRA new = old"
   for p in north/current north/option-a north/option-b central-south/current central-south/option-a central-south/option-b scale/north-1m scale/central-south-1m; do
     read -r nw nm np nr <<<"$(sim "$NEW" profiles "$p")"
