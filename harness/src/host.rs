@@ -174,37 +174,35 @@ fn sample_loop(interval: Duration, stopped: &mpsc::Receiver<()>) -> HealthSummar
     };
     let what = ProcessRefreshKind::nothing().with_cpu().with_memory();
     let mut stats = Stats::default();
-    let mut first = true;
-    loop {
+    // One sample; `cpu` false for the first (its CPU reading has nothing to compare with).
+    let mut sample = |stats: &mut Stats, cpu: bool| {
         sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, what);
         if let Some(p) = sys.process(pid) {
             stats.samples += 1;
             stats.rss_n += 1;
             stats.rss_sum += u128::from(p.memory());
             stats.rss_max = stats.rss_max.max(p.memory());
-            // The first CPU reading has nothing to compare with: skip it.
-            if !first {
+            if cpu {
                 let cpu = f64::from(p.cpu_usage());
                 stats.cpu_n += 1;
                 stats.cpu_sum += cpu;
                 stats.cpu_max = stats.cpu_max.max(cpu);
             }
-            first = false;
         }
+    };
+    let mut first = true;
+    loop {
+        sample(&mut stats, !first);
+        first = false;
         match stopped.recv_timeout(interval) {
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             // Stop asked for (or the sampler dropped): done.
             _ => break,
         }
     }
-    // A run shorter than the interval would otherwise have only the sample taken at its start.
-    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, what);
-    if let Some(p) = sys.process(pid) {
-        stats.samples += 1;
-        stats.rss_n += 1;
-        stats.rss_sum += u128::from(p.memory());
-        stats.rss_max = stats.rss_max.max(p.memory());
-    }
+    // A run shorter than the interval would otherwise have only the sample taken at its start;
+    // its CPU reading would cover less than sysinfo's minimum interval, so memory only.
+    sample(&mut stats, false);
     let mut summary = stats.summary(logical_cpus);
     if let Some(peak) = peak_rss_bytes() {
         summary.rss_max_bytes = Some(summary.rss_max_bytes.unwrap_or(0).max(peak));
