@@ -61,7 +61,8 @@ pub struct HealthSummary {
     pub cpu_pct_max: Option<f64>,
     /// Mean CPU% of the harness process.
     pub cpu_pct_mean: Option<f64>,
-    /// Largest resident memory, bytes.
+    /// Peak resident memory, bytes: the process's high-water mark (Linux `VmHWM`, so a peak
+    /// between two samples is not missed), or the largest sample where the OS cannot tell.
     pub rss_max_bytes: Option<u64>,
     /// Mean resident memory, bytes.
     pub rss_mean_bytes: Option<u64>,
@@ -143,30 +144,48 @@ fn sample_loop(interval: Duration, stopped: &mpsc::Receiver<()>) -> HealthSummar
     };
     let what = ProcessRefreshKind::nothing().with_cpu().with_memory();
     let mut stats = Stats::default();
-    let mut first = true;
-    loop {
+    // One sample; `cpu` false for the first (its CPU reading has nothing to compare with).
+    let mut sample = |stats: &mut Stats, cpu: bool| {
         sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, what);
         if let Some(p) = sys.process(pid) {
             stats.samples += 1;
             stats.rss_n += 1;
             stats.rss_sum += u128::from(p.memory());
             stats.rss_max = stats.rss_max.max(p.memory());
-            // The first CPU reading has nothing to compare with: skip it.
-            if !first {
+            if cpu {
                 let cpu = f64::from(p.cpu_usage());
                 stats.cpu_n += 1;
                 stats.cpu_sum += cpu;
                 stats.cpu_max = stats.cpu_max.max(cpu);
             }
-            first = false;
         }
+    };
+    let mut first = true;
+    loop {
+        sample(&mut stats, !first);
+        first = false;
         match stopped.recv_timeout(interval) {
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             // Stop asked for (or the sampler dropped): done.
             _ => break,
         }
     }
-    stats.summary(logical_cpus)
+    // A run shorter than the interval would otherwise have only the sample taken at its start;
+    // its CPU reading would cover less than sysinfo's minimum interval, so memory only.
+    sample(&mut stats, false);
+    let mut summary = stats.summary(logical_cpus);
+    if let Some(peak) = peak_rss_bytes() {
+        summary.rss_max_bytes = Some(summary.rss_max_bytes.unwrap_or(0).max(peak));
+    }
+    summary
+}
+
+/// The process's peak resident memory so far (Linux: `VmHWM` in `/proc/self/status`), bytes.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 #[cfg(test)]
@@ -210,5 +229,17 @@ mod tests {
         assert!(h.cpu_pct_max.unwrap() > 20.0, "{h:?}");
         assert!(h.cpu_pct_mean.unwrap() <= h.cpu_pct_max.unwrap());
         drop(buf);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_peak_between_samples_is_not_missed() {
+        let s = HealthSampler::start_every(Duration::from_secs(60));
+        // 64 MiB touched and freed long before the next sample would be taken.
+        let buf = vec![1u8; 64 << 20];
+        std::hint::black_box(&buf);
+        drop(buf);
+        let h = s.finish();
+        assert!(h.rss_max_bytes.unwrap() >= 64 << 20, "{h:?}");
     }
 }

@@ -96,6 +96,7 @@ fn health(
             max: report.max_lag_real_ms,
             p99: report.p99_lag_real_ms,
             p999: report.p999_lag_real_ms,
+            realtime_scheduling: report.hand_over_realtime,
         }),
         egress,
         lag_limit_ms: (lag_limit_ms > 0).then_some(lag_limit_ms),

@@ -343,6 +343,10 @@ pub struct RealLag {
     pub p99: f64,
     /// 99.9th percentile.
     pub p999: f64,
+    /// Did the hand-over thread get real-time scheduling (SCHED_FIFO; needs root or
+    /// CAP_SYS_NICE)? Without it a busy machine delays hand-overs more.
+    #[serde(default)]
+    pub realtime_scheduling: bool,
 }
 
 /// The health of a run, or of each shard after a [`crate::merge`] (written as a JSON array):

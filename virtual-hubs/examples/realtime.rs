@@ -76,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "max": report.max_lag_ms,
         },
         "same_as_simulate": same,
+        "hand_over_realtime": report.hand_over_realtime,
         "real": { "poa": kind(&real, AlertKind::Poa), "pra": kind(&real, AlertKind::Pra) },
         "simulate": { "poa": kind(&sim, AlertKind::Poa), "pra": kind(&sim, AlertKind::Pra) },
     });

@@ -1,19 +1,22 @@
 //! The real-time driver: the model's discrete-event loop, paced by the scaled clock.
 //!
 //! The network model is deterministic and nothing the endpoint does feeds back into it, so real
-//! time needs no model of its own: [`drive`] runs the same [`Simulation`] as [`simulate`], on one
-//! dedicated thread, never more than a bounded look-ahead ([`DriveConfig::look_ahead`]) ahead of
-//! the clock, and keeps the exits it produces in a queue (they come out in time order). At each
-//! exit's intended time the thread hands the alert to the [`Sink`] and records how late the
-//! hand-over was against that intended time (so a slow hand-over is measured, never hidden), in
-//! real ms and in scenario ms. The model's decisions are the same as `simulate`'s by construction,
-//! whatever the machine's load; only the hand-over time can be late.
+//! time needs no model of its own: [`drive`] runs the same [`Simulation`] as [`simulate`], paced
+//! by the clock, on two dedicated threads:
 //!
-//! Between hand-overs the thread advances the model one scenario instant at a time, so a burst of
-//! model work delays a due hand-over by at most one instant's work; when there is nothing to do it
-//! sleeps until the next exit is due or the look-ahead window moves. A dedicated thread rather than
-//! a tokio task: the model's steps are CPU work that would hold up the egress's tasks, and a thread
-//! sleep is precise to tens of µs where tokio's timers round to the millisecond.
+//! * the **model thread** advances the simulation one scenario instant at a time, never more than
+//!   a bounded look-ahead ([`DriveConfig::look_ahead`]) ahead of the clock, sends each exit it
+//!   produces to the hand-over thread (exits come out in time order) and writes the model's losses
+//!   to the ledger; when it is that far ahead it sleeps until the window moves;
+//! * the **hand-over thread** sleeps until the next exit's intended time, hands the alert to the
+//!   [`Sink`] and records how late the hand-over was against that intended time (a slow hand-over
+//!   is measured, never hidden), in real ms and in scenario ms.
+//!
+//! The model's decisions are the same as `simulate`'s by construction, whatever the machine's load;
+//! only the hand-over time can be late, and bursts of model work never delay a hand-over (they run
+//! on the other thread, ahead of time). Threads rather than tokio tasks: the model's steps are CPU
+//! work that would hold up the egress's tasks, and a thread sleep is precise to tens of µs where
+//! tokio's timers round to the millisecond.
 
 use crate::clock::ScenarioClock;
 use crate::sink::Sink;
@@ -21,8 +24,8 @@ use csp_model::sim::{Event, Outbound, SimReport, Simulation};
 use csp_model::{NetworkStats, Profile, SimError};
 use hdrhistogram::Histogram;
 use ledger::{Ledger, LedgerError};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -51,20 +54,22 @@ pub struct DriveConfig {
     pub clock: ScenarioClock,
     /// Optional live counters (see [`Progress`]); `None` to skip.
     pub progress: Option<Arc<Progress>>,
-    /// How far (real time) the model may run ahead of the clock. It absorbs bursts of model work;
-    /// the results do not depend on it.
+    /// How far (real time) the model may run ahead of the clock. It absorbs bursts of model work
+    /// (a million hubs re-attaching within a scenario minute is about a second of CPU) on a machine
+    /// that also runs the egress and the endpoint; the results do not depend on it. The exits
+    /// waiting for their time are what it costs in memory.
     pub look_ahead: Duration,
 }
 
 impl DriveConfig {
-    /// A config without progress counters and a 2 s look-ahead.
+    /// A config without progress counters and a 10 s look-ahead.
     pub fn new(profile: Arc<Profile>, seed: u64, clock: ScenarioClock) -> Self {
         DriveConfig {
             profile,
             seed,
             clock,
             progress: None,
-            look_ahead: Duration::from_secs(2),
+            look_ahead: Duration::from_secs(10),
         }
     }
 }
@@ -88,6 +93,10 @@ pub struct DriveReport {
     pub p99_lag_real_ms: f64,
     /// 99.9th percentile of the lateness, real ms.
     pub p999_lag_real_ms: f64,
+    /// Did the hand-over thread get real-time scheduling (SCHED_FIFO)? Without it (no privilege to
+    /// ask for it, or not Linux) it competes with every other thread on the machine for a core
+    /// when it wakes, and a busy machine makes hand-overs later.
+    pub hand_over_realtime: bool,
     /// Alerts handed to the sink.
     pub submitted: u64,
     /// Alerts lost inside the model.
@@ -141,23 +150,41 @@ pub fn simulate(profile: &Profile, seed: u64) -> Result<(Ledger, DriveReport), S
 /// by `cfg.clock`, hands every alert that leaves the model to `sink` at its intended time and
 /// records the model's losses. Returns when every alert has been handed over or lost.
 ///
-/// Dropping the future (Ctrl-C in a run) stops the driver thread within a few milliseconds.
+/// Dropping the future (Ctrl-C in a run) stops both threads within a few milliseconds.
 pub async fn drive(
     cfg: DriveConfig,
     sink: Arc<dyn Sink>,
     ledger: Arc<Mutex<Ledger>>,
 ) -> Result<DriveReport, DriveError> {
     let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
-    let (tx, rx) = tokio::sync::oneshot::channel();
+    let progress = cfg.progress.clone().unwrap_or_default();
+    let (exits, due) = mpsc::channel();
+    let hand_over = HandOver::new(cfg.clock, sink, progress.clone(), stop.0.clone(), due)?;
+    let clock = cfg.clock;
     let flag = stop.0.clone();
+    // Building a million hubs takes a while: on the model's thread, not the async runtime's.
+    let model = spawn("csp-model", move || {
+        Model::new(&cfg, ledger, progress, flag, exits).and_then(Model::run)
+    })?;
+    let hand_over = spawn("csp-hand-over", move || hand_over.run())?;
+    let model = model.await.map_err(|_| DriveError::Panicked)??;
+    let lag = hand_over.await.map_err(|_| DriveError::Panicked)?;
+    Ok(lag.report(clock, model))
+}
+
+/// Runs `f` on a new named thread; its result arrives on the returned receiver.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<tokio::sync::oneshot::Receiver<T>, DriveError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
-        .name("csp-model-driver".into())
+        .name(name.into())
         .spawn(move || {
-            let r = Paced::new(cfg, sink, ledger, flag).and_then(Paced::run);
-            let _ = tx.send(r);
+            let _ = tx.send(f());
         })
         .map_err(DriveError::Spawn)?;
-    rx.await.map_err(|_| DriveError::Panicked)?
+    Ok(rx)
 }
 
 /// Sets the stop flag when `drive`'s future is dropped.
@@ -172,143 +199,180 @@ impl Drop for StopOnDrop {
 /// Longest single sleep, so a stop request is seen promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 
-/// The driver thread's state.
-struct Paced {
+/// Sleeps until `at` or for [`MAX_SLEEP`], whichever comes first.
+fn sleep_until(at: Instant) {
+    let now = Instant::now();
+    if at > now {
+        std::thread::sleep((at - now).min(MAX_SLEEP));
+    }
+}
+
+/// The model thread: the simulation, a look-ahead ahead of the clock.
+struct Model {
     sim: Simulation,
     clock: ScenarioClock,
-    sink: Arc<dyn Sink>,
     ledger: Arc<Mutex<Ledger>>,
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
     look_ahead_us: u64,
-    /// Exits decided by the model, waiting for their time (non-decreasing `exit_ms`).
-    due: VecDeque<Outbound>,
-    /// Lateness of hand-overs, real µs.
-    lag_us: Histogram<u64>,
+    exits: Sender<Outbound>,
     losses: Vec<(ledger::AlertId, ledger::LossCause, u64)>,
-    submitted: u64,
 }
 
-impl Paced {
+impl Model {
     fn new(
-        cfg: DriveConfig,
-        sink: Arc<dyn Sink>,
+        cfg: &DriveConfig,
         ledger: Arc<Mutex<Ledger>>,
+        progress: Arc<Progress>,
         stop: Arc<AtomicBool>,
+        exits: Sender<Outbound>,
     ) -> Result<Self, DriveError> {
         let sim = Simulation::new(&cfg.profile, cfg.seed);
         sim.expect(&mut *ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?)?;
-        let lag_us = Histogram::new(3)?;
         let look_ahead_us = (cfg.look_ahead.as_secs_f64() * cfg.clock.scale() * 1e6) as u64;
-        Ok(Paced {
+        Ok(Model {
             sim,
             clock: cfg.clock,
-            sink,
             ledger,
-            progress: cfg.progress.unwrap_or_default(),
+            progress,
             stop,
             look_ahead_us,
-            due: VecDeque::new(),
-            lag_us,
+            exits,
             losses: Vec::new(),
-            submitted: 0,
         })
     }
 
-    fn run(mut self) -> Result<DriveReport, DriveError> {
+    fn run(mut self) -> Result<SimReport, DriveError> {
         self.drain_events()?;
         while !self.stop.load(Relaxed) {
-            let now_us = self.clock.now_us();
-            if self.due.front().is_some_and(|o| o.exit_ms * 1000 <= now_us) {
-                self.hand_over_due(now_us);
-                continue;
-            }
+            let horizon = self.clock.now_us() + self.look_ahead_us;
             match self.sim.poll_timeout() {
-                Some(t) if t <= now_us + self.look_ahead_us => {
+                Some(t) if t <= horizon => {
                     self.sim.handle_timeout(t);
                     self.progress.model_ms.store(t / 1000, Relaxed);
                     self.drain_events()?;
-                    continue;
                 }
-                None if self.due.is_empty() => break,
-                next_model => {
-                    let release = self.due.front().map(|o| o.exit_ms * 1000);
-                    let model = next_model.map(|t| t.saturating_sub(self.look_ahead_us));
-                    let wake = release.into_iter().chain(model).min().unwrap_or(now_us);
-                    self.sleep_until(wake);
-                }
+                Some(t) => sleep_until(self.clock.instant_at_us(t - self.look_ahead_us).into_std()),
+                None => break,
             }
         }
         self.record_losses(true)?;
-        Ok(self.report())
+        Ok(self.sim.report())
     }
 
-    /// Hands over every exit due by `now_us`, recording each one's lateness.
-    fn hand_over_due(&mut self, now_us: u64) {
-        let now = Instant::now();
-        while let Some(o) = self.due.front().filter(|o| o.exit_ms * 1000 <= now_us) {
-            let o = *o;
-            self.due.pop_front();
-            let intended = self.clock.instant_at_us(o.exit_ms * 1000).into_std();
-            let late_us = now.saturating_duration_since(intended).as_micros() as u64;
-            self.lag_us.saturating_record(late_us);
-            self.progress
-                .last_lag_ms
-                .store(self.scenario_ms(late_us), Relaxed);
-            self.sink.submit(o);
-            self.submitted += 1;
-            self.progress.alerts_submitted.fetch_add(1, Relaxed);
-        }
-    }
-
-    /// Moves the model's new events out: exits to the due queue, losses to the ledger.
+    /// Moves the model's new events out: exits to the hand-over thread, losses to the ledger.
     fn drain_events(&mut self) -> Result<(), DriveError> {
         while let Some(e) = self.sim.poll_event() {
             match e {
-                Event::Exit(o) => self.due.push_back(o),
+                // The hand-over thread only stops early on a stop request: then exits are moot.
+                Event::Exit(o) => drop(self.exits.send(o)),
                 Event::Lost { id, cause, at_ms } => self.losses.push((id, cause, at_ms)),
             }
         }
         self.record_losses(false)
     }
 
-    /// Writes the buffered losses to the ledger. Unless `wait`, a ledger busy elsewhere (a live
-    /// display reading it, the egress recording acks) is left for the next step: hand-overs must
-    /// never wait for it.
+    /// Writes the buffered losses to the ledger, a few at a time so the lock is never held for
+    /// long (a sink may record deliveries in the same ledger at hand-over time). Unless `wait`, a
+    /// ledger busy elsewhere (a live display reading it, the egress recording acks) is left for the
+    /// next step: the model keeps going rather than wait for it.
     fn record_losses(&mut self, wait: bool) -> Result<(), DriveError> {
-        if self.losses.is_empty() {
-            return Ok(());
-        }
-        let mut l = match self.ledger.try_lock() {
-            Ok(l) => l,
-            Err(TryLockError::WouldBlock) if !wait => return Ok(()),
-            Err(TryLockError::WouldBlock) => {
-                self.ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?
+        const PER_LOCK: usize = 64;
+        while !self.losses.is_empty() {
+            let mut l = match self.ledger.try_lock() {
+                Ok(l) => l,
+                Err(TryLockError::WouldBlock) if !wait => return Ok(()),
+                Err(TryLockError::WouldBlock) => {
+                    self.ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?
+                }
+                Err(TryLockError::Poisoned(_)) => return Err(DriveError::LedgerPoisoned),
+            };
+            // Each alert's loss is its own record: the order they are written in does not matter.
+            let keep = self.losses.len().saturating_sub(PER_LOCK);
+            let n = self.losses.len() - keep;
+            for (id, cause, at_ms) in self.losses.drain(keep..) {
+                l.lose(id, cause, at_ms)?;
             }
-            Err(TryLockError::Poisoned(_)) => return Err(DriveError::LedgerPoisoned),
-        };
-        let n = self.losses.len() as u64;
-        for (id, cause, at_ms) in self.losses.drain(..) {
-            l.lose(id, cause, at_ms)?;
+            drop(l);
+            self.progress
+                .alerts_lost_in_model
+                .fetch_add(n as u64, Relaxed);
         }
-        self.progress.alerts_lost_in_model.fetch_add(n, Relaxed);
         Ok(())
     }
+}
 
-    fn sleep_until(&self, scenario_us: u64) {
-        let at = self.clock.instant_at_us(scenario_us).into_std();
-        let now = Instant::now();
-        if at > now {
-            std::thread::sleep((at - now).min(MAX_SLEEP));
+/// The hand-over thread: each exit to the sink at its intended time.
+struct HandOver {
+    clock: ScenarioClock,
+    sink: Arc<dyn Sink>,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+    due: Receiver<Outbound>,
+    /// Lateness of hand-overs, real µs.
+    lag_us: Histogram<u64>,
+    handed_over: u64,
+    realtime: bool,
+}
+
+impl HandOver {
+    fn new(
+        clock: ScenarioClock,
+        sink: Arc<dyn Sink>,
+        progress: Arc<Progress>,
+        stop: Arc<AtomicBool>,
+        due: Receiver<Outbound>,
+    ) -> Result<Self, DriveError> {
+        Ok(HandOver {
+            clock,
+            sink,
+            progress,
+            stop,
+            due,
+            lag_us: Histogram::new(3)?,
+            handed_over: 0,
+            realtime: false,
+        })
+    }
+
+    fn run(mut self) -> Self {
+        self.realtime = realtime_priority();
+        let mut next: Option<Outbound> = None;
+        while !self.stop.load(Relaxed) {
+            let o = match next.take() {
+                Some(o) => o,
+                None => match self.due.recv_timeout(MAX_SLEEP) {
+                    Ok(o) => o,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    // The model has finished and everything it sent is handed over.
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            let intended = self.clock.instant_at_us(o.exit_ms * 1000).into_std();
+            if Instant::now() < intended {
+                sleep_until(intended);
+                next = Some(o);
+                continue;
+            }
+            self.sink.submit(o);
+            let late_us = Instant::now()
+                .saturating_duration_since(intended)
+                .as_micros() as u64;
+            // `record` grows the histogram as needed (`saturating_record` would clamp at its
+            // current top, 2 ms at the start); only a value beyond u64 range can fail.
+            if self.lag_us.record(late_us).is_err() {
+                self.lag_us.saturating_record(late_us);
+            }
+            self.handed_over += 1;
+            self.progress
+                .last_lag_ms
+                .store(scenario_ms(&self.clock, late_us), Relaxed);
+            self.progress.alerts_submitted.fetch_add(1, Relaxed);
         }
+        self
     }
 
-    /// A real-time lateness (µs) in scenario ms, rounded up.
-    fn scenario_ms(&self, real_us: u64) -> u64 {
-        (real_us as f64 * self.clock.scale() / 1000.0).ceil() as u64
-    }
-
-    fn report(&self) -> DriveReport {
+    fn report(&self, clock: ScenarioClock, model: SimReport) -> DriveReport {
         let h = &self.lag_us;
         let q = |q: f64| {
             if h.is_empty() {
@@ -319,15 +383,46 @@ impl Paced {
         };
         let real_ms = |us: u64| us as f64 / 1000.0;
         DriveReport {
-            end_ms: self.clock.now_ms(),
-            max_lag_ms: self.scenario_ms(h.max()),
-            p99_lag_ms: self.scenario_ms(q(0.99)),
-            p999_lag_ms: self.scenario_ms(q(0.999)),
+            end_ms: clock.now_ms(),
+            max_lag_ms: scenario_ms(&clock, h.max()),
+            p99_lag_ms: scenario_ms(&clock, q(0.99)),
+            p999_lag_ms: scenario_ms(&clock, q(0.999)),
             max_lag_real_ms: real_ms(h.max()),
             p99_lag_real_ms: real_ms(q(0.99)),
             p999_lag_real_ms: real_ms(q(0.999)),
-            submitted: self.submitted,
-            ..DriveReport::from_model(self.sim.report())
+            hand_over_realtime: self.realtime,
+            submitted: self.handed_over,
+            ..DriveReport::from_model(model)
         }
     }
+}
+
+/// Asks for real-time (SCHED_FIFO, lowest priority) scheduling for the calling thread, so that it
+/// preempts ordinary threads when its sleep ends instead of waiting for a core. Best effort: it
+/// needs the privilege (root or CAP_SYS_NICE). The hand-over thread sleeps between hand-overs and
+/// does little work when awake, so it cannot starve the rest of the machine (and the kernel caps
+/// real-time threads at 95% of a core in any case).
+fn realtime_priority() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            RealtimeThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        let fifo = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
+        match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, fifo) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!("hand-over thread keeps ordinary scheduling: {e:?}");
+                false
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+/// A real-time lateness (µs) in scenario ms, rounded up.
+fn scenario_ms(clock: &ScenarioClock, real_us: u64) -> u64 {
+    (real_us as f64 * clock.scale() / 1000.0).ceil() as u64
 }
