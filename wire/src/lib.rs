@@ -1,4 +1,4 @@
-//! The `csp-alert/1` wire protocol: frame types, their byte layout, and a sans-IO decoder.
+//! The `csp-alert/2` wire protocol: frame types, their byte layout, and a sans-IO decoder.
 //!
 //! Both ends of the QUIC connection (the harness's egress and the reference ingest endpoint) speak
 //! length-prefixed frames on long-lived bidirectional streams; `docs/protocol.md` is the normative
