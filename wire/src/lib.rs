@@ -79,7 +79,9 @@ impl std::str::FromStr for RunId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || BadRunId(s.chars().take(64).collect());
-        if s.len() != 2 * RUN_ID_LEN || !s.is_ascii() {
+        // Hex digits only: `from_str_radix` alone also takes a sign, so "+f+f…" would read as a
+        // run id that is not written that way anywhere.
+        if s.len() != 2 * RUN_ID_LEN || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut out = [0u8; RUN_ID_LEN];
