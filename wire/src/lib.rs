@@ -313,16 +313,21 @@ impl WireError {
 }
 
 impl Frame {
-    /// Length of the encoded frame, header included.
+    /// How many bytes [`Frame::encode`] appends, headers included: after the encoder has cut
+    /// over-long fields, and for ACK and DUPLICATE over every frame the ids take (none for no ids).
     pub fn encoded_len(&self) -> usize {
-        HEADER_LEN
-            + match self {
-                Frame::Hello(h) => 4 + RUN_ID_LEN + h.token.len(),
-                Frame::Alert(a) => ALERT_FIXED_LEN + a.payload.len(),
-                Frame::Ack(ids) | Frame::Duplicate(ids) => 2 + 8 * ids.len(),
-                Frame::Reject(r) => 8 + 2 + 2 + r.text.len(),
-                Frame::Error(e) => 2 + 2 + e.text.len(),
+        match self {
+            Frame::Hello(h) => HEADER_LEN + 4 + RUN_ID_LEN + head(&h.token, MAX_TOKEN_LEN).len(),
+            Frame::Alert(a) => {
+                HEADER_LEN + ALERT_FIXED_LEN + head(&a.payload, MAX_PAYLOAD_LEN).len()
             }
+            Frame::Ack(ids) | Frame::Duplicate(ids) => ids
+                .chunks(MAX_ACK_IDS)
+                .map(|chunk| HEADER_LEN + 2 + 8 * chunk.len())
+                .sum(),
+            Frame::Reject(r) => HEADER_LEN + 8 + 2 + 2 + truncate_utf8(&r.text, MAX_TEXT_LEN).len(),
+            Frame::Error(e) => HEADER_LEN + 2 + 2 + truncate_utf8(&e.text, MAX_TEXT_LEN).len(),
+        }
     }
 
     /// Appends the encoded frame to `dst`.
@@ -350,7 +355,7 @@ fn put_header(dst: &mut BytesMut, ty: u8, body_len: usize) {
 
 /// Appends a HELLO frame (the token is truncated to [`MAX_TOKEN_LEN`]).
 pub fn encode_hello(dst: &mut BytesMut, version: u16, run_id: &RunId, token: &[u8]) {
-    let token = &token[..token.len().min(MAX_TOKEN_LEN)];
+    let token = head(token, MAX_TOKEN_LEN);
     put_header(dst, frame_type::HELLO, 4 + RUN_ID_LEN + token.len());
     dst.put_u16(version);
     dst.put_slice(&run_id.0);
@@ -360,7 +365,7 @@ pub fn encode_hello(dst: &mut BytesMut, version: u16, run_id: &RunId, token: &[u
 
 /// Appends an ALERT frame (the payload is truncated to [`MAX_PAYLOAD_LEN`]).
 pub fn encode_alert(dst: &mut BytesMut, h: &AlertHeader, payload: &[u8]) {
-    let payload = &payload[..payload.len().min(MAX_PAYLOAD_LEN)];
+    let payload = head(payload, MAX_PAYLOAD_LEN);
     put_header(dst, frame_type::ALERT, ALERT_FIXED_LEN + payload.len());
     dst.put_u64(h.alert_id);
     dst.put_u16(h.code);
@@ -409,6 +414,11 @@ pub fn encode_error(dst: &mut BytesMut, code: u16, text: &str) {
     dst.put_u16(code);
     dst.put_u16(text.len() as u16);
     dst.put_slice(text.as_bytes());
+}
+
+/// The first `max` bytes of `b` (all of it if shorter).
+fn head(b: &[u8], max: usize) -> &[u8] {
+    &b[..b.len().min(max)]
 }
 
 fn truncate_utf8(s: &str, max: usize) -> &str {
