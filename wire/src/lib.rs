@@ -344,8 +344,9 @@ impl Frame {
     /// Appends the encoded frame to `dst`.
     ///
     /// Callers keep fields within the limits (payload ≤ [`MAX_PAYLOAD_LEN`], ≤ [`MAX_ACK_IDS`]
-    /// ids, text ≤ [`MAX_TEXT_LEN`], token ≤ [`MAX_TOKEN_LEN`]); over-long text and tokens are
-    /// truncated here so the frame always stays decodable.
+    /// ids, text ≤ [`MAX_TEXT_LEN`], token ≤ [`MAX_TOKEN_LEN`]); an over-long payload, text or
+    /// token is cut here and more ids go in further frames (no ids, no frame), so what is written
+    /// always decodes.
     pub fn encode(&self, dst: &mut BytesMut) {
         match self {
             Frame::Hello(h) => encode_hello(dst, h.version, &h.run_id, &h.token),
