@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Mutation testing (cargo-mutants) of the model's core and the ledger, each file's mutants judged by
-# its own package's tests only (not the calibration or end-to-end tests), so a run takes minutes.
+# Mutation testing (cargo-mutants) of the model's core, the ledger and the wire codec, each file's
+# mutants judged by its own package's tests only (not the calibration or end-to-end tests), so a run
+# takes minutes.
 # Not a test: the scores and the surviving mutants are recorded in docs/testing.md.
 #
-# Usage: bench/mutants/run.sh [PACKAGE ...]   (default: csp-model and ledger; works on a copy of
+# Usage: bench/mutants/run.sh [PACKAGE ...]   (default: csp-model, ledger and wire; works on a copy of
 #        the tree, never in place)
 # Output: bench/mutants/out/<package>/mutants.out (git-ignored) and one line per file:
 #   score = caught / (caught + missed); timeouts (a mutant that makes the tests hang: detected)
@@ -16,6 +17,7 @@ command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 declare -A FILES=(
   [csp-model]="model/src/network.rs model/src/channel.rs model/src/stage.rs model/src/hub.rs model/src/sim.rs"
   [ledger]="ledger/src/lib.rs ledger/src/vocab.rs ledger/src/region.rs ledger/src/text_pos.rs"
+  [wire]="wire/src/lib.rs"
 )
 
 summarise() { # outcomes.json file
@@ -30,8 +32,12 @@ summarise() { # outcomes.json file
 }
 
 PKGS=("$@")
-[ ${#PKGS[@]} -eq 0 ] && PKGS=(csp-model ledger)
+[ ${#PKGS[@]} -eq 0 ] && PKGS=(csp-model ledger wire)
 for pkg in "${PKGS[@]}"; do
+  if [ -z "${FILES[$pkg]:-}" ]; then
+    echo "bench/mutants/run.sh: unknown package '$pkg' (known: ${!FILES[*]})" >&2
+    exit 2
+  fi
   out="bench/mutants/out/$pkg"
   mkdir -p "$out"
   args=()

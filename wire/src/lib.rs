@@ -1,4 +1,4 @@
-//! The `csp-alert/1` wire protocol: frame types, their byte layout, and a sans-IO decoder.
+//! The `csp-alert/2` wire protocol: frame types, their byte layout, and a sans-IO decoder.
 //!
 //! Both ends of the QUIC connection (the harness's egress and the reference ingest endpoint) speak
 //! length-prefixed frames on long-lived bidirectional streams; `docs/protocol.md` is the normative
@@ -26,6 +26,13 @@ pub const MAX_FRAME_LEN: usize = 4096;
 pub const HEADER_LEN: usize = 5;
 /// Fixed part of an ALERT body (everything but the payload bytes).
 pub const ALERT_FIXED_LEN: usize = 8 + 2 + 8 + 1 + 8 + 4 + 2;
+/// Fixed part of a HELLO body: version (2 bytes), run id, token length (2).
+const HELLO_FIXED_LEN: usize = 2 + RUN_ID_LEN + 2;
+// Fixed parts of the REJECT body (alert id 8 bytes, reason 2, text length 2) and the ERROR body
+// (code 2, text length 2), written as totals: as sums, `2 + 2` and `2 * 2` would be the same
+// number, which no test can tell apart.
+const REJECT_FIXED_LEN: usize = 12;
+const ERROR_FIXED_LEN: usize = 4;
 /// Most payload bytes an ALERT frame can carry within [`MAX_FRAME_LEN`].
 pub const MAX_PAYLOAD_LEN: usize = MAX_FRAME_LEN - 1 - ALERT_FIXED_LEN;
 /// Most alert ids in one ACK or DUPLICATE frame.
@@ -79,7 +86,9 @@ impl std::str::FromStr for RunId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || BadRunId(s.chars().take(64).collect());
-        if s.len() != 2 * RUN_ID_LEN || !s.is_ascii() {
+        // Hex digits only: `from_str_radix` alone also takes a sign, so "+f+f…" would read as a
+        // run id that is not written that way anywhere.
+        if s.len() != 2 * RUN_ID_LEN || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut out = [0u8; RUN_ID_LEN];
@@ -311,23 +320,33 @@ impl WireError {
 }
 
 impl Frame {
-    /// Length of the encoded frame, header included.
+    /// How many bytes [`Frame::encode`] appends, headers included: after the encoder has cut
+    /// over-long fields, and for ACK and DUPLICATE over every frame the ids take (none for no ids).
     pub fn encoded_len(&self) -> usize {
-        HEADER_LEN
-            + match self {
-                Frame::Hello(h) => 4 + RUN_ID_LEN + h.token.len(),
-                Frame::Alert(a) => ALERT_FIXED_LEN + a.payload.len(),
-                Frame::Ack(ids) | Frame::Duplicate(ids) => 2 + 8 * ids.len(),
-                Frame::Reject(r) => 8 + 2 + 2 + r.text.len(),
-                Frame::Error(e) => 2 + 2 + e.text.len(),
+        match self {
+            Frame::Hello(h) => HEADER_LEN + HELLO_FIXED_LEN + head(&h.token, MAX_TOKEN_LEN).len(),
+            Frame::Alert(a) => {
+                HEADER_LEN + ALERT_FIXED_LEN + head(&a.payload, MAX_PAYLOAD_LEN).len()
             }
+            Frame::Ack(ids) | Frame::Duplicate(ids) => ids
+                .chunks(MAX_ACK_IDS)
+                .map(|chunk| HEADER_LEN + 2 + 8 * chunk.len())
+                .sum(),
+            Frame::Reject(r) => {
+                HEADER_LEN + REJECT_FIXED_LEN + truncate_utf8(&r.text, MAX_TEXT_LEN).len()
+            }
+            Frame::Error(e) => {
+                HEADER_LEN + ERROR_FIXED_LEN + truncate_utf8(&e.text, MAX_TEXT_LEN).len()
+            }
+        }
     }
 
     /// Appends the encoded frame to `dst`.
     ///
     /// Callers keep fields within the limits (payload ≤ [`MAX_PAYLOAD_LEN`], ≤ [`MAX_ACK_IDS`]
-    /// ids, text ≤ [`MAX_TEXT_LEN`], token ≤ [`MAX_TOKEN_LEN`]); over-long text and tokens are
-    /// truncated here so the frame always stays decodable.
+    /// ids, text ≤ [`MAX_TEXT_LEN`], token ≤ [`MAX_TOKEN_LEN`]); an over-long payload, text or
+    /// token is cut here and more ids go in further frames (no ids, no frame), so what is written
+    /// always decodes.
     pub fn encode(&self, dst: &mut BytesMut) {
         match self {
             Frame::Hello(h) => encode_hello(dst, h.version, &h.run_id, &h.token),
@@ -348,8 +367,8 @@ fn put_header(dst: &mut BytesMut, ty: u8, body_len: usize) {
 
 /// Appends a HELLO frame (the token is truncated to [`MAX_TOKEN_LEN`]).
 pub fn encode_hello(dst: &mut BytesMut, version: u16, run_id: &RunId, token: &[u8]) {
-    let token = &token[..token.len().min(MAX_TOKEN_LEN)];
-    put_header(dst, frame_type::HELLO, 4 + RUN_ID_LEN + token.len());
+    let token = head(token, MAX_TOKEN_LEN);
+    put_header(dst, frame_type::HELLO, HELLO_FIXED_LEN + token.len());
     dst.put_u16(version);
     dst.put_slice(&run_id.0);
     dst.put_u16(token.len() as u16);
@@ -358,7 +377,7 @@ pub fn encode_hello(dst: &mut BytesMut, version: u16, run_id: &RunId, token: &[u
 
 /// Appends an ALERT frame (the payload is truncated to [`MAX_PAYLOAD_LEN`]).
 pub fn encode_alert(dst: &mut BytesMut, h: &AlertHeader, payload: &[u8]) {
-    let payload = &payload[..payload.len().min(MAX_PAYLOAD_LEN)];
+    let payload = head(payload, MAX_PAYLOAD_LEN);
     put_header(dst, frame_type::ALERT, ALERT_FIXED_LEN + payload.len());
     dst.put_u64(h.alert_id);
     dst.put_u16(h.code);
@@ -393,7 +412,7 @@ fn encode_ids(dst: &mut BytesMut, ty: u8, ids: &[u64]) {
 /// Appends a REJECT frame (text truncated to [`MAX_TEXT_LEN`] bytes on a char boundary).
 pub fn encode_reject(dst: &mut BytesMut, alert_id: u64, reason: u16, text: &str) {
     let text = truncate_utf8(text, MAX_TEXT_LEN);
-    put_header(dst, frame_type::REJECT, 8 + 2 + 2 + text.len());
+    put_header(dst, frame_type::REJECT, REJECT_FIXED_LEN + text.len());
     dst.put_u64(alert_id);
     dst.put_u16(reason);
     dst.put_u16(text.len() as u16);
@@ -403,21 +422,21 @@ pub fn encode_reject(dst: &mut BytesMut, alert_id: u64, reason: u16, text: &str)
 /// Appends an ERROR frame (text truncated to [`MAX_TEXT_LEN`] bytes on a char boundary).
 pub fn encode_error(dst: &mut BytesMut, code: u16, text: &str) {
     let text = truncate_utf8(text, MAX_TEXT_LEN);
-    put_header(dst, frame_type::ERROR, 2 + 2 + text.len());
+    put_header(dst, frame_type::ERROR, ERROR_FIXED_LEN + text.len());
     dst.put_u16(code);
     dst.put_u16(text.len() as u16);
     dst.put_slice(text.as_bytes());
 }
 
+/// The first `max` bytes of `b` (all of it if shorter).
+fn head(b: &[u8], max: usize) -> &[u8] {
+    &b[..b.len().min(max)]
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary, so cut
+/// text is still UTF-8 (the receiver refuses anything else).
 fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..s.floor_char_boundary(max)]
 }
 
 /// Fills `out` with the harness's deterministic stand-in for a GBCS alert payload.
@@ -542,7 +561,12 @@ impl Decoder {
 fn decode_body(ty: u8, mut b: Bytes) -> Result<Frame, WireError> {
     match ty {
         frame_type::HELLO => {
-            need(&b, 4 + RUN_ID_LEN, "HELLO", "shorter than its fixed fields")?;
+            need(
+                &b,
+                HELLO_FIXED_LEN,
+                "HELLO",
+                "shorter than its fixed fields",
+            )?;
             let version = b.get_u16();
             let mut run_id = [0u8; RUN_ID_LEN];
             b.copy_to_slice(&mut run_id);
@@ -590,7 +614,12 @@ fn decode_body(ty: u8, mut b: Bytes) -> Result<Frame, WireError> {
         frame_type::ACK => ids_body(b, "ACK").map(Frame::Ack),
         frame_type::DUPLICATE => ids_body(b, "DUPLICATE").map(Frame::Duplicate),
         frame_type::REJECT => {
-            need(&b, 12, "REJECT", "shorter than its fixed fields")?;
+            need(
+                &b,
+                REJECT_FIXED_LEN,
+                "REJECT",
+                "shorter than its fixed fields",
+            )?;
             let alert_id = b.get_u64();
             let reason = b.get_u16();
             let text = text_field(b, "REJECT")?;
@@ -601,7 +630,12 @@ fn decode_body(ty: u8, mut b: Bytes) -> Result<Frame, WireError> {
             }))
         }
         frame_type::ERROR => {
-            need(&b, 4, "ERROR", "shorter than its fixed fields")?;
+            need(
+                &b,
+                ERROR_FIXED_LEN,
+                "ERROR",
+                "shorter than its fixed fields",
+            )?;
             let code = b.get_u16();
             let text = text_field(b, "ERROR")?;
             Ok(Frame::Error(ErrorFrame { code, text }))

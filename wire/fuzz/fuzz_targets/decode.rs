@@ -1,4 +1,4 @@
-//! Fuzzes the `csp-alert/1` frame decoder: any bytes, pushed in any chunking, must never panic,
+//! Fuzzes the `csp-alert/2` frame decoder: any bytes, pushed in any chunking, must never panic,
 //! never make the decoder hold more than one frame's worth of bytes beyond the last chunk, and
 //! every frame it does decode must re-encode to bytes that decode to the same frame.
 
