@@ -54,7 +54,7 @@ impl Region {
     /// title was recorded are read back with these).
     const KNOWN: [Region; 2] = [Region::NORTH, Region::CENTRAL_SOUTH];
 
-    /// The codes the csp-alert/1 protocol registers for the region byte (`docs/protocol.md`): what
+    /// The codes the csp-alert/2 protocol registers for the region byte (`docs/protocol.md`): what
     /// a receiving endpoint accepts. A sender takes its code from its profile, not from here.
     const WIRE_REGISTRY: [(u8, Region); 2] = [(1, Region::NORTH), (2, Region::CENTRAL_SOUTH)];
 
@@ -116,7 +116,7 @@ impl Region {
             .map(|(c, _)| c)
     }
 
-    /// The region a csp-alert/1 region byte stands for, if the protocol registers it.
+    /// The region a csp-alert/2 region byte stands for, if the protocol registers it.
     pub fn from_wire(code: u8) -> Option<Region> {
         Self::WIRE_REGISTRY
             .into_iter()
