@@ -2,7 +2,7 @@
 # The egress ratio (issue 12, goal 1): acknowledged alerts/s of the harness's egress beside a raw
 # quinn client, with the same frame size and transport settings, back to back in one script.
 #
-#   bench/egress/run.sh [--reps 3] [--baseline BIN] [-- egress-bench run options...]
+#   bench/egress/run.sh [--reps 3] [--baseline-rev REV | --baseline BIN] [-- egress-bench run options...]
 #
 # Each repetition runs, in this order (interleaved, so that drift on a shared machine hits every
 # configuration alike):
@@ -10,8 +10,10 @@
 #   egress -> raw     the harness's egress (engine + QUIC transport + ledger), raw quinn server
 #   raw    -> ingest  raw quinn client, the reference ingest `run` embeds (ledger file)
 #   egress -> ingest  the harness's egress, the reference ingest (what `csp-harness run` does)
-# and, with --baseline BIN (an egress-bench built from another commit, e.g. main), that build's
-# egress -> raw and egress -> ingest, for a before/after.
+# and, with --baseline-rev REV (e.g. main), the same two egress runs with the egress of commit
+# REV: this bench program is built against REV's tree (exported with git archive under
+# ${TMPDIR:-/tmp}/egress-bench-REV, kept between runs), so only the egress differs. --baseline BIN
+# takes an egress-bench built some other way.
 #
 # Prints every run, then per configuration the median acks/s and CPU ns per alert, and the ratios
 # against raw -> raw. Run it at normal priority. A run whose threads waited for a core (runqueue
@@ -23,13 +25,15 @@ cd "$(dirname "$0")/../.."
 
 reps=3
 baseline=""
+baseline_rev=""
 extra=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --reps) reps="$2"; shift 2 ;;
         --baseline) baseline="$2"; shift 2 ;;
+        --baseline-rev) baseline_rev="$2"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -37,6 +41,26 @@ done
 # Build under nice (the build must not disturb other people's measurements); measure without.
 nice -n 15 cargo build --quiet --release -p egress-bench
 bin=target/release/egress-bench
+if [[ -n "$baseline_rev" ]]; then
+    rev=$(git rev-parse --short "$baseline_rev^{commit}")
+    dir="${TMPDIR:-/tmp}/egress-bench-$rev"
+    if [[ ! -d "$dir/src" ]]; then
+        mkdir -p "$dir/src"
+        git archive "$rev" | tar -x -C "$dir/src"
+    fi
+    # This bench program (only if it changed: a copy would make cargo rebuild it), as a member
+    # of REV's workspace.
+    if ! diff -rq bench/egress "$dir/src/bench/egress" >/dev/null 2>&1; then
+        rm -rf "$dir/src/bench/egress"
+        mkdir -p "$dir/src/bench"
+        cp -r bench/egress "$dir/src/bench/egress"
+    fi
+    grep -q '"bench/egress"' "$dir/src/Cargo.toml" ||
+        sed -i 's|^members = \[\(.*\)\]|members = [\1, "bench/egress"]|' "$dir/src/Cargo.toml"
+    echo "# building the baseline ($rev) in $dir (nice, first time: minutes)"
+    (cd "$dir/src" && CARGO_TARGET_DIR="$dir/target" nice -n 15 cargo build --quiet --release -p egress-bench)
+    baseline="$dir/target/release/egress-bench"
+fi
 if [[ -n "$baseline" && ! -x "$baseline" ]]; then
     echo "--baseline $baseline: not an executable" >&2
     exit 2
@@ -49,7 +73,7 @@ echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 configs=("raw raw $bin" "egress raw $bin" "raw ingest $bin" "egress ingest $bin")
-[[ -n "$baseline" ]] && configs+=("egress raw $baseline baseline" "egress ingest $baseline baseline")
+[[ -n "$baseline" ]] && configs+=("egress raw $baseline ${baseline_rev:-baseline}" "egress ingest $baseline ${baseline_rev:-baseline}")
 for rep in $(seq 1 "$reps"); do
     for c in "${configs[@]}"; do
         read -r client server b tag <<<"$c"

@@ -695,7 +695,7 @@ impl Sink for EngineSink {
     }
 }
 
-type Shutdown = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+type Shutdown = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// A running engine: a connection pool to the endpoint and the sink that feeds it.
 pub struct Engine {
