@@ -19,7 +19,7 @@
 # against raw -> raw. Run it at normal priority. A run whose threads waited for a core (runqueue
 # wait, from /proc schedstat) longer than they ran is marked DISTURBED: its acks/s measured the
 # other work on the machine; repeat the script when the machine is quieter. CPU ns per alert moves
-# much less with such load than acks/s does.
+# much less with such load than acks/s does. The output is also written to bench/egress/last-run.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -37,6 +37,9 @@ while [[ $# -gt 0 ]]; do
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+
+# Everything printed is also kept in bench/egress/last-run.txt (RESULTS.md quotes it).
+exec > >(tee bench/egress/last-run.txt)
 
 # Build under nice (the build must not disturb other people's measurements); measure without.
 nice -n 15 cargo build --quiet --release -p egress-bench
