@@ -534,6 +534,9 @@ impl RawLane {
                 let first = self.next.fetch_add(want, Ordering::Relaxed);
                 let last = first.saturating_add(want).min(self.n);
                 exhausted = last >= self.n;
+                // The same frames as the egress's QUIC lane encodes (`quic::encode_batch`), from
+                // `wire` alone: the raw client uses nothing of the egress's send path, and this
+                // program must build against older egress versions (`run.sh --baseline-rev`).
                 for hub in first..last {
                     let o = alert(hub);
                     let h = AlertHeader {
