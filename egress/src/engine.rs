@@ -29,11 +29,12 @@
 //! It never touches a socket or a wire format: that is the [`Transport`]'s job.
 
 use crate::backoff::{Backoff, RetryPolicy};
+use crate::inflight::InFlight;
 use crate::transport::{ConnectError, Lane, LaneEnd, Reply, Transport, Verdict};
 use crossbeam_queue::ArrayQueue;
 use ledger::{AlertId, Fate, Ledger, LedgerError, LossCause};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -142,7 +143,6 @@ pub struct EgressStats {
 /// Atomic counters behind [`EgressStats`].
 #[derive(Debug, Default)]
 struct Counters {
-    submitted: AtomicU64,
     queue_overflow: AtomicU64,
     frames_sent: AtomicU64,
     resent: AtomicU64,
@@ -176,10 +176,11 @@ fn lag_histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new(3).expect("3 significant digits is a valid precision")
 }
 
-/// Records a lag, growing the histogram for it (clamped only if growing is impossible).
-fn record_lag(h: &mut hdrhistogram::Histogram<u64>, v: u64) {
-    if h.record(v).is_err() {
-        h.saturating_record(v);
+/// Records `n` lags of `v`, growing the histogram for them (clamped only if growing is
+/// impossible).
+fn record_lag(h: &mut hdrhistogram::Histogram<u64>, v: u64, n: u64) {
+    if h.record_n(v, n).is_err() {
+        h.saturating_record_n(v, n);
     }
 }
 
@@ -222,6 +223,18 @@ impl std::fmt::Debug for StatusCounts {
     }
 }
 
+/// What only `submit` writes, on a cache line of its own: the sink is called for every alert from
+/// the driver's thread, and sharing a line with what the lanes write made every call wait for
+/// that line to come back from another core.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Producer {
+    /// Alerts handed to `submit`.
+    submitted: AtomicU64,
+    /// Alerts admitted to the queue (not after the drain began), counted before they are pushed.
+    admitted: AtomicU64,
+}
+
 /// State shared by the sink, the workers and the drain.
 #[derive(Debug)]
 struct Shared {
@@ -235,8 +248,13 @@ struct Shared {
     retry: Mutex<VecDeque<Queued>>,
     retry_len: AtomicUsize,
     work: Notify,
-    /// Admitted alerts not yet fated by the engine (queued or in flight).
-    outstanding: AtomicU64,
+    /// Lanes waiting in `take` for the queue to fill: `submit` wakes one only if there is one, so
+    /// a busy engine takes alerts without a wake-up per alert.
+    idle: AtomicUsize,
+    producer: Producer,
+    /// Admitted alerts fated by the engine (or lost on a full queue). `admitted - settled` is
+    /// what is outstanding (queued or in flight).
+    settled: AtomicU64,
     closing: AtomicBool,
     stop: watch::Sender<bool>,
     fatal: watch::Sender<Option<String>>,
@@ -250,6 +268,22 @@ struct Shared {
     lag: Mutex<hdrhistogram::Histogram<u64>>,
     last_error: Mutex<Option<String>>,
     started: Instant,
+}
+
+/// Counts a lane as idle while it lives (a `take` cancelled mid-wait included).
+struct IdleGuard<'a>(&'a AtomicUsize);
+
+impl<'a> IdleGuard<'a> {
+    fn new(idle: &'a AtomicUsize) -> Self {
+        idle.fetch_add(1, Ordering::SeqCst);
+        IdleGuard(idle)
+    }
+}
+
+impl Drop for IdleGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -266,28 +300,52 @@ struct Recorded {
 
 impl Shared {
     fn admit(&self, alert: Outbound) {
-        bump(&self.counters.submitted, 1);
+        bump(&self.producer.submitted, 1);
         if self.closing.load(Ordering::Acquire) {
             bump(&self.counters.submitted_after_drain, 1);
             return;
         }
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.producer.admitted.fetch_add(1, Ordering::AcqRel);
         match self.queue.push(Queued { alert, sends: 0 }) {
-            Ok(()) => self.work.notify_one(),
+            Ok(()) => self.wake_idle_lane(),
             Err(_) => {
-                self.outstanding.fetch_sub(1, Ordering::AcqRel);
                 bump(&self.counters.queue_overflow, 1);
-                self.lose(&[alert.id], LossCause::SendQueueOverflow);
+                self.lose_admitted(&[alert.id], LossCause::SendQueueOverflow);
             }
         }
     }
 
-    /// Up to `max` queued alerts (alerts to resend first); waits until there is at least one.
-    /// Alerts already past their deadline are lost here instead of being sent. Cancel-safe.
-    async fn take(&self, max: usize) -> Vec<Queued> {
+    /// Wakes one lane waiting for work, if any lane is waiting. Pairs with the idle count and
+    /// the re-check in `take`: either the lane's re-check sees what was queued, or this sees the
+    /// lane counted as idle (both sides order their operations with `SeqCst`).
+    fn wake_idle_lane(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.idle.load(Ordering::SeqCst) > 0 {
+            self.work.notify_one();
+        }
+    }
+
+    /// Admitted alerts not yet fated (queued or in flight). Never less than the true count:
+    /// `settled` is read first, and only grows.
+    fn outstanding(&self) -> u64 {
+        let settled = self.settled.load(Ordering::SeqCst);
+        self.producer
+            .admitted
+            .load(Ordering::SeqCst)
+            .saturating_sub(settled)
+    }
+
+    /// Whether nothing is queued (fresh or to resend).
+    fn queue_empty(&self) -> bool {
+        self.queue.is_empty() && self.retry_len.load(Ordering::SeqCst) == 0
+    }
+
+    /// Fills `batch` (emptied first) with up to `max` queued alerts, alerts to resend first;
+    /// waits until there is at least one. Alerts already past their deadline are lost here
+    /// instead of being sent. Cancel-safe: it only waits while `batch` is empty.
+    async fn take(&self, max: usize, batch: &mut Vec<Queued>) {
         loop {
-            let notified = self.work.notified();
-            let mut batch = Vec::new();
+            batch.clear();
             if self.retry_len.load(Ordering::Acquire) > 0 {
                 let mut r = lock(&self.retry);
                 let n = max.min(r.len());
@@ -301,27 +359,38 @@ impl Shared {
                 }
             }
             if !batch.is_empty() {
-                if !self.queue.is_empty() || self.retry_len.load(Ordering::Acquire) > 0 {
-                    self.work.notify_one();
+                if !self.queue_empty() {
+                    self.wake_idle_lane();
                 }
-                let now = self.clock.now_ms();
-                let expired: Vec<AlertId> = batch
-                    .iter()
-                    .filter(|q| self.is_expired(&q.alert, now))
-                    .map(|q| q.alert.id)
-                    .collect();
-                if !expired.is_empty() {
-                    batch.retain(|q| !self.is_expired(&q.alert, now));
-                    bump(&self.counters.expired, expired.len() as u64);
-                    self.lose_admitted(&expired, LossCause::EndpointUnreachable);
+                if self.cfg.alert_deadline_ms.is_some() {
+                    let now = self.clock.now_ms();
+                    let mut expired = Vec::new();
+                    batch.retain(|q| {
+                        let late = self.is_expired(&q.alert, now);
+                        if late {
+                            expired.push(q.alert.id);
+                        }
+                        !late
+                    });
+                    if !expired.is_empty() {
+                        bump(&self.counters.expired, expired.len() as u64);
+                        self.lose_admitted(&expired, LossCause::EndpointUnreachable);
+                    }
                 }
                 if !batch.is_empty() {
-                    return batch;
+                    return;
                 }
                 continue;
             }
-            // The timeout is a safety net against a lost wake-up; the notify is the normal path.
-            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+            // Nothing queued: wait, counted as idle, unless something arrived meanwhile. The
+            // timeout is a safety net against a lost wake-up; the notify is the normal path.
+            let notified = self.work.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let _idle = IdleGuard::new(&self.idle);
+            if self.queue_empty() {
+                let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+            }
         }
     }
 
@@ -362,14 +431,19 @@ impl Shared {
     /// Loses admitted alerts (they leave the outstanding count).
     fn lose_admitted(&self, ids: &[AlertId], cause: LossCause) {
         self.lose(ids, cause);
-        self.outstanding
-            .fetch_sub(ids.len() as u64, Ordering::AcqRel);
+        self.settled.fetch_add(ids.len() as u64, Ordering::AcqRel);
     }
 
     /// Records the replies of one read: fates in one ledger lock, resends back on the queue.
-    fn record(&self, replies: &[Reply], inflight: &mut HashMap<AlertId, Queued>) -> Recorded {
+    /// `acked` is scratch space, kept by the lane so that a read allocates nothing.
+    fn record(
+        &self,
+        replies: &[Reply],
+        inflight: &mut InFlight<Queued>,
+        acked: &mut Vec<AlertId>,
+    ) -> Recorded {
         let mut out = Recorded::default();
-        let mut acked = Vec::new();
+        acked.clear();
         let mut rejected = Vec::new();
         let mut again = Vec::new();
         let mut stray_acks = Vec::new();
@@ -378,7 +452,7 @@ impl Shared {
             if let Some(s) = r.status {
                 self.statuses.bump(s);
             }
-            let Some(q) = inflight.remove(&r.id) else {
+            let Some(q) = inflight.remove(r.id) else {
                 match r.verdict {
                     Verdict::Acked | Verdict::AckedDuplicate => stray_acks.push(r.id),
                     _ => bump(&self.counters.unsolicited_replies, 1),
@@ -418,7 +492,7 @@ impl Shared {
         if !acked.is_empty() || !stray_acks.is_empty() {
             let now = self.clock.now_ms();
             let mut l = lock(&self.ledger);
-            for id in &acked {
+            for id in acked.iter() {
                 match l.deliver(*id, now) {
                     Ok(()) => bump(&self.counters.delivered, 1),
                     Err(LedgerError::AlreadyFated {
@@ -439,8 +513,7 @@ impl Shared {
                 }
             }
         }
-        self.outstanding
-            .fetch_sub(acked.len() as u64, Ordering::AcqRel);
+        self.settled.fetch_add(acked.len() as u64, Ordering::AcqRel);
         if !rejected.is_empty() {
             bump(&self.counters.rejected, rejected.len() as u64);
             let mut by = lock(&self.rejected_by);
@@ -474,10 +547,24 @@ impl Shared {
         let now_ms = self.clock.now_ms();
         let mut first = 0;
         {
+            // Alerts of one batch mostly left the model in the same millisecond: one record per
+            // run of equal lags.
             let mut h = lock(&self.lag);
+            let mut run: Option<(u64, u64)> = None;
             for q in batch.iter().filter(|q| q.sends == 0) {
-                record_lag(&mut h, now_ms.saturating_sub(q.alert.exit_ms));
+                let lag = now_ms.saturating_sub(q.alert.exit_ms);
                 first += 1;
+                match &mut run {
+                    Some((v, n)) if *v == lag => *n += 1,
+                    _ => {
+                        if let Some((v, n)) = run.replace((lag, 1)) {
+                            record_lag(&mut h, v, n);
+                        }
+                    }
+                }
+            }
+            if let Some((v, n)) = run {
+                record_lag(&mut h, v, n);
             }
         }
         bump(&self.counters.frames_sent, batch.len() as u64);
@@ -543,19 +630,12 @@ impl Shared {
         self.lose_admitted(&expired, LossCause::EndpointUnreachable);
     }
 
-    fn expire_in_flight(&self, inflight: &mut HashMap<AlertId, Queued>) {
+    fn expire_in_flight(&self, inflight: &mut InFlight<Queued>) {
         if self.cfg.alert_deadline_ms.is_none() {
             return;
         }
         let now = self.clock.now_ms();
-        let expired: Vec<AlertId> = inflight
-            .values()
-            .filter(|q| self.is_expired(&q.alert, now))
-            .map(|q| q.alert.id)
-            .collect();
-        for id in &expired {
-            inflight.remove(id);
-        }
+        let expired = inflight.remove_where(|q| self.is_expired(&q.alert, now));
         bump(&self.counters.expired, expired.len() as u64);
         self.lose_admitted(&expired, LossCause::EndpointUnreachable);
     }
@@ -570,7 +650,7 @@ impl Shared {
         let span_s = g(&c.last_send_ns).saturating_sub(g(&c.first_send_ns)) as f64 / 1e9;
         EgressStats {
             transport: self.transport.clone(),
-            submitted: g(&c.submitted),
+            submitted: g(&self.producer.submitted),
             queue_overflow: g(&c.queue_overflow),
             frames_sent: g(&c.frames_sent),
             resent: g(&c.resent),
@@ -668,7 +748,9 @@ impl Engine {
             clock,
             ledger,
             work: Notify::new(),
-            outstanding: AtomicU64::new(0),
+            idle: AtomicUsize::new(0),
+            producer: Producer::default(),
+            settled: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             stop,
             fatal,
@@ -716,7 +798,7 @@ impl Engine {
 
     /// Alerts admitted but not yet fated (queued or in flight).
     pub fn outstanding(&self) -> u64 {
-        self.shared.outstanding.load(Ordering::Acquire)
+        self.shared.outstanding()
     }
 
     /// The fatal error that stopped the engine, if any.
@@ -749,10 +831,7 @@ impl Engine {
         let sh = self.shared.clone();
         sh.closing.store(true, Ordering::Release);
         let until = Instant::now() + timeout;
-        while sh.outstanding.load(Ordering::Acquire) > 0
-            && Instant::now() < until
-            && sh.fatal.borrow().is_none()
-        {
+        while sh.outstanding() > 0 && Instant::now() < until && sh.fatal.borrow().is_none() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let reachable =
@@ -952,8 +1031,10 @@ async fn run_lane<L: Lane>(
     mut window: usize,
     seed: u64,
 ) -> (Option<LaneEnd>, bool) {
-    let mut inflight: HashMap<AlertId, Queued> = HashMap::with_capacity(cap);
+    let mut inflight: InFlight<Queued> = InFlight::with_capacity(cap);
     let mut replies: Vec<Reply> = Vec::new();
+    let mut acked: Vec<AlertId> = Vec::new();
+    let mut batch: Vec<Queued> = Vec::with_capacity(cap);
     let mut alerts: Vec<Outbound> = Vec::with_capacity(cap);
     let mut progressed = false;
     // A lane that met a retryable failure waits before sending again.
@@ -978,7 +1059,7 @@ async fn run_lane<L: Lane>(
             _ = tick.tick() => sh.expire_in_flight(&mut inflight),
             r = lane.replies(&mut replies) => {
                 // Replies read before a lane error still count.
-                let rec = sh.record(&replies, &mut inflight);
+                let rec = sh.record(&replies, &mut inflight, &mut acked);
                 replies.clear();
                 if let Err(e) = r {
                     break Some(e);
@@ -1000,21 +1081,23 @@ async fn run_lane<L: Lane>(
                 }
             }
             _ = tokio::time::sleep_until(wait.unwrap_or(now)), if wait.is_some() => {}
-            batch = sh.take(window - inflight.len()), if can_send => {
+            _ = sh.take(window - inflight.len(), &mut batch), if can_send => {
                 if sh.paused_until().is_some() {
                     // Back-pressure began while this lane waited for work: honour it.
-                    sh.requeue(batch);
+                    sh.requeue(batch.drain(..));
                     continue;
                 }
                 alerts.clear();
                 alerts.extend(batch.iter().map(|q| q.alert));
                 lane.send(&alerts);
                 sh.note_send(&batch);
-                inflight.extend(batch.into_iter().map(|q| (q.alert.id, Queued { sends: q.sends + 1, ..q })));
+                for q in batch.drain(..) {
+                    inflight.push(q.alert.id, Queued { sends: q.sends + 1, ..q });
+                }
             }
         }
     };
-    sh.requeue(inflight.into_values());
+    sh.requeue(inflight.drain());
     (end, progressed)
 }
 
@@ -1026,12 +1109,12 @@ mod tests {
     fn lag_histogram_reports_tight_percentiles() {
         let mut h = lag_histogram();
         for v in 1..=1000 {
-            record_lag(&mut h, v);
+            record_lag(&mut h, v, 1);
         }
         let p99 = h.value_at_quantile(0.99);
         assert!((990..=1000).contains(&p99), "{p99}");
         assert_eq!(h.max(), 1000);
-        record_lag(&mut h, 1 << 40);
+        record_lag(&mut h, 1 << 40, 1);
         let huge = (1u64 << 40) as f64;
         assert!(
             (h.max() as f64 - huge).abs() <= huge * 0.001,

@@ -22,6 +22,7 @@ pub use quinn;
 pub mod backoff;
 pub mod engine;
 pub mod http;
+mod inflight;
 pub mod payload;
 pub mod quic;
 pub mod transport;
