@@ -19,4 +19,4 @@ pub mod serve;
 pub use exposition::{Exposition, Format, MetricDef, MetricKind, MetricUnit, Registry, Source};
 pub use histogram::{AtomicHistogram, DURATION_BUCKETS_NS, Histogram};
 #[cfg(feature = "http")]
-pub use serve::{MetricsServer, serve};
+pub use serve::{MetricsServer, serve, serve_on};

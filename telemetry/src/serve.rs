@@ -56,7 +56,17 @@ impl Drop for MetricsServer {
 
 /// Binds `addr` and serves `registry` on it in a background task of the current tokio runtime.
 pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result<MetricsServer> {
-    let listener = TcpListener::bind(addr).await?;
+    serve_on(std::net::TcpListener::bind(addr)?, registry)
+}
+
+/// Serves `registry` on a listener bound earlier (so a program can refuse a busy address before
+/// it starts anything else), in a background task of the current tokio runtime.
+pub fn serve_on(
+    listener: std::net::TcpListener,
+    registry: Arc<Registry>,
+) -> std::io::Result<MetricsServer> {
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(accept_loop(listener, registry));
     Ok(MetricsServer { addr, task })
