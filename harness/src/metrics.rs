@@ -531,6 +531,23 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_metric() {
+        let readme = include_str!("../../README.md");
+        for def in RUN_METRICS.iter().chain(INGEST_METRICS) {
+            let name = match def.kind {
+                telemetry::MetricKind::Counter => format!("{}_total", def.family()),
+                telemetry::MetricKind::Info => format!("{}_info", def.family()),
+                _ => def.family(),
+            };
+            assert!(
+                readme.contains(&format!("| `{name}` | {} |", def.kind.as_str())),
+                "README.md's live-metrics tables lack `{name}` ({})",
+                def.kind.as_str()
+            );
+        }
+    }
+
+    #[test]
     fn one_pass_over_the_ledger_counts_every_fate_and_delay() {
         use ledger::{AlertCode, AlertId};
         let mut l = Ledger::new(4);
