@@ -404,7 +404,7 @@ async fn run_async(
     Ok(run)
 }
 
-/// `--metrics-hold`: the final values stay on `/metrics` for a scraper, until the time is up or
+/// `--metrics-hold-s`: the final values stay on `/metrics` for a scraper, until the time is up or
 /// a signal asks the command to stop.
 async fn hold_metrics(server: &telemetry::MetricsServer, hold_s: u64) {
     if hold_s == 0 {
