@@ -31,9 +31,10 @@ COPY --from=build /out/csp-harness /usr/local/bin/csp-harness
 COPY --chown=csp:csp profiles /csp/profiles
 WORKDIR /csp
 USER 10001:10001
-# The reference ingest endpoint (`csp-harness ingest --listen 0.0.0.0:4433`): QUIC, so UDP. The
-# harness serves no metrics port: its figures are the files it writes under /csp/out.
-EXPOSE 4433/udp
+# The reference ingest endpoint (`csp-harness ingest --listen 0.0.0.0:4433`): QUIC, so UDP. Live
+# metrics, when asked for (`--metrics-listen 0.0.0.0:9464`, README "Live metrics"): TCP. The
+# results themselves are the files written under /csp/out.
+EXPOSE 4433/udp 9464/tcp
 VOLUME ["/csp/out"]
 ENTRYPOINT ["csp-harness"]
 CMD ["--help"]

@@ -801,6 +801,12 @@ impl Engine {
         self.shared.outstanding()
     }
 
+    /// A read-only view of the counters that stays valid after [`Engine::drain`] (for a metrics
+    /// exporter reading them on every scrape).
+    pub fn probe(&self) -> EngineProbe {
+        EngineProbe(self.shared.clone())
+    }
+
     /// The fatal error that stopped the engine, if any.
     pub fn fatal(&self) -> Option<String> {
         self.shared.fatal.borrow().clone()
@@ -859,6 +865,27 @@ impl Engine {
             let _ = tokio::time::timeout(Duration::from_secs(1), shutdown()).await;
         }
         sh.stats()
+    }
+}
+
+/// A read-only view of a running (or drained) engine's counters: [`Engine::probe`].
+#[derive(Debug, Clone)]
+pub struct EngineProbe(Arc<Shared>);
+
+impl EngineProbe {
+    /// Counters so far (see [`Engine::stats`]).
+    pub fn stats(&self) -> EgressStats {
+        self.0.stats()
+    }
+
+    /// Alerts admitted but not yet fated (see [`Engine::outstanding`]).
+    pub fn outstanding(&self) -> u64 {
+        self.0.outstanding()
+    }
+
+    /// Connections up now.
+    pub fn connections_up(&self) -> u64 {
+        self.0.connections_up.load(Ordering::Acquire) as u64
     }
 }
 

@@ -31,7 +31,7 @@ pub mod transport;
 mod engine_tests;
 
 pub use backoff::RetryPolicy;
-pub use engine::{EgressStats, Engine, EngineConfig, StartError};
+pub use engine::{EgressStats, Engine, EngineConfig, EngineProbe, StartError};
 pub use transport::{ConnectError, Lane, LaneEnd, Reply, Transport, Verdict};
 
 use ledger::Ledger;
@@ -303,6 +303,11 @@ impl Egress {
     /// Alerts admitted but not yet fated (queued or in flight).
     pub fn outstanding(&self) -> u64 {
         self.engine.outstanding()
+    }
+
+    /// A read-only view of the counters that outlives [`Egress::drain`] (see [`Engine::probe`]).
+    pub fn probe(&self) -> EngineProbe {
+        self.engine.probe()
     }
 
     /// Resolves with the fatal error once the endpoint has refused this client's credentials.

@@ -230,6 +230,19 @@ pub struct RunArgs {
     /// reported apart, and never counts here.
     #[arg(long, default_value_t = 5000, value_name = "MS")]
     pub max_lag_ms: u64,
+    /// Serve live Prometheus/OpenMetrics metrics at http://ADDR/metrics while the run lasts
+    /// (README "Live metrics"); port 0 picks a free port, printed on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep serving /metrics this many real seconds after the results are written, so a scraper
+    /// sees the final values (Ctrl-C ends the wait).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0,
+        requires = "metrics_listen"
+    )]
+    pub metrics_hold_s: u64,
 }
 
 impl RunArgs {
@@ -259,6 +272,8 @@ impl RunArgs {
             in_flight: None,
             drain_s: 300.0,
             max_lag_ms: 5000,
+            metrics_listen: None,
+            metrics_hold_s: 0,
         }
     }
 }

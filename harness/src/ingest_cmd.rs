@@ -32,6 +32,10 @@ pub struct IngestArgs {
     /// Append one CSV line per stored alert to this file (write-ahead, before the ACK).
     #[arg(long)]
     pub ledger: Option<PathBuf>,
+    /// Serve live Prometheus/OpenMetrics metrics at http://ADDR/metrics (stored, duplicates,
+    /// rejected by reason, store latency; README "Live metrics"); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Security settings.
     #[command(flatten)]
     pub security: SecurityArgs,
@@ -175,6 +179,7 @@ impl IngestArgs {
 /// Serves until Ctrl-C, printing the address and the certificate to pin on start and the counters
 /// (JSON) on exit.
 pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let metrics = args.metrics_listen.map(crate::metrics::bind).transpose()?;
     let server = start(args.to_config()).await?;
     let cert = server.cert_pem_path().display().to_string();
     println!(
@@ -191,6 +196,15 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     if let Some(l) = &args.ledger {
         println!("ledger: {}", l.display());
     }
+    let metrics = match metrics {
+        Some(listener) => {
+            let source = std::sync::Arc::new(crate::metrics::IngestSource(server.probe()));
+            let m = crate::metrics::serve(listener, source)?;
+            println!("metrics: {}", m.url());
+            Some(m)
+        }
+        None => None,
+    };
     println!(
         "client authentication: {}{}",
         match &args.security.client_ca {
@@ -216,6 +230,9 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     }
     tokio::signal::ctrl_c().await?;
     let stats = server.shutdown().await;
+    if let Some(m) = metrics {
+        m.shutdown().await;
+    }
     println!("{}", serde_json::to_string(&stats)?);
     Ok(())
 }

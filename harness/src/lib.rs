@@ -15,6 +15,7 @@
 //! - [`host`]: the machine record and the harness's own CPU/memory while it runs.
 //! - [`progress`]: the live display (a bar on a terminal, lines otherwise).
 //! - [`provenance`]: `run.json`, where a result comes from.
+//! - [`metrics`]: `--metrics-listen`, live Prometheus/OpenMetrics metrics of `run` and `ingest`.
 
 pub mod check;
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod exit;
 pub mod host;
 pub mod ingest_cmd;
 pub mod interrupt;
+pub mod metrics;
 pub mod outdir;
 pub mod progress;
 pub mod provenance;

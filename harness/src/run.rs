@@ -154,19 +154,21 @@ fn run_profile(args: RunArgs, profile: Profile) -> anyhow::Result<LoadedRun> {
              (or, for a trial only, --insecure-skip-verify)"
         ));
     }
+    let metrics = args.metrics_listen.map(crate::metrics::bind).transpose()?;
     let profile = Arc::new(profile);
     let out = out_dir(&args.common, &profile)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(run_async(args, profile, out))
+    rt.block_on(run_async(args, profile, out, metrics))
 }
 
 async fn run_async(
     args: RunArgs,
     profile: Arc<Profile>,
     out: ResultsFolder,
+    metrics: Option<std::net::TcpListener>,
 ) -> anyhow::Result<LoadedRun> {
     let mut prov = Provenance::start(&args.common, &profile, args.insecure_skip_verify);
     let wants_http = http_wanted(&args);
@@ -220,6 +222,30 @@ async fn run_async(
         eprintln!("run id {run_id}");
     }
     prov.set_run_id(run_id.to_string());
+    let counters = Arc::new(virtual_hubs::Progress::default());
+    // Bound before anything started (run_profile); served from the moment there is a ledger.
+    let live = match metrics {
+        Some(listener) => {
+            let source = Arc::new(crate::metrics::RunSource::new(
+                ledger.clone(),
+                counters.clone(),
+                clock,
+                profile.horizon_ms(),
+                crate::metrics::RunIdentity {
+                    profile: profile.name().to_string(),
+                    region: profile.region().as_str().to_string(),
+                    option: profile.option_label(),
+                    mode: "run".into(),
+                    run_id: run_id.to_string(),
+                },
+            ));
+            let server = crate::metrics::serve(listener, source.clone())?;
+            // Always said, even with --quiet: with port 0 it is the only way to learn the port.
+            eprintln!("metrics: {}", server.url());
+            Some((source, server))
+        }
+        None => None,
+    };
     let protocol = match http_parts {
         None => Protocol::CspAlert,
         Some((format, headers)) => Protocol::Http(Box::new(HttpSettings {
@@ -278,8 +304,10 @@ async fn run_async(
     let egress = Egress::start(egress_cfg, clock, ledger.clone())
         .await
         .with_context(|| format!("endpoint {endpoint_label} is unreachable"))?;
+    if let Some((source, _)) = &live {
+        source.set_egress(egress.probe());
+    }
 
-    let counters = Arc::new(virtual_hubs::Progress::default());
     let progress = crate::progress::spawn_progress(
         snapshot_source(ledger.clone(), counters.clone(), clock),
         profile.horizon_ms(),
@@ -367,7 +395,29 @@ async fn run_async(
         args.max_lag_ms,
         Some(egress_health(&egress_stats)),
     ))));
-    finish_run(&out, meta, prov.finish(), &ledger, args.common.quiet)
+    let run = finish_run(&out, meta, prov.finish(), &ledger, args.common.quiet)?;
+    if let Some((source, server)) = live {
+        source.finished(end_ms);
+        hold_metrics(&server, args.metrics_hold_s).await;
+        server.shutdown().await;
+    }
+    Ok(run)
+}
+
+/// `--metrics-hold-s`: the final values stay on `/metrics` for a scraper, until the time is up or
+/// a signal asks the command to stop.
+async fn hold_metrics(server: &telemetry::MetricsServer, hold_s: u64) {
+    if hold_s == 0 {
+        return;
+    }
+    eprintln!(
+        "metrics: final values on {} for {hold_s} s (Ctrl-C to stop now)",
+        server.url()
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(std::time::Duration::from_secs(hold_s)) => {}
+        _ = crate::interrupt::wait() => {}
+    }
 }
 
 /// Is the run lagged (the hubs' p99 schedule lag beyond `limit_ms`)? And how much longer, at p99,

@@ -241,7 +241,7 @@ async fn decide(
     let body = match body {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            bump(&ctx.counters.rejected, 1);
+            ctx.counters.reject(RejectReason::PayloadTooLarge);
             return Outcome::text(StatusCode::PAYLOAD_TOO_LARGE, "body over the limit");
         }
         Err(BodyError::Stalled) => {
@@ -279,14 +279,14 @@ async fn decide(
     }
     // The body is at most max_payload + 4 KiB; the alert itself is the payload's stand-in here.
     if let Err((reason, text)) = validate(&parsed.header, body.len().saturating_sub(4096), ctx) {
-        bump(&ctx.counters.rejected, 1);
+        ctx.counters.reject(reason);
         let status = match reason {
             RejectReason::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         return Outcome::text(status, text);
     }
-    let stored = match ctx.store.store(parsed.run, &[parsed.header]) {
+    let stored = match ctx.store_timed(parsed.run, &[parsed.header]) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot store alerts: {e}");

@@ -18,6 +18,9 @@
 //! anything a peer sends.
 
 mod http;
+mod probe;
+
+pub use probe::IngestProbe;
 
 use bytes::BytesMut;
 use rustls::pki_types::CertificateDer;
@@ -296,6 +299,10 @@ struct Counters {
     http_requests: AtomicU64,
     bytes_received: AtomicU64,
     max_buffered_bytes: AtomicU64,
+    /// Rejections per reason, in [`probe::REJECT_REASONS`] order (for the metrics exporter).
+    rejected_by: [AtomicU64; probe::REJECT_REASONS.len()],
+    /// Duration of every store call (for the metrics exporter).
+    store_latency: telemetry::AtomicHistogram,
 }
 
 impl Counters {
@@ -477,7 +484,7 @@ pub fn read_ledger_ids(reader: impl BufRead) -> io::Result<HashSet<u64>> {
 #[derive(Debug)]
 struct Ctx {
     store: Store,
-    counters: Counters,
+    counters: Arc<Counters>,
     behaviour: Behaviour,
     limits: IngestLimits,
     /// Connections (handshakes included) per source IP.
@@ -683,7 +690,7 @@ pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
     })?;
     let ctx = Arc::new(Ctx {
         store,
-        counters: Counters::default(),
+        counters: Arc::default(),
         behaviour: cfg.behaviour,
         limits: cfg.limits,
         per_ip: Mutex::new(HashMap::new()),
@@ -1148,7 +1155,7 @@ fn handle_frame(
             match validate(&a.header, a.payload.len(), ctx) {
                 Ok(()) => batch.push(a.header),
                 Err((reason, text)) => {
-                    bump(&ctx.counters.rejected, 1);
+                    ctx.counters.reject(reason);
                     wire::encode_reject(out, a.header.alert_id, reason.wire(), &text);
                 }
             }
@@ -1199,7 +1206,7 @@ async fn commit(
     out: &mut BytesMut,
 ) -> Option<Close> {
     let run = st.run.unwrap_or_default();
-    match ctx.store.store(run, batch) {
+    match ctx.store_timed(run, batch) {
         Ok(stored) => {
             let total = bump(&ctx.counters.alerts_stored, stored.new.len() as u64);
             bump(&ctx.counters.duplicates, stored.duplicates.len() as u64);
@@ -1265,7 +1272,7 @@ async fn commit(
         Err(e) => {
             tracing::error!("cannot store alerts: {e}");
             for h in batch {
-                bump(&ctx.counters.rejected, 1);
+                ctx.counters.reject(RejectReason::StorageFailure);
                 let text = format!("storage failure: {e}");
                 wire::encode_reject(out, h.alert_id, RejectReason::StorageFailure.wire(), &text);
             }

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests in `tests/`: locating the `csp-harness` binary and the
 //! repository, running the binary with a hard time limit, reading result files.
 
+pub mod scrape;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

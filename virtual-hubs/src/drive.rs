@@ -41,6 +41,9 @@ pub struct Progress {
     /// Lateness of the most recent hand-over to the sink behind its intended time, scenario ms
     /// (what a live display shows as the harness's current lag).
     pub last_lag_ms: AtomicU64,
+    /// Lateness of every hand-over behind its intended time, real time (lock-free buckets a
+    /// metrics exporter reads; the report's percentiles come from the thread's own histogram).
+    pub lag_real: telemetry::AtomicHistogram,
 }
 
 /// What `drive` needs.
@@ -367,6 +370,9 @@ impl HandOver {
             self.progress
                 .last_lag_ms
                 .store(scenario_ms(&self.clock, late_us), Relaxed);
+            self.progress
+                .lag_real
+                .record_ns(late_us.saturating_mul(1000));
             self.progress.alerts_submitted.fetch_add(1, Relaxed);
         }
         self
