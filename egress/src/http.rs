@@ -209,6 +209,8 @@ impl Drop for HttpConn {
 /// HTTP/1.1, HTTP/2 or HTTP/3 to one URL.
 pub struct HttpTransport {
     opts: Arc<HttpOptions>,
+    /// The parts every request shares, built once.
+    prepared: Arc<Prepared>,
     /// TLS client for `https` over TCP.
     tls: Option<tokio_rustls::TlsConnector>,
     /// QUIC client endpoint for HTTP/3.
@@ -232,6 +234,7 @@ impl HttpTransport {
         let mut t = HttpTransport {
             tls: None,
             quic: None,
+            prepared: Arc::new(Prepared::new(&opts)),
             opts: Arc::new(opts),
             negotiated: Mutex::new(None),
         };
@@ -355,49 +358,96 @@ impl HttpTransport {
     }
 }
 
+/// What every request to the endpoint shares, built once per run rather than per request: the
+/// URI in both forms and the header map (content type and the user's headers) that each request
+/// starts from.
+#[derive(Debug)]
+struct Prepared {
+    /// HTTP/2 and HTTP/3: the full URI, for their `:scheme` and `:authority`.
+    absolute: Uri,
+    /// HTTP/1.1: the origin form (`/alerts`).
+    origin: Uri,
+    /// HTTP/1.1's `Host`.
+    host: Option<HeaderValue>,
+    /// The headers of a POST before its per-alert ones.
+    post: HeaderMap,
+    /// The headers of the start-up probe.
+    options: HeaderMap,
+}
+
+impl Prepared {
+    fn new(o: &HttpOptions) -> Self {
+        let path = o.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut options = HeaderMap::with_capacity(o.headers.len() + 4);
+        // The user's headers win over the harness's own (`insert`, then `or_insert` below).
+        for (n, v) in &o.headers {
+            options.insert(n.clone(), v.clone());
+        }
+        let mut post = options.clone();
+        if let Ok(ct) = HeaderValue::from_str(o.payload.content_type()) {
+            post.entry(http::header::CONTENT_TYPE).or_insert(ct);
+        }
+        Prepared {
+            absolute: o.uri.clone(),
+            // The path of a parsed URI is a valid URI on its own.
+            origin: path.parse().unwrap_or_else(|_| Uri::from_static("/")),
+            host: o
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+            post,
+            options,
+        }
+    }
+}
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const ALERT_KIND: HeaderName = HeaderName::from_static("x-csp-alert-kind");
+const ALERT_CODE: HeaderName = HeaderName::from_static("x-csp-alert-code");
+
 /// The request for alert `a` (`None`: the start-up probe, `OPTIONS` with the same URL and
 /// headers). HTTP/1.1 gets the origin form (`POST /alerts` and a `Host` header); HTTP/2 and
 /// HTTP/3 the full URI, for their `:scheme` and `:authority`.
-fn build_request(o: &HttpOptions, a: Option<&Outbound>, origin_form: bool) -> Request<Bytes> {
-    let mut b = Request::builder();
-    b = if origin_form {
-        let path = o.uri.path_and_query().map_or("/", |p| p.as_str());
-        let b = b.uri(path);
-        match o.uri.authority() {
-            Some(auth) => b.header(http::header::HOST, auth.as_str()),
-            None => b,
-        }
-    } else {
-        b.uri(o.uri.clone())
-    };
-    let body = match a {
+fn build_request(
+    p: &Prepared,
+    o: &HttpOptions,
+    a: Option<&Outbound>,
+    origin_form: bool,
+) -> Request<Bytes> {
+    let mut req = match a {
         Some(a) => {
-            b = b
-                .method(Method::POST)
-                .header(http::header::CONTENT_TYPE, o.payload.content_type())
-                .header("idempotency-key", o.payload.key(a))
-                .header(
-                    "x-csp-alert-kind",
-                    a.code.kind().as_str().to_ascii_uppercase(),
-                )
-                .header("x-csp-alert-code", a.code.as_str());
-            o.payload.render(a)
+            let key = o.payload.key(a);
+            let body = o.payload.render_keyed(a, &key);
+            let mut req = Request::new(body);
+            *req.method_mut() = Method::POST;
+            let mut h = p.post.clone();
+            // The key is hex digits, a dash and decimal digits: always a valid header value.
+            if let Ok(key) = HeaderValue::try_from(key) {
+                h.entry(IDEMPOTENCY_KEY).or_insert(key);
+            }
+            h.entry(ALERT_KIND)
+                .or_insert(HeaderValue::from_static(crate::payload::kind_str(a.code)));
+            h.entry(ALERT_CODE)
+                .or_insert(HeaderValue::from_static(a.code.as_str()));
+            *req.headers_mut() = h;
+            req
         }
         None => {
-            b = b.method(Method::OPTIONS);
-            Bytes::new()
+            let mut req = Request::new(Bytes::new());
+            *req.method_mut() = Method::OPTIONS;
+            *req.headers_mut() = p.options.clone();
+            req
         }
     };
-    let mut req = match b.body(body) {
-        Ok(r) => r,
-        // Every part above is valid by construction (the URI was parsed, the content type and
-        // header values were checked when the options were built); an empty request is the
-        // fallback.
-        Err(_) => Request::new(Bytes::new()),
-    };
-    let h = req.headers_mut();
-    for (n, v) in &o.headers {
-        h.insert(n.clone(), v.clone());
+    if origin_form {
+        *req.uri_mut() = p.origin.clone();
+        if let Some(host) = &p.host {
+            req.headers_mut()
+                .entry(http::header::HOST)
+                .or_insert(host.clone());
+        }
+    } else {
+        *req.uri_mut() = p.absolute.clone();
     }
     req
 }
@@ -441,7 +491,7 @@ where
     let c = closed.clone();
     let (sender, task) = if h2 {
         let (sender, mut conn) = h2::client::Builder::new()
-            .handshake::<_, Bytes>(io)
+            .handshake::<_, Bytes>(Unvectored(io))
             .await
             .map_err(|e| fail(e.to_string()))?;
         // PINGs every keep-alive interval; no answer within the idle timeout is a lost
@@ -499,6 +549,56 @@ where
     })
 }
 
+/// A byte stream that tells the `h2` crate it has no vectored writes, so that `h2` copies every
+/// DATA frame under 1 KiB into its 16 KiB write buffer and writes many requests at once. With
+/// vectored writes `h2` keeps any DATA frame of 256 bytes or more apart and flushes the stream
+/// (one TLS record, one `writev`) for each of them: one system call per alert, most of the
+/// client's time in the HTTP/2 benchmark (bench/http/RESULTS.md). Bodies of 1 KiB or more are
+/// sent in frames under that size for the same reason ([`H2_FRAME`]).
+struct Unvectored<S>(S);
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Unvectored<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Unvectored<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+}
+
+/// Largest DATA frame an HTTP/2 request body is sent in: under the size from which `h2` writes a
+/// frame on its own instead of copying it into its write buffer ([`Unvectored`]).
+const H2_FRAME: usize = 1023;
+
 /// Most bytes of a response body read (the rest of a larger body fails the request).
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
@@ -545,11 +645,12 @@ async fn exchange(
                 // A server may answer before reading the body and close the stream (nginx's
                 // `return` does): the answer still counts, so a failed send is only an error if
                 // no response follows.
-                let send_error = if body.is_empty() {
-                    None
-                } else {
-                    send.send_data(body, true).err()
-                };
+                let mut send_error = None;
+                let mut rest = body;
+                while !rest.is_empty() && send_error.is_none() {
+                    let chunk = rest.split_to(rest.len().min(H2_FRAME));
+                    send_error = send.send_data(chunk, rest.is_empty()).err();
+                }
                 let resp = response.await.map_err(|e| {
                     let why = match &send_error {
                         Some(s) => format!("HTTP/2 request reset: {s}; then {e}"),
@@ -665,7 +766,7 @@ impl Transport for HttpTransport {
     /// other answer (204, 404, 405, ...) lets the run start. A TLS 1.3 client certificate refused
     /// by the server shows up here, as the connection failing.
     async fn probe(&self, conn: &HttpConn) -> Result<(), ConnectError> {
-        let req = build_request(&self.opts, None, conn.sender.is_h1());
+        let req = build_request(&self.prepared, &self.opts, None, conn.sender.is_h1());
         match exchange(
             conn.sender.clone(),
             conn.closed.clone(),
@@ -699,6 +800,7 @@ impl Transport for HttpTransport {
         }
         Ok(HttpLane {
             opts: self.opts.clone(),
+            prepared: self.prepared.clone(),
             sender: conn.sender.clone(),
             closed: conn.closed.clone(),
             requests: FuturesUnordered::new(),
@@ -752,6 +854,7 @@ impl HttpTransport {
 /// A share of a connection's concurrent requests.
 pub struct HttpLane {
     opts: Arc<HttpOptions>,
+    prepared: Arc<Prepared>,
     sender: Sender,
     closed: Arc<Closed>,
     requests: FuturesUnordered<BoxFut<(AlertId, Result<Answer, ExchangeError>)>>,
@@ -761,7 +864,7 @@ impl Lane for HttpLane {
     fn send(&mut self, batch: &[Outbound]) {
         let origin_form = self.sender.is_h1();
         for a in batch {
-            let req = build_request(&self.opts, Some(a), origin_form);
+            let req = build_request(&self.prepared, &self.opts, Some(a), origin_form);
             let id = a.id;
             let fut = exchange(
                 self.sender.clone(),
