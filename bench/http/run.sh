@@ -6,8 +6,10 @@
 #   HTTP/1.1: h2load --h1 -c C1         vs  blast --http1.1 --connections C1
 #   HTTP/3:   blast --http3 against Caddy (and h2load over h3, if this h2load build speaks it),
 #             beside blast over csp-alert/QUIC to the reference endpoint for the raw-QUIC figure.
-# Prints the ratios. Usage: bench/http/run.sh [alerts]   (from the repository root; writes
-# bench/http/last-run.txt). Needs nginx, caddy, h2load (Debian: nginx caddy nghttp2-client), openssl.
+# Prints the ratios, and for HTTP/2 each client's CPU time per request (user + system, from
+# /usr/bin/time): on a shared machine the rates drift with the other load, the CPU cost does not.
+# Usage: bench/http/run.sh [alerts]   (from the repository root; writes bench/http/last-run.txt).
+# Needs nginx, caddy, h2load, time (Debian: nginx caddy nghttp2-client time), openssl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N="${1:-200000}"
@@ -82,14 +84,16 @@ for _ in $(seq 100); do [ -s "$DIR/ingest-cert.pem" ] && break; sleep 0.1; done;
 h2rate() { awk '/finished in/{for(i=1;i<=NF;i++) if($i=="req/s,") print $(i-1)}'; }
 blastrate() { sed -n 's/.*acked_per_s=\([0-9.]*\).*/\1/p'; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+cpu_us() { awk -v n="$N" '{printf "%.1f", ($1 + $2) * 1e6 / n}' "$1"; }
 
 {
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  nproc=$(nproc)  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)  mem=$(free -m | awk '/Mem:/{print $2}') MiB"
 echo "# alerts=$N body=${BODY}B  h2: c=$C m=$M  h1: c=$C1  $(nginx -v 2>&1)  caddy $(caddy version | cut -d' ' -f1)  $(h2load --version | head -1)"
 URL="https://127.0.0.1:$NGX/alerts"
-H2=$(h2load -n "$N" -c "$C" -m "$M" -d "$DIR/body.json" "${HDRS[@]}" "$URL" | h2rate)
-B2=$("$BLAST" --threads 1 --url "$URL" --ca "$DIR/cert.pem" --http2 --connections "$C" --in-flight "$M" --alerts "$N" | tee "$DIR/b2" | blastrate)
+H2=$(/usr/bin/time -f '%U %S' -o "$DIR/t-h2load" h2load -n "$N" -c "$C" -m "$M" -d "$DIR/body.json" "${HDRS[@]}" "$URL" | h2rate)
+B2=$(/usr/bin/time -f '%U %S' -o "$DIR/t-blast" "$BLAST" --threads 1 --url "$URL" --ca "$DIR/cert.pem" --http2 --connections "$C" --in-flight "$M" --alerts "$N" | tee "$DIR/b2" | blastrate)
 echo "HTTP/2   nginx: h2load $H2 req/s   harness $B2 acked/s   ratio $(ratio "$B2" "$H2")   [$(cat "$DIR/b2")]"
+echo "HTTP/2   client CPU per request (user+sys): h2load $(cpu_us "$DIR/t-h2load") us   harness $(cpu_us "$DIR/t-blast") us"
 H1=$(h2load --h1 -n "$N" -c "$C1" -d "$DIR/body.json" "${HDRS[@]}" "$URL" | h2rate)
 B1=$("$BLAST" --url "$URL" --ca "$DIR/cert.pem" --http1.1 --connections "$C1" --in-flight 1 --alerts "$N" | tee "$DIR/b1" | blastrate)
 echo "HTTP/1.1 nginx: h2load --h1 $H1 req/s   harness $B1 acked/s   ratio $(ratio "$B1" "$H1")   [$(cat "$DIR/b1")]"

@@ -71,6 +71,14 @@ fn alert(hub: u32) -> Outbound {
 
 fn main() {
     let a = Args::parse();
+    // As `csp-harness` does (RUST_LOG, default warnings): with no subscriber at all, every trace
+    // span of h2 and quinn would also be offered to the `log` crate, a cost the harness never pays.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(a.threads)
         .enable_all()

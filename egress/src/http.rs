@@ -209,6 +209,8 @@ impl Drop for HttpConn {
 /// HTTP/1.1, HTTP/2 or HTTP/3 to one URL.
 pub struct HttpTransport {
     opts: Arc<HttpOptions>,
+    /// The parts every request shares, built once.
+    prepared: Arc<Prepared>,
     /// TLS client for `https` over TCP.
     tls: Option<tokio_rustls::TlsConnector>,
     /// QUIC client endpoint for HTTP/3.
@@ -232,6 +234,7 @@ impl HttpTransport {
         let mut t = HttpTransport {
             tls: None,
             quic: None,
+            prepared: Arc::new(Prepared::new(&opts)),
             opts: Arc::new(opts),
             negotiated: Mutex::new(None),
         };
@@ -355,49 +358,96 @@ impl HttpTransport {
     }
 }
 
+/// What every request to the endpoint shares, built once per run rather than per request: the
+/// URI in both forms and the header map (content type and the user's headers) that each request
+/// starts from.
+#[derive(Debug)]
+struct Prepared {
+    /// HTTP/2 and HTTP/3: the full URI, for their `:scheme` and `:authority`.
+    absolute: Uri,
+    /// HTTP/1.1: the origin form (`/alerts`).
+    origin: Uri,
+    /// HTTP/1.1's `Host`.
+    host: Option<HeaderValue>,
+    /// The headers of a POST before its per-alert ones.
+    post: HeaderMap,
+    /// The headers of the start-up probe.
+    options: HeaderMap,
+}
+
+impl Prepared {
+    fn new(o: &HttpOptions) -> Self {
+        let path = o.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut options = HeaderMap::with_capacity(o.headers.len() + 4);
+        // The user's headers win over the harness's own (`insert`, then `or_insert` below).
+        for (n, v) in &o.headers {
+            options.insert(n.clone(), v.clone());
+        }
+        let mut post = options.clone();
+        if let Ok(ct) = HeaderValue::from_str(o.payload.content_type()) {
+            post.entry(http::header::CONTENT_TYPE).or_insert(ct);
+        }
+        Prepared {
+            absolute: o.uri.clone(),
+            // The path of a parsed URI is a valid URI on its own.
+            origin: path.parse().unwrap_or_else(|_| Uri::from_static("/")),
+            host: o
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+            post,
+            options,
+        }
+    }
+}
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const ALERT_KIND: HeaderName = HeaderName::from_static("x-csp-alert-kind");
+const ALERT_CODE: HeaderName = HeaderName::from_static("x-csp-alert-code");
+
 /// The request for alert `a` (`None`: the start-up probe, `OPTIONS` with the same URL and
 /// headers). HTTP/1.1 gets the origin form (`POST /alerts` and a `Host` header); HTTP/2 and
 /// HTTP/3 the full URI, for their `:scheme` and `:authority`.
-fn build_request(o: &HttpOptions, a: Option<&Outbound>, origin_form: bool) -> Request<Bytes> {
-    let mut b = Request::builder();
-    b = if origin_form {
-        let path = o.uri.path_and_query().map_or("/", |p| p.as_str());
-        let b = b.uri(path);
-        match o.uri.authority() {
-            Some(auth) => b.header(http::header::HOST, auth.as_str()),
-            None => b,
-        }
-    } else {
-        b.uri(o.uri.clone())
-    };
-    let body = match a {
+fn build_request(
+    p: &Prepared,
+    o: &HttpOptions,
+    a: Option<&Outbound>,
+    origin_form: bool,
+) -> Request<Bytes> {
+    let mut req = match a {
         Some(a) => {
-            b = b
-                .method(Method::POST)
-                .header(http::header::CONTENT_TYPE, o.payload.content_type())
-                .header("idempotency-key", o.payload.key(a))
-                .header(
-                    "x-csp-alert-kind",
-                    a.code.kind().as_str().to_ascii_uppercase(),
-                )
-                .header("x-csp-alert-code", a.code.as_str());
-            o.payload.render(a)
+            let key = o.payload.key(a);
+            let body = o.payload.render_keyed(a, &key);
+            let mut req = Request::new(body);
+            *req.method_mut() = Method::POST;
+            let mut h = p.post.clone();
+            // The key is hex digits, a dash and decimal digits: always a valid header value.
+            if let Ok(key) = HeaderValue::try_from(key) {
+                h.entry(IDEMPOTENCY_KEY).or_insert(key);
+            }
+            h.entry(ALERT_KIND)
+                .or_insert(HeaderValue::from_static(crate::payload::kind_str(a.code)));
+            h.entry(ALERT_CODE)
+                .or_insert(HeaderValue::from_static(a.code.as_str()));
+            *req.headers_mut() = h;
+            req
         }
         None => {
-            b = b.method(Method::OPTIONS);
-            Bytes::new()
+            let mut req = Request::new(Bytes::new());
+            *req.method_mut() = Method::OPTIONS;
+            *req.headers_mut() = p.options.clone();
+            req
         }
     };
-    let mut req = match b.body(body) {
-        Ok(r) => r,
-        // Every part above is valid by construction (the URI was parsed, the content type and
-        // header values were checked when the options were built); an empty request is the
-        // fallback.
-        Err(_) => Request::new(Bytes::new()),
-    };
-    let h = req.headers_mut();
-    for (n, v) in &o.headers {
-        h.insert(n.clone(), v.clone());
+    if origin_form {
+        *req.uri_mut() = p.origin.clone();
+        if let Some(host) = &p.host {
+            req.headers_mut()
+                .entry(http::header::HOST)
+                .or_insert(host.clone());
+        }
+    } else {
+        *req.uri_mut() = p.absolute.clone();
     }
     req
 }
@@ -441,7 +491,7 @@ where
     let c = closed.clone();
     let (sender, task) = if h2 {
         let (sender, mut conn) = h2::client::Builder::new()
-            .handshake::<_, Bytes>(io)
+            .handshake::<_, Bytes>(Unvectored(io))
             .await
             .map_err(|e| fail(e.to_string()))?;
         // PINGs every keep-alive interval; no answer within the idle timeout is a lost
@@ -499,128 +549,196 @@ where
     })
 }
 
+/// A byte stream that tells the `h2` crate it has no vectored writes, so that `h2` copies every
+/// DATA frame under 1 KiB into its 16 KiB write buffer and writes many requests at once. With
+/// vectored writes `h2` keeps any DATA frame of 256 bytes or more apart and flushes the stream
+/// (one TLS record, one `writev`) for each of them: one system call per alert, most of the
+/// client's time in the HTTP/2 benchmark (bench/http/RESULTS.md). Bodies of 1 KiB or more are
+/// sent in frames under that size for the same reason ([`H2_FRAME`]).
+struct Unvectored<S>(S);
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Unvectored<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Unvectored<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+}
+
+/// Largest DATA frame an HTTP/2 request body is sent in: under the size from which `h2` writes a
+/// frame on its own instead of copying it into its write buffer ([`Unvectored`]).
+const H2_FRAME: usize = 1023;
+
 /// Most bytes of a response body read (the rest of a larger body fails the request).
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 /// Sends one request and reads its whole answer (the body is read and dropped, so an HTTP/1.1
-/// connection can carry the next request).
-async fn exchange(
-    sender: Sender,
-    closed: Arc<Closed>,
+/// connection can carry the next request). Not bounded in time: the caller is (a lane by its
+/// requests' deadlines, the probe by a timeout). One boxed future per version, each only as large
+/// as its own version's state: the future is created, moved and freed once per alert.
+fn exchange(
+    sender: &Sender,
+    closed: &Arc<Closed>,
     req: Request<Bytes>,
-    timeout: Duration,
-) -> Result<Answer, ExchangeError> {
-    let lost_or = |closed: &Closed, e: String| match closed.get() {
+) -> BoxFut<Result<Answer, ExchangeError>> {
+    match sender {
+        Sender::H1(s) => Box::pin(exchange_h1(s.clone(), req)),
+        Sender::H2(s) => Box::pin(exchange_h2(s.clone(), closed.clone(), req)),
+        Sender::H3(s) => Box::pin(exchange_h3(s.clone(), closed.clone(), req)),
+    }
+}
+
+/// [`ExchangeError::ConnectionLost`] if the connection has ended, else a failure of this request.
+fn lost_or(closed: &Closed, e: String) -> ExchangeError {
+    match closed.get() {
         Some(why) => ExchangeError::ConnectionLost(why),
         None => ExchangeError::Request(e),
+    }
+}
+
+async fn exchange_h1(
+    s: Arc<tokio::sync::Mutex<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>,
+    req: Request<Bytes>,
+) -> Result<Answer, ExchangeError> {
+    let fut = {
+        let mut s = s.lock().await;
+        if let Err(e) = s.ready().await {
+            return Err(ExchangeError::ConnectionLost(format!(
+                "HTTP/1.1 connection unusable: {e}"
+            )));
+        }
+        s.send_request(req.map(Full::new))
     };
-    let work = async {
-        match sender {
-            Sender::H1(s) => {
-                let fut = {
-                    let mut s = s.lock().await;
-                    if let Err(e) = s.ready().await {
-                        return Err(ExchangeError::ConnectionLost(format!(
-                            "HTTP/1.1 connection unusable: {e}"
-                        )));
-                    }
-                    s.send_request(req.map(Full::new))
-                };
-                let resp = fut.await.map_err(|e| {
-                    // HTTP/1.1 has no streams: a failed request is a failed connection.
-                    ExchangeError::ConnectionLost(format!("HTTP/1.1 request failed: {e}"))
-                })?;
-                read_hyper(resp).await.map_err(|e| {
-                    ExchangeError::ConnectionLost(format!("HTTP/1.1 response cut off: {e}"))
-                })
-            }
-            Sender::H2(s) => {
-                let mut s = s.ready().await.map_err(|e| {
-                    ExchangeError::ConnectionLost(format!("HTTP/2 connection unusable: {e}"))
-                })?;
-                let (parts, body) = req.into_parts();
-                let (response, mut send) = s
-                    .send_request(Request::from_parts(parts, ()), body.is_empty())
-                    .map_err(|e| lost_or(&closed, format!("HTTP/2 request refused: {e}")))?;
-                // A server may answer before reading the body and close the stream (nginx's
-                // `return` does): the answer still counts, so a failed send is only an error if
-                // no response follows.
-                let send_error = if body.is_empty() {
-                    None
-                } else {
-                    send.send_data(body, true).err()
-                };
-                let resp = response.await.map_err(|e| {
-                    let why = match &send_error {
-                        Some(s) => format!("HTTP/2 request reset: {s}; then {e}"),
-                        None => format!("HTTP/2 request reset: {e}"),
-                    };
-                    lost_or(&closed, why)
-                })?;
-                let (parts, mut body) = resp.into_parts();
-                let mut read = 0usize;
-                while let Some(chunk) = body.data().await {
-                    let chunk = chunk
-                        .map_err(|e| lost_or(&closed, format!("HTTP/2 response cut off: {e}")))?;
-                    read += chunk.len();
-                    let _ = body.flow_control().release_capacity(chunk.len());
-                    if read > MAX_RESPONSE_BODY {
-                        break;
-                    }
-                }
-                Ok(Answer {
-                    status: parts.status.as_u16(),
-                    headers: parts.headers,
-                })
-            }
-            Sender::H3(mut s) => {
-                let (parts, body) = req.into_parts();
-                let mut stream = s
-                    .send_request(Request::from_parts(parts, ()))
-                    .await
-                    .map_err(|e| lost_or(&closed, format!("HTTP/3 request refused: {e}")))?;
-                // A server may answer before it has read the whole request and stop the client's
-                // sending with H3_NO_ERROR (RFC 9114 §4.1): the answer still counts, so a failed
-                // send is only an error if no response follows.
-                let sent = async {
-                    if !body.is_empty() {
-                        stream.send_data(body).await?;
-                    }
-                    stream.finish().await
-                };
-                let send_error = sent.await.err();
-                let received = async {
-                    let resp = stream.recv_response().await?;
-                    let mut read = 0usize;
-                    while let Some(chunk) = stream.recv_data().await? {
-                        read += chunk.remaining();
-                        if read > MAX_RESPONSE_BODY {
-                            break;
-                        }
-                    }
-                    Ok::<_, h3::error::StreamError>(resp)
-                };
-                let resp = received.await.map_err(|e| {
-                    let why = match &send_error {
-                        Some(s) => format!("HTTP/3 request reset: {s}; then {e}"),
-                        None => format!("HTTP/3 request reset: {e}"),
-                    };
-                    lost_or(&closed, why)
-                })?;
-                Ok(Answer {
-                    status: resp.status().as_u16(),
-                    headers: resp.headers().clone(),
-                })
+    let resp = fut.await.map_err(|e| {
+        // HTTP/1.1 has no streams: a failed request is a failed connection.
+        ExchangeError::ConnectionLost(format!("HTTP/1.1 request failed: {e}"))
+    })?;
+    read_hyper(resp)
+        .await
+        .map_err(|e| ExchangeError::ConnectionLost(format!("HTTP/1.1 response cut off: {e}")))
+}
+
+async fn exchange_h2(
+    s: h2::client::SendRequest<Bytes>,
+    closed: Arc<Closed>,
+    req: Request<Bytes>,
+) -> Result<Answer, ExchangeError> {
+    let mut s = s
+        .ready()
+        .await
+        .map_err(|e| ExchangeError::ConnectionLost(format!("HTTP/2 connection unusable: {e}")))?;
+    let (parts, body) = req.into_parts();
+    let (response, mut send) = s
+        .send_request(Request::from_parts(parts, ()), body.is_empty())
+        .map_err(|e| lost_or(&closed, format!("HTTP/2 request refused: {e}")))?;
+    // A server may answer before reading the body and close the stream (nginx's `return` does):
+    // the answer still counts, so a failed send is only an error if no response follows.
+    let mut send_error = None;
+    let mut rest = body;
+    while !rest.is_empty() && send_error.is_none() {
+        let chunk = rest.split_to(rest.len().min(H2_FRAME));
+        send_error = send.send_data(chunk, rest.is_empty()).err();
+    }
+    let resp = response.await.map_err(|e| {
+        let why = match &send_error {
+            Some(s) => format!("HTTP/2 request reset: {s}; then {e}"),
+            None => format!("HTTP/2 request reset: {e}"),
+        };
+        lost_or(&closed, why)
+    })?;
+    let (parts, mut body) = resp.into_parts();
+    let mut read = 0usize;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|e| lost_or(&closed, format!("HTTP/2 response cut off: {e}")))?;
+        read += chunk.len();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if read > MAX_RESPONSE_BODY {
+            break;
+        }
+    }
+    Ok(Answer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+    })
+}
+
+async fn exchange_h3(
+    mut s: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    closed: Arc<Closed>,
+    req: Request<Bytes>,
+) -> Result<Answer, ExchangeError> {
+    let (parts, body) = req.into_parts();
+    let mut stream = s
+        .send_request(Request::from_parts(parts, ()))
+        .await
+        .map_err(|e| lost_or(&closed, format!("HTTP/3 request refused: {e}")))?;
+    // A server may answer before it has read the whole request and stop the client's sending
+    // with H3_NO_ERROR (RFC 9114 §4.1): the answer still counts, so a failed send is only an
+    // error if no response follows.
+    let sent = async {
+        if !body.is_empty() {
+            stream.send_data(body).await?;
+        }
+        stream.finish().await
+    };
+    let send_error = sent.await.err();
+    let received = async {
+        let resp = stream.recv_response().await?;
+        let mut read = 0usize;
+        while let Some(chunk) = stream.recv_data().await? {
+            read += chunk.remaining();
+            if read > MAX_RESPONSE_BODY {
+                break;
             }
         }
+        Ok::<_, h3::error::StreamError>(resp)
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(ExchangeError::Request(format!(
-            "no answer within {} ms",
-            timeout.as_millis()
-        ))),
-    }
+    let resp = received.await.map_err(|e| {
+        let why = match &send_error {
+            Some(s) => format!("HTTP/3 request reset: {s}; then {e}"),
+            None => format!("HTTP/3 request reset: {e}"),
+        };
+        lost_or(&closed, why)
+    })?;
+    Ok(Answer {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+    })
+}
+
+/// Why a request that got no answer in `timeout` is sent again.
+fn no_answer(timeout: Duration) -> String {
+    format!("no answer within {} ms", timeout.as_millis())
 }
 
 async fn read_hyper(resp: http::Response<hyper::body::Incoming>) -> Result<Answer, String> {
@@ -665,15 +783,12 @@ impl Transport for HttpTransport {
     /// other answer (204, 404, 405, ...) lets the run start. A TLS 1.3 client certificate refused
     /// by the server shows up here, as the connection failing.
     async fn probe(&self, conn: &HttpConn) -> Result<(), ConnectError> {
-        let req = build_request(&self.opts, None, conn.sender.is_h1());
-        match exchange(
-            conn.sender.clone(),
-            conn.closed.clone(),
-            req,
-            self.opts.connect_timeout,
-        )
-        .await
-        {
+        let req = build_request(&self.prepared, &self.opts, None, conn.sender.is_h1());
+        let timeout = self.opts.connect_timeout;
+        let answer = tokio::time::timeout(timeout, exchange(&conn.sender, &conn.closed, req))
+            .await
+            .unwrap_or_else(|_| Err(ExchangeError::Request(no_answer(timeout))));
+        match answer {
             Ok(a) if a.status == 401 || a.status == 403 => Err(ConnectError::Token(format!(
                 "HTTP {} {} to OPTIONS {}",
                 a.status,
@@ -699,9 +814,12 @@ impl Transport for HttpTransport {
         }
         Ok(HttpLane {
             opts: self.opts.clone(),
+            prepared: self.prepared.clone(),
             sender: conn.sender.clone(),
             closed: conn.closed.clone(),
             requests: FuturesUnordered::new(),
+            overdue: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed: false,
         })
     }
 
@@ -752,24 +870,74 @@ impl HttpTransport {
 /// A share of a connection's concurrent requests.
 pub struct HttpLane {
     opts: Arc<HttpOptions>,
+    prepared: Arc<Prepared>,
     sender: Sender,
     closed: Arc<Closed>,
-    requests: FuturesUnordered<BoxFut<(AlertId, Result<Answer, ExchangeError>)>>,
+    requests: FuturesUnordered<Pending>,
+    /// One timer per lane, not one per request: it fires at the deadline of the oldest request
+    /// it knows of; [`HttpLane::sweep`] then answers every overdue request and sets it again.
+    overdue: Pin<Box<tokio::time::Sleep>>,
+    /// Whether `overdue` is set (false while nothing is in flight).
+    armed: bool,
+}
+
+/// One request in flight and the time its answer is due by.
+struct Pending {
+    id: AlertId,
+    due: tokio::time::Instant,
+    exchange: BoxFut<Result<Answer, ExchangeError>>,
+}
+
+impl Future for Pending {
+    type Output = (AlertId, Result<Answer, ExchangeError>);
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let id = self.id;
+        self.exchange.as_mut().poll(cx).map(|r| (id, r))
+    }
+}
+
+impl HttpLane {
+    /// Ends every request past its deadline (dropping it resets its stream; the alert is sent
+    /// again) and sets the timer to the next deadline. Runs once per request timeout at most
+    /// while answers come back in time, so the sweep's cost is spread over many requests.
+    fn sweep(&mut self, out: &mut Vec<Reply>) {
+        let now = tokio::time::Instant::now();
+        let mut next: Option<tokio::time::Instant> = None;
+        for p in std::mem::take(&mut self.requests) {
+            if p.due <= now {
+                let why = no_answer(self.opts.request_timeout);
+                out.push(Reply::new(p.id, Verdict::Retry(why)));
+            } else {
+                next = Some(next.map_or(p.due, |n| n.min(p.due)));
+                self.requests.push(p);
+            }
+        }
+        self.armed = next.is_some();
+        if let Some(at) = next {
+            self.overdue.as_mut().reset(at);
+        }
+    }
 }
 
 impl Lane for HttpLane {
     fn send(&mut self, batch: &[Outbound]) {
         let origin_form = self.sender.is_h1();
+        let due = tokio::time::Instant::now() + self.opts.request_timeout;
         for a in batch {
-            let req = build_request(&self.opts, Some(a), origin_form);
-            let id = a.id;
-            let fut = exchange(
-                self.sender.clone(),
-                self.closed.clone(),
-                req,
-                self.opts.request_timeout,
-            );
-            self.requests.push(Box::pin(fut.map(move |r| (id, r))));
+            let req = build_request(&self.prepared, &self.opts, Some(a), origin_form);
+            self.requests.push(Pending {
+                id: a.id,
+                due,
+                exchange: exchange(&self.sender, &self.closed, req),
+            });
+        }
+        if !self.armed && !batch.is_empty() {
+            self.overdue.as_mut().reset(due);
+            self.armed = true;
         }
     }
 
@@ -781,8 +949,16 @@ impl Lane for HttpLane {
         if self.requests.is_empty() {
             return std::future::pending().await;
         }
-        let Some(first) = self.requests.next().await else {
-            return Ok(());
+        let first = tokio::select! {
+            biased;
+            next = self.requests.next() => match next {
+                Some(first) => first,
+                None => return Ok(()),
+            },
+            () = self.overdue.as_mut(), if self.armed => {
+                self.sweep(out);
+                return Ok(());
+            }
         };
         let accept = &self.opts.accept;
         let mut one = |(id, r): (AlertId, Result<Answer, ExchangeError>)| match r {
@@ -814,6 +990,94 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    fn alert(hub: u32) -> Outbound {
+        Outbound {
+            id: AlertId::new(hub, ledger::AlertKind::Poa),
+            code: ledger::AlertCode::Ad1,
+            device_id: u64::from(hub),
+            region: ledger::Region::NORTH,
+            region_code: 1,
+            event_ms: 1_000,
+            seq: 1,
+            exit_ms: 2_000,
+        }
+    }
+
+    /// An HTTP/2 server (cleartext, prior knowledge) that answers 204 to the alerts in `answer`
+    /// and holds every other request open without a word.
+    async fn h2_server(answer: Vec<AlertId>) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(tcp).await.unwrap();
+            let mut held = Vec::new();
+            while let Some(Ok((req, mut respond))) = conn.accept().await {
+                let key = req.headers()[IDEMPOTENCY_KEY].to_str().unwrap();
+                let id: u64 = key.rsplit_once('-').unwrap().1.parse().unwrap();
+                if answer.contains(&AlertId(id)) {
+                    let resp = http::Response::builder().status(204).body(()).unwrap();
+                    respond.send_response(resp, true).unwrap();
+                } else {
+                    held.push(respond);
+                }
+            }
+        });
+        addr
+    }
+
+    /// A request without an answer within the request timeout is sent again (a `Retry` reply),
+    /// not before the timeout, while the answered ones on the same lane are delivered.
+    #[tokio::test]
+    async fn unanswered_requests_are_retried_after_the_request_timeout() {
+        let answered = [alert(1).id, alert(3).id];
+        let addr = h2_server(answered.to_vec()).await;
+        let timeout = Duration::from_millis(300);
+        let t = HttpTransport::new(HttpOptions {
+            addr,
+            uri: format!("http://{addr}/alerts").parse().unwrap(),
+            tls: None,
+            server_name: "localhost".into(),
+            version: HttpVersion::Http2,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: timeout,
+            accept: DEFAULT_ACCEPT.to_vec(),
+            headers: Vec::new(),
+            payload: Payload::new(
+                crate::payload::Format::Json,
+                wire::RunId([7; 16]),
+                SystemTime::now(),
+            ),
+            idle_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(5),
+            local_addr: None,
+        })
+        .unwrap();
+        let conn = t.connect().await.unwrap();
+        let mut lane = t.open_lane(&conn).await.unwrap();
+        let sent = std::time::Instant::now();
+        lane.send(&[alert(1), alert(2), alert(3), alert(4)]);
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            let mut out = Vec::new();
+            tokio::time::timeout(Duration::from_secs(5), lane.replies(&mut out))
+                .await
+                .unwrap()
+                .unwrap();
+            got.extend(out.into_iter().map(|r| (r.id, r.verdict, sent.elapsed())));
+        }
+        got.sort_by_key(|(id, _, _)| id.0);
+        let why = format!("no answer within {} ms", timeout.as_millis());
+        for (id, verdict, at) in got {
+            if answered.contains(&id) {
+                assert_eq!(verdict, Verdict::Acked, "{id:?}");
+            } else {
+                assert_eq!(verdict, Verdict::Retry(why.clone()), "{id:?}");
+                assert!(at >= timeout, "{id:?} given up after {at:?}");
+            }
+        }
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -207,21 +207,48 @@ pub struct Payload {
     epoch: SystemTime,
 }
 
-/// The JSON body (field order is the documented one).
+/// The JSON body (field order is the documented one). Device id and times are written straight
+/// into the body ([`Shown`]), without a string of their own: rendering is on the path of every
+/// request.
 #[derive(Serialize)]
 struct JsonAlert<'a> {
-    run_id: String,
+    run_id: &'a str,
     alert_id: u64,
     idempotency_key: &'a str,
     alert_code: &'static str,
     alert_kind: &'static str,
-    device_id: String,
+    device_id: Shown<Eui64>,
     region: &'static str,
-    event_time: String,
-    intended_send_time: String,
+    event_time: Shown<humantime::Rfc3339Timestamp>,
+    intended_send_time: Shown<humantime::Rfc3339Timestamp>,
     event_ms: u64,
     intended_send_ms: u64,
     seq: u32,
+}
+
+/// A value serialised as the JSON string of its `Display` form.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// A device id displayed as an EUI-64 in the DCC's form (see [`eui64`]).
+struct Eui64(u64);
+
+impl std::fmt::Display for Eui64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = [b'-'; 23];
+        for (i, b) in self.0.to_be_bytes().into_iter().enumerate() {
+            out[3 * i] = HEX[usize::from(b >> 4)];
+            out[3 * i + 1] = HEX[usize::from(b & 0xF)];
+        }
+        // Only ASCII hex digits and dashes were written.
+        f.write_str(std::str::from_utf8(&out).unwrap_or_default())
+    }
 }
 
 /// The `Idempotency-Key` of an alert: unique per run and alert, the same for every resend.
@@ -231,14 +258,11 @@ pub fn idempotency_key(run: &RunId, a: &Outbound) -> String {
 
 /// A device id as an EUI-64 in the DCC's form, `00-AB-CD-EF-00-01-23-45`.
 pub fn eui64(device: u64) -> String {
-    let b = device.to_be_bytes();
-    b.iter()
-        .map(|x| format!("{x:02X}"))
-        .collect::<Vec<_>>()
-        .join("-")
+    Eui64(device).to_string()
 }
 
-fn kind_str(code: AlertCode) -> &'static str {
+/// `POA` or `PRA`.
+pub(crate) fn kind_str(code: AlertCode) -> &'static str {
     match code.kind() {
         AlertKind::Poa => "POA",
         AlertKind::Pra => "PRA",
@@ -270,45 +294,60 @@ impl Payload {
         self.run_id
     }
 
+    fn stamp(&self, scenario_ms: u64) -> humantime::Rfc3339Timestamp {
+        humantime::format_rfc3339_millis(self.epoch + Duration::from_millis(scenario_ms))
+    }
+
     fn time(&self, scenario_ms: u64) -> String {
-        let t = self.epoch + Duration::from_millis(scenario_ms);
-        humantime::format_rfc3339_millis(t).to_string()
+        self.stamp(scenario_ms).to_string()
     }
 
     /// The `Idempotency-Key` of an alert (see [`idempotency_key`]).
     pub fn key(&self, a: &Outbound) -> String {
-        format!("{}-{}", self.run_hex, a.id.0)
+        use std::fmt::Write as _;
+        let mut key = String::with_capacity(self.run_hex.len() + 21);
+        key.push_str(&self.run_hex);
+        // Writing to a String cannot fail.
+        let _ = write!(key, "-{}", a.id.0);
+        key
     }
 
     /// The body of one alert.
     pub fn render(&self, a: &Outbound) -> Bytes {
-        let key = self.key(a);
+        self.render_keyed(a, &self.key(a))
+    }
+
+    /// The body of one alert whose [`Payload::key`] the caller already has (it is also a header).
+    pub fn render_keyed(&self, a: &Outbound, key: &str) -> Bytes {
         match &self.format {
             Format::Json => {
                 let body = JsonAlert {
-                    run_id: self.run_hex.clone(),
+                    run_id: &self.run_hex,
                     alert_id: a.id.0,
-                    idempotency_key: &key,
+                    idempotency_key: key,
                     alert_code: a.code.as_str(),
                     alert_kind: kind_str(a.code),
-                    device_id: eui64(a.device_id),
+                    device_id: Shown(Eui64(a.device_id)),
                     region: a.region.as_str(),
-                    event_time: self.time(a.event_ms),
-                    intended_send_time: self.time(a.exit_ms),
+                    event_time: Shown(self.stamp(a.event_ms)),
+                    intended_send_time: Shown(self.stamp(a.exit_ms)),
                     event_ms: a.event_ms,
                     intended_send_ms: a.exit_ms,
                     seq: a.seq,
                 };
-                // Serialising a struct of strings and integers cannot fail.
-                Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+                // A JSON alert is about 360 bytes: one allocation, no regrowth.
+                let mut out = Vec::with_capacity(512);
+                // Serialising a struct of strings and integers into memory cannot fail.
+                let _ = serde_json::to_writer(&mut out, &body);
+                Bytes::from(out)
             }
-            Format::Duis => Bytes::from(self.duis(a, &key)),
+            Format::Duis => Bytes::from(self.duis(a, key)),
             Format::Template(t) => {
                 let mut out = String::with_capacity(256);
                 for s in &t.segments {
                     match s {
                         Segment::Text(x) => out.push_str(x),
-                        Segment::Field(f) => out.push_str(&self.field(*f, a, &key)),
+                        Segment::Field(f) => out.push_str(&self.field(*f, a, key)),
                     }
                 }
                 Bytes::from(out)
@@ -498,6 +537,23 @@ mod tests {
         assert_eq!(v["event_time"], "2023-11-14T22:16:20.000Z");
         assert_eq!(v["intended_send_time"], "2023-11-14T22:16:25.500Z");
         assert_eq!(v["seq"], 2);
+    }
+
+    #[test]
+    fn json_is_compact_in_the_documented_field_order() {
+        let body = payload(Format::Json).render(&alert());
+        let run = "ab".repeat(16);
+        let expected = format!(
+            "{{\"run_id\":\"{run}\",\"alert_id\":85,\"idempotency_key\":\"{run}-85\",\
+             \"alert_code\":\"8F36\",\"alert_kind\":\"PRA\",\"device_id\":\"00-AB-CD-EF-00-01-23-45\",\
+             \"region\":\"central-south\",\"event_time\":\"2023-11-14T22:16:20.000Z\",\
+             \"intended_send_time\":\"2023-11-14T22:16:25.500Z\",\"event_ms\":180000,\
+             \"intended_send_ms\":185500,\"seq\":2}}"
+        );
+        assert_eq!(std::str::from_utf8(&body).unwrap(), expected);
+        assert_eq!(eui64(0), "00-00-00-00-00-00-00-00");
+        assert_eq!(eui64(u64::MAX), "FF-FF-FF-FF-FF-FF-FF-FF");
+        assert_eq!(eui64(0x0123_4567_89AB_CDEF), "01-23-45-67-89-AB-CD-EF");
     }
 
     #[test]
