@@ -9,6 +9,7 @@
 //!
 //! This crate does no I/O and knows nothing of the network model, the transport or the reports.
 
+pub mod duration;
 mod region;
 pub mod text_pos;
 mod vocab;
