@@ -16,6 +16,7 @@
 //! chooses the exit code. It never changes a results directory.
 
 use crate::exit;
+use crate::profiles::ProfileFile;
 use anyhow::{Context, anyhow};
 use results::LoadedRun;
 use std::path::{Path, PathBuf};
@@ -221,12 +222,20 @@ pub fn thresholds_for(
 ) -> anyhow::Result<Option<Thresholds>> {
     match thresholds_flag {
         Some(p) => load_thresholds(p).map(Some),
-        None => Ok(Thresholds::load_from_profile(profile)?),
+        None => {
+            let file = ProfileFile::find(profile)?;
+            Ok(Thresholds::parse_profile(
+                &file.text()?,
+                Path::new(&file.name()),
+            )?)
+        }
     }
 }
 
+/// A thresholds file on disk, or built in (`ci/nightly/north.thresholds.toml`).
 fn load_thresholds(path: &Path) -> anyhow::Result<Thresholds> {
-    Ok(Thresholds::load(path)?)
+    let file = ProfileFile::find(path)?;
+    Ok(Thresholds::parse(&file.text()?, Path::new(&file.name()))?)
 }
 
 fn load(dir: &Path) -> anyhow::Result<LoadedRun> {

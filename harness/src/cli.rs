@@ -85,16 +85,19 @@ pub enum Command {
 pub enum ProfileCommand {
     /// Print the resolved profile (includes and change overlays applied) as TOML.
     Show {
-        /// The profile file.
+        /// The profile: a file, or a built-in name such as north/current.
         file: PathBuf,
     },
+    /// List the profiles (and thresholds files) built into this binary.
+    List,
 }
 
 /// Options shared by everything that runs a profile.
 #[derive(Debug, Clone, Args)]
 pub struct CommonRunArgs {
-    /// Load profile (TOML), e.g. profiles/north/current.toml.
-    #[arg(long, value_name = "FILE")]
+    /// Load profile: a TOML file, or the name of a built-in one (`csp-harness profile list`),
+    /// e.g. north/current. A file on disk of that path wins.
+    #[arg(long, value_name = "FILE|NAME")]
     pub profile: PathBuf,
     /// Technical changes to enable on top of the profile's own, e.g. `--changes 1,3` (see
     /// profiles/changes.toml): any combination of the eight can be run.
@@ -292,10 +295,12 @@ pub struct SimulateArgs {
 /// `csp-harness compare`
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    /// A profile to run (repeat for several). Without any: the seed's six, both regions × three options.
-    #[arg(long, value_name = "FILE")]
+    /// A profile to run, a file or a built-in name (repeat for several). Without any: the seed's
+    /// six, both regions × three options.
+    #[arg(long, value_name = "FILE|NAME")]
     pub profile: Vec<PathBuf>,
-    /// Where the seed's six profiles are looked up when no --profile is given.
+    /// Where the seed's six profiles are looked up when no --profile is given; those not there
+    /// are the built-in ones.
     #[arg(long, value_name = "DIR", default_value = "profiles")]
     pub profiles_dir: PathBuf,
     /// Use `simulate` (virtual time, instant-ack endpoint) instead of `run`.
@@ -543,8 +548,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile(ProfileCommand::Show { file }) => {
-            let p = virtual_hubs::Profile::load(&file)?;
+            let p = crate::profiles::load(&file, &[])?;
             say(&p.to_resolved_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Profile(ProfileCommand::List) => {
+            say(&crate::profiles::list());
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {

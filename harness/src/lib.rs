@@ -15,6 +15,7 @@
 //! - [`host`]: the machine record and the harness's own CPU/memory while it runs.
 //! - [`progress`]: the live display (a bar on a terminal, lines otherwise).
 //! - [`provenance`]: `run.json`, where a result comes from.
+//! - [`profiles`]: profiles by path or by name, from disk or built into the binary.
 
 pub mod check;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod host;
 pub mod ingest_cmd;
 pub mod interrupt;
 pub mod outdir;
+pub mod profiles;
 pub mod progress;
 pub mod provenance;
 pub mod run;

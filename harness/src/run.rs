@@ -40,7 +40,7 @@ pub fn simulate_one(common: &CommonRunArgs) -> anyhow::Result<LoadedRun> {
 /// honoured once it has written its results, which are complete.
 fn simulate_profile(common: &CommonRunArgs, profile: Profile) -> anyhow::Result<LoadedRun> {
     let out = out_dir(common, &profile)?;
-    let prov = Provenance::start(common, &profile, false);
+    let prov = Provenance::start(&profile, false);
     let (ledger, report) = virtual_hubs::simulate(&profile, common.seed)?;
     let mut meta = meta(common, &profile, Mode::Simulate, 1.0, None, true);
     meta.health = Some(HealthRecord::Run(Box::new(health(&report, false, 0, None))));
@@ -168,7 +168,7 @@ async fn run_async(
     profile: Arc<Profile>,
     out: ResultsFolder,
 ) -> anyhow::Result<LoadedRun> {
-    let mut prov = Provenance::start(&args.common, &profile, args.insecure_skip_verify);
+    let mut prov = Provenance::start(&profile, args.insecure_skip_verify);
     let wants_http = http_wanted(&args);
     // Bodies and headers are checked before anything starts: a bad template or a missing
     // environment variable is a usage error, not a run.
@@ -516,12 +516,9 @@ fn snapshot_source(
     }
 }
 
-/// The profile with any `--changes` applied on top of its own.
+/// The profile (a file, or a built-in one) with any `--changes` applied on top of its own.
 pub fn load_profile(common: &CommonRunArgs) -> anyhow::Result<Profile> {
-    Ok(Profile::load_with_changes(
-        &common.profile,
-        &common.changes,
-    )?)
+    crate::profiles::load(&common.profile, &common.changes)
 }
 
 /// The run's results folder ([`crate::outdir`]): `--out`, or a new one under
@@ -546,7 +543,7 @@ fn meta(
         common.seed,
         profile.premises(),
     );
-    m.profile_path = Some(common.profile.display().to_string());
+    m.profile_path = Some(profile.source().to_string());
     m.changes = profile.changes();
     m.time_scale = time_scale;
     m.mode = mode;
