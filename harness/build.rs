@@ -82,7 +82,10 @@ fn embed_profiles() {
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
     if let Err(e) = std::fs::write(out.join("builtin_profiles.rs"), code) {
-        panic!("cannot write the built-in profiles into {}: {e}", out.display());
+        panic!(
+            "cannot write the built-in profiles into {}: {e}",
+            out.display()
+        );
     }
 }
 

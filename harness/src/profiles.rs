@@ -128,8 +128,9 @@ impl ProfileFile {
     /// Its text.
     pub fn text(&self) -> anyhow::Result<String> {
         match self {
-            ProfileFile::Disk(p) => std::fs::read_to_string(p)
-                .map_err(|e| anyhow!("{}: cannot read: {e}", p.display())),
+            ProfileFile::Disk(p) => {
+                std::fs::read_to_string(p).map_err(|e| anyhow!("{}: cannot read: {e}", p.display()))
+            }
             ProfileFile::BuiltIn(key) => BuiltIn
                 .read(Path::new(key))
                 .map_err(|e| anyhow!("{}: {e}", self.name())),
@@ -225,7 +226,11 @@ mod tests {
         assert_eq!(p.name(), "test/mixed-short");
         assert_eq!(p.source(), "<built-in>/test/mixed-short.toml");
         let b = load(Path::new("north/option-b"), &["3".into()]).unwrap();
-        assert_eq!(b.changes().len(), 8, "extends and change_file resolve inside the tree");
+        assert_eq!(
+            b.changes().len(),
+            8,
+            "extends and change_file resolve inside the tree"
+        );
         let e = ProfileFile::find(Path::new("north/nope")).unwrap_err();
         assert!(e.to_string().contains("no built-in profile"), "{e}");
         assert!(ProfileFile::find(Path::new("/north/current")).is_err());
@@ -265,6 +270,9 @@ mod tests {
             e.starts_with("<built-in>/north/current.toml:") && e.contains("premises"),
             "{e}"
         );
-        assert!(e.contains("extended by <built-in>/north/option-a.toml"), "{e}");
+        assert!(
+            e.contains("extended by <built-in>/north/option-a.toml"),
+            "{e}"
+        );
     }
 }

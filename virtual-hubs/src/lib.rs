@@ -21,5 +21,6 @@ pub use clock::ScenarioClock;
 pub use csp_model::{
     Files, Outbound, Profile, ProfileError, ProfileSource, SimError, Simulation, device_id,
 };
-pub use drive::{DriveConfig, DriveError, DriveReport, Progress, drive, simulate};
+pub use drive::{DriveConfig, DriveError, DriveReport, Progress, drive, simulate, simulate_shard};
+pub use ledger::Shard;
 pub use sink::{InstantAckSink, Sink};
