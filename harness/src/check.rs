@@ -233,7 +233,7 @@ pub fn thresholds_for(
 }
 
 /// A thresholds file on disk, or built in (`ci/nightly/north.thresholds.toml`).
-fn load_thresholds(path: &Path) -> anyhow::Result<Thresholds> {
+pub fn load_thresholds(path: &Path) -> anyhow::Result<Thresholds> {
     let file = ProfileFile::find(path)?;
     Ok(Thresholds::parse(&file.text()?, Path::new(&file.name()))?)
 }

@@ -75,6 +75,8 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             json: false,
             thresholds: None,
             junit: None,
+            shard: None,
+            shards: None,
         };
         let run = if args.simulate {
             crate::run::simulate_one(&common)?

@@ -9,6 +9,7 @@
 //! - [`run`]: orchestration of `run` and `simulate`.
 //! - [`compare`]: `compare` and `report`, several runs drawn together.
 //! - [`trend`]: many nights over time, and github-action-benchmark's JSON.
+//! - [`merge`]: the shards of a split run (Kubernetes) combined into the run.
 //! - [`ingest_cmd`]: `ingest`, the reference endpoint (crate `ingest`) on the command line.
 //! - [`endpoint_url`]: `quic://HOST:PORT` parsing.
 //! - [`check`]: thresholds, baselines and JUnit verdicts (`check`, and the end of every run).
@@ -25,6 +26,7 @@ pub mod exit;
 pub mod host;
 pub mod ingest_cmd;
 pub mod interrupt;
+pub mod merge;
 pub mod outdir;
 pub mod profiles;
 pub mod progress;

@@ -106,6 +106,8 @@ impl Provenance {
             profile: self.profile,
             insecure: self.insecure,
             run_id: self.run_id,
+            merged_by: None,
+            shards: Vec::new(),
             host: crate::host::host_record(),
             resources: Resources {
                 samples: s.samples,
