@@ -234,7 +234,8 @@ pub fn thresholds_for(
 
 /// A thresholds file on disk, or built in (`ci/nightly/north.thresholds.toml`).
 pub fn load_thresholds(path: &Path) -> anyhow::Result<Thresholds> {
-    let file = ProfileFile::find(path)?;
+    let file = ProfileFile::find_as(path, "thresholds file")
+        .map_err(|e| anyhow!("cannot read thresholds file {e}"))?;
     Ok(Thresholds::parse(&file.text()?, Path::new(&file.name()))?)
 }
 

@@ -87,11 +87,17 @@ impl ProfileFile {
     /// `north/current.toml` or `profiles/north/current.toml`); else an error that says both were
     /// tried.
     pub fn find(arg: &Path) -> anyhow::Result<ProfileFile> {
+        Self::find_as(arg, "profile")
+    }
+
+    /// [`ProfileFile::find`] for a file that is `what` (a "profile", a "thresholds file"), as its
+    /// errors call it.
+    pub fn find_as(arg: &Path, what: &str) -> anyhow::Result<ProfileFile> {
         if arg.is_file() {
             return Ok(ProfileFile::Disk(arg.to_path_buf()));
         }
         if arg.is_dir() {
-            return Err(anyhow!("{} is a folder, not a profile", arg.display()));
+            return Err(anyhow!("{} is a folder, not a {what}", arg.display()));
         }
         let inside = arg.strip_prefix("profiles").unwrap_or(arg);
         let mut candidates = vec![inside.to_path_buf()];
@@ -102,7 +108,7 @@ impl ProfileFile {
             return Ok(ProfileFile::BuiltIn(key));
         }
         Err(anyhow!(
-            "{}: no such file, and no built-in profile of that name (`csp-harness profile list` \
+            "{}: no such file, and no built-in {what} of that name (`csp-harness profile list` \
              shows the {} built-in files)",
             arg.display(),
             built_in_files().len()
