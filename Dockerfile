@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# csp-harness in a container: the whole command line (run, simulate, compare, check, trend, ingest)
-# with the seed profiles beside it. Build and try:
+# csp-harness in a container: the whole command line (run, simulate, compare, check, trend, ingest,
+# merge). The profiles are built into the binary (`csp-harness profile list`), so the image needs
+# no profiles folder; mount one to run your own. Build and try:
 #
 #   docker build -t csp-harness .
 #   docker run --rm -v "$PWD/out:/csp/out" csp-harness compare --simulate
@@ -28,7 +29,6 @@ RUN groupadd --system --gid 10001 csp \
     && mkdir -p /csp/out \
     && chown -R csp:csp /csp
 COPY --from=build /out/csp-harness /usr/local/bin/csp-harness
-COPY --chown=csp:csp profiles /csp/profiles
 WORKDIR /csp
 USER 10001:10001
 # The reference ingest endpoint (`csp-harness ingest --listen 0.0.0.0:4433`): QUIC, so UDP. Live

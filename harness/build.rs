@@ -1,5 +1,6 @@
 //! Records the git commit the harness is built from, so every `run.json` can name it, and the
-//! build date, so `csp-harness --version` says both.
+//! build date, so `csp-harness --version` says both; and builds the repository's `profiles/` tree
+//! into the binary (every file in it, so a profile added there is built in with no code change).
 //!
 //! `CSP_GIT_COMMIT` set in the environment wins (for builds from a source tarball that know their
 //! commit); otherwise `git rev-parse HEAD` in the source tree; otherwise nothing, and the harness
@@ -7,6 +8,7 @@
 //! (reproducible builds), otherwise today (UTC) when this script last ran: on every change to the
 //! harness's own sources or its commit.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn git(args: &[&str]) -> Option<String> {
@@ -22,7 +24,73 @@ fn git(args: &[&str]) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// Every regular file under `dir` (hidden ones left out), sorted, as (path inside `dir` with '/'
+/// separators, absolute path).
+fn walk(dir: &Path, inside: &str, out: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let rel = if inside.is_empty() {
+            name
+        } else {
+            format!("{inside}/{name}")
+        };
+        let path = e.path();
+        if path.is_dir() {
+            walk(&path, &rel, out);
+        } else if path.is_file() {
+            out.push((rel, path));
+        }
+    }
+}
+
+/// `$OUT_DIR/builtin_profiles.rs`: `FILES`, every text file of `profiles/` by its path inside it.
+fn embed_profiles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+    // A directory is scanned for changes to anything in it, new files included.
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut files = Vec::new();
+    walk(&root, "", &mut files);
+    if files.is_empty() {
+        println!(
+            "cargo:warning=no profiles found in {}: the binary has no built-in profiles",
+            root.display()
+        );
+    }
+    let mut code = String::from(
+        "/// Every text file of the repository's `profiles/` tree at build time: (path inside it,\n\
+         /// '/'-separated; contents).\npub static FILES: &[(&str, &str)] = &[\n",
+    );
+    for (rel, path) in files {
+        if std::fs::read_to_string(&path).is_err() {
+            println!("cargo:warning=profiles/{rel} is not UTF-8 text: not built in");
+            continue;
+        }
+        let abs = path.canonicalize().unwrap_or(path);
+        code.push_str(&format!(
+            "    ({rel:?}, include_str!({:?})),\n",
+            abs.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    if let Err(e) = std::fs::write(out.join("builtin_profiles.rs"), code) {
+        panic!(
+            "cannot write the built-in profiles into {}: {e}",
+            out.display()
+        );
+    }
+}
+
 fn main() {
+    embed_profiles();
     println!("cargo:rerun-if-env-changed=CSP_GIT_COMMIT");
     let commit = std::env::var("CSP_GIT_COMMIT")
         .ok()

@@ -4,6 +4,9 @@
 //! permissions its JUnit reporter needs, a baseline restored and saved, summary.md in the job
 //! summary, the built binary called directly; the GitLab job reports JUnit.
 
+mod cli_lines;
+
+use cli_lines::{harness_commands, logical_lines};
 use serde_yaml_ng::Value;
 use std::path::PathBuf;
 
@@ -17,57 +20,6 @@ fn ci_file(name: &str) -> (PathBuf, Value) {
 
 fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.as_mapping()?.get(Value::String(key.into()))
-}
-
-/// Shell lines with their backslash continuations joined.
-fn logical_lines(script: &str) -> Vec<String> {
-    script
-        .replace("\\\n", " ")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect()
-}
-
-/// Shell words after which a new command starts.
-const COMMAND_STARTS: [&str; 9] = [";", "&&", "||", "|", "&", "then", "do", "else", "!"];
-
-/// The arguments of every `csp-harness` (or `.../csp-harness`) command on a line — a word in
-/// command position, not e.g. the `csp-harness` of `cargo build -p csp-harness` — up to the end of
-/// that command (`;`, `&&`, `||`, `|`, a redirection).
-fn harness_commands(line: &str) -> Vec<Vec<String>> {
-    let tokens = shlex::split(line).unwrap_or_else(|| panic!("unbalanced quotes: {line}"));
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut command_position = true;
-    while i < tokens.len() {
-        let t = &tokens[i];
-        let is_harness = command_position && t.rsplit('/').next() == Some("csp-harness");
-        command_position = COMMAND_STARTS.contains(&t.as_str()) || t.ends_with(';');
-        i += 1;
-        if !is_harness {
-            continue;
-        }
-        let mut args = Vec::new();
-        while i < tokens.len() {
-            let t = &tokens[i];
-            if ["&&", "||", "|", ";", "&"].contains(&t.as_str()) || t.starts_with('>') {
-                break;
-            }
-            i += 1;
-            match t.strip_suffix(';') {
-                Some(last) => {
-                    args.push(last.to_string());
-                    break;
-                }
-                None => args.push(t.clone()),
-            }
-        }
-        out.push(args);
-        command_position = true;
-    }
-    out
 }
 
 /// Checks each command with clap's parser; returns the subcommands seen.

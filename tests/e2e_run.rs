@@ -3,8 +3,8 @@
 //! with the harness's alert by alert.
 
 use csp_loadtest::{
-    check_accounting, describe, profile, read_alerts, read_run_record, read_summary, run_harness,
-    temp_dir,
+    check_accounting, describe, free_port, profile, read_alerts, read_run_record, read_summary,
+    run_harness, start_ingest, temp_dir,
 };
 use ledger::{AlertKind, LossCause};
 use std::collections::{BTreeMap, BTreeSet};
@@ -112,42 +112,6 @@ fn heavy_30k_hubs_through_the_reference_endpoint_reconcile_exactly() {
         poa_expected < pra_expected,
         "test profile must include outages under 3 minutes"
     );
-}
-
-/// A free UDP port on loopback (bound, noted, released).
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Starts `csp-harness ingest` on `port` with `extra` flags; returns the child once its
-/// certificate file exists (the endpoint is then listening).
-fn start_ingest(port: u16, cert: &Path, extra: &[&str]) -> std::process::Child {
-    let child = std::process::Command::new(csp_loadtest::harness_bin())
-        .args([
-            "ingest",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--cert-out",
-        ])
-        .arg(cert)
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn ingest");
-    let start = std::time::Instant::now();
-    while !cert.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "ingest did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    child
 }
 
 fn run_against(

@@ -4,8 +4,9 @@
 //! promises is exercised.
 //!
 //! What is not run as written, and why:
-//! - lines starting with `cargo` (installing the command, running these very tests) and `docker`
-//!   (no Docker engine on the test machines; the Dockerfile is linted by `.ci/run`);
+//! - lines starting with `cargo` (installing the command, running these very tests), `docker`
+//!   (no Docker engine on the test machines; the Dockerfile is linted by `.ci/run`) and `kubectl`
+//!   (no cluster; the manifests those lines apply are checked by `tests/k8s_manifests.rs`);
 //! - the reference endpoint's ports `127.0.0.1:4433` (QUIC) and `127.0.0.1:8443` (HTTP) are
 //!   replaced by free ones;
 //! - in the scratch copy of `profiles/`, `north/current.toml` and `central-south/current.toml`
@@ -48,7 +49,7 @@ fn prepare(block: &str, port: u16, http_port: u16) -> (String, Vec<String>) {
     let mut skipped = Vec::new();
     for line in block.replace("\\\n", " ").lines() {
         let first = line.split_whitespace().next().unwrap_or("");
-        if first == "cargo" || first == "docker" {
+        if ["cargo", "docker", "kubectl"].contains(&first) {
             skipped.push(line.trim().to_string());
             script.push_str(": skipped by the README test\n");
         } else {
@@ -161,12 +162,13 @@ fn heavy_every_readme_example_runs() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // Only installing, the tests themselves and Docker are left out.
+    // Only installing, the tests themselves, Docker and kubectl are left out.
     for s in &all_skipped {
         assert!(
             s.starts_with("cargo install")
                 || s.starts_with("cargo nextest")
-                || s.starts_with("docker "),
+                || s.starts_with("docker ")
+                || s.starts_with("kubectl "),
             "a README example the test does not run: {s}"
         );
     }

@@ -16,6 +16,7 @@
 //! chooses the exit code. It never changes a results directory.
 
 use crate::exit;
+use crate::profiles::ProfileFile;
 use anyhow::{Context, anyhow};
 use results::LoadedRun;
 use std::path::{Path, PathBuf};
@@ -221,12 +222,21 @@ pub fn thresholds_for(
 ) -> anyhow::Result<Option<Thresholds>> {
     match thresholds_flag {
         Some(p) => load_thresholds(p).map(Some),
-        None => Ok(Thresholds::load_from_profile(profile)?),
+        None => {
+            let file = ProfileFile::find(profile)?;
+            Ok(Thresholds::parse_profile(
+                &file.text()?,
+                Path::new(&file.name()),
+            )?)
+        }
     }
 }
 
-fn load_thresholds(path: &Path) -> anyhow::Result<Thresholds> {
-    Ok(Thresholds::load(path)?)
+/// A thresholds file on disk, or built in (`ci/nightly/north.thresholds.toml`).
+pub fn load_thresholds(path: &Path) -> anyhow::Result<Thresholds> {
+    let file = ProfileFile::find_as(path, "thresholds file")
+        .map_err(|e| anyhow!("cannot read thresholds file {e}"))?;
+    Ok(Thresholds::parse(&file.text()?, Path::new(&file.name()))?)
 }
 
 fn load(dir: &Path) -> anyhow::Result<LoadedRun> {

@@ -60,6 +60,9 @@ pub enum Command {
     /// Draw many nights' results over time (time to 50/80/95%, loss) and write them for
     /// github-action-benchmark.
     Trend(crate::trend::TrendArgs),
+    /// Combine the shards of a split run (run --shard I/N, e.g. a Kubernetes Indexed Job) into
+    /// the one run, exactly; refuses a shard that is missing, given twice or from another run.
+    Merge(crate::merge::MergeArgs),
     /// Serve the reference alert-ingest endpoint (csp-alert over QUIC; HTTP/1.1, /2, /3 with
     /// --http-listen). Ctrl-C or SIGTERM close it gracefully.
     Ingest(crate::ingest_cmd::IngestArgs),
@@ -85,16 +88,19 @@ pub enum Command {
 pub enum ProfileCommand {
     /// Print the resolved profile (includes and change overlays applied) as TOML.
     Show {
-        /// The profile file.
+        /// The profile: a file, or a built-in name such as north/current.
         file: PathBuf,
     },
+    /// List the profiles (and thresholds files) built into this binary.
+    List,
 }
 
 /// Options shared by everything that runs a profile.
 #[derive(Debug, Clone, Args)]
 pub struct CommonRunArgs {
-    /// Load profile (TOML), e.g. profiles/north/current.toml.
-    #[arg(long, value_name = "FILE")]
+    /// Load profile: a TOML file, or the name of a built-in one (`csp-harness profile list`),
+    /// e.g. north/current. A file on disk of that path wins.
+    #[arg(long, value_name = "FILE|NAME")]
     pub profile: PathBuf,
     /// Technical changes to enable on top of the profile's own, e.g. `--changes 1,3` (see
     /// profiles/changes.toml): any combination of the eight can be run.
@@ -126,6 +132,14 @@ pub struct CommonRunArgs {
     /// them).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Send only shard I of N: the alerts of the premises whose index is I modulo N. Every shard
+    /// runs the whole model; `csp-harness merge` combines the N results into the one run.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<virtual_hubs::Shard>,
+    /// Split the run into N shards, this process's index read from JOB_COMPLETION_INDEX (set by a
+    /// Kubernetes Indexed Job). --shard I/N wins.
+    #[arg(long, value_name = "N", env = "CSP_SHARDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
 }
 
 /// `csp-harness run`
@@ -224,6 +238,15 @@ pub struct RunArgs {
     /// Scenario seconds the harness waits for outstanding acks after the last hub finished.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS", value_parser = parse_drain_s, allow_negative_numbers = true)]
     pub drain_s: f64,
+    /// Wait until this time (RFC 3339, e.g. 2026-11-30T02:17:00Z) before starting the scenario
+    /// clock: the shards of one run, started by a scheduler seconds apart, then drive one load.
+    #[arg(long, value_name = "TIME", env = "CSP_START_AT", value_parser = parse_start_at)]
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The run id that scopes the alert ids at the endpoint (32 hex digits, or a UUID) [default:
+    /// random]. Give every shard of one run the same id, and never reuse it for another run: the
+    /// endpoint then sees one run, and recognises what a restarted shard sends again.
+    #[arg(long, value_name = "ID", env = "CSP_RUN_ID", value_parser = parse_run_id)]
+    pub run_id: Option<egress::RunId>,
     /// Harness lag (scenario ms that hub tasks run behind their intended times, 99th percentile)
     /// beyond which the run is flagged as lagged and exits 3: its curves are distorted by the
     /// harness, not the network. Time alerts wait for a dead or slow endpoint is the endpoint's,
@@ -274,6 +297,8 @@ impl RunArgs {
             max_lag_ms: 5000,
             metrics_listen: None,
             metrics_hold_s: 0,
+            start_at: None,
+            run_id: None,
         }
     }
 }
@@ -307,10 +332,12 @@ pub struct SimulateArgs {
 /// `csp-harness compare`
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    /// A profile to run (repeat for several). Without any: the seed's six, both regions × three options.
-    #[arg(long, value_name = "FILE")]
+    /// A profile to run, a file or a built-in name (repeat for several). Without any: the seed's
+    /// six, both regions × three options.
+    #[arg(long, value_name = "FILE|NAME")]
     pub profile: Vec<PathBuf>,
-    /// Where the seed's six profiles are looked up when no --profile is given.
+    /// Where the seed's six profiles are looked up when no --profile is given; those not there
+    /// are the built-in ones.
     #[arg(long, value_name = "DIR", default_value = "profiles")]
     pub profiles_dir: PathBuf,
     /// Use `simulate` (virtual time, instant-ack endpoint) instead of `run`.
@@ -371,6 +398,20 @@ fn parse_time_scale(s: &str) -> Result<f64, String> {
         ));
     }
     Ok(v)
+}
+
+fn parse_start_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("'{s}' is not an RFC 3339 time such as 2026-11-30T02:17:00Z ({e})"))
+}
+
+/// 32 hex digits, or the same as a UUID (a Kubernetes Job's uid), dashes ignored.
+fn parse_run_id(s: &str) -> Result<egress::RunId, String> {
+    s.trim()
+        .replace('-', "")
+        .parse()
+        .map_err(|_| format!("'{s}' is not a run id: 32 hex digits, or a UUID"))
 }
 
 fn parse_drain_s(s: &str) -> Result<f64, String> {
@@ -550,6 +591,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::check::check(args)
         }
         Command::Trend(args) => crate::trend::trend(args),
+        Command::Merge(args) => {
+            reserve_stdout_for_json(args.json);
+            crate::merge::merge(args)
+        }
         Command::Ingest(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -558,8 +603,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile(ProfileCommand::Show { file }) => {
-            let p = virtual_hubs::Profile::load(&file)?;
+            let p = crate::profiles::load(&file, &[])?;
             say(&p.to_resolved_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Profile(ProfileCommand::List) => {
+            say(&crate::profiles::list());
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
@@ -629,6 +678,7 @@ mod tests {
             "report",
             "check",
             "trend",
+            "merge",
             "ingest",
             "profile",
             "completions",

@@ -2,7 +2,8 @@
 //!
 //! `compare` runs profiles (each into its own results directory under `--out`, or under a new
 //! `out/compare/<UTC time>/`) and then draws them together; with no profile it runs the seed's six
-//! (both regions × Current / Option A / Option B). Ctrl-C or SIGTERM stops the whole comparison:
+//! (both regions × Current / Option A / Option B), from `profiles/` when run in the repository and
+//! built in otherwise. Ctrl-C or SIGTERM stops the whole comparison:
 //! the profiles already run are drawn, the rest are not run, and it exits 130.
 //! `report` redraws the same graphs and tables from saved results directories without running again.
 
@@ -13,7 +14,8 @@ use results::LoadedRun;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The seed's six profiles, relative to the repository's `profiles/` directory.
+/// The seed's six profiles, relative to the repository's `profiles/` directory (and built in:
+/// those not found under `--profiles-dir` are the built-in ones).
 pub const SEED_PROFILES: [&str; 6] = [
     "north/current.toml",
     "north/option-a.toml",
@@ -33,19 +35,12 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.profile.clone()
     };
-    if args.profile.is_empty() && !args.profiles_dir.is_dir() {
-        return Err(anyhow::anyhow!(
-            "the seed's six profiles are read from {}/, which is not here: run from the \
-             repository's folder, or give --profiles-dir DIR or --profile FILE",
-            args.profiles_dir.display()
-        ));
-    }
     // Fail on a broken profile or thresholds table before spending minutes on the others.
     let mut thresholds = Vec::with_capacity(profiles.len());
     let mut bases: Vec<String> = Vec::with_capacity(profiles.len());
     let mut names: Vec<String> = Vec::with_capacity(profiles.len());
     for p in &profiles {
-        let base = virtual_hubs::Profile::load(p)?.name().replace('/', "-");
+        let base = crate::profiles::load(p, &[])?.name().replace('/', "-");
         thresholds.push(crate::check::thresholds_for(p, None)?);
         // The same profile twice gets two folders (`north-current`, `north-current.2`), never one
         // overwritten.
@@ -80,6 +75,8 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             json: false,
             thresholds: None,
             junit: None,
+            shard: None,
+            shards: None,
         };
         let run = if args.simulate {
             crate::run::simulate_one(&common)?

@@ -9,6 +9,7 @@
 //! - [`run`]: orchestration of `run` and `simulate`.
 //! - [`compare`]: `compare` and `report`, several runs drawn together.
 //! - [`trend`]: many nights over time, and github-action-benchmark's JSON.
+//! - [`merge`]: the shards of a split run (Kubernetes) combined into the run.
 //! - [`ingest_cmd`]: `ingest`, the reference endpoint (crate `ingest`) on the command line.
 //! - [`endpoint_url`]: `quic://HOST:PORT` parsing.
 //! - [`check`]: thresholds, baselines and JUnit verdicts (`check`, and the end of every run).
@@ -16,6 +17,7 @@
 //! - [`progress`]: the live display (a bar on a terminal, lines otherwise).
 //! - [`provenance`]: `run.json`, where a result comes from.
 //! - [`metrics`]: `--metrics-listen`, live Prometheus/OpenMetrics metrics of `run` and `ingest`.
+//! - [`profiles`]: profiles by path or by name, from disk or built into the binary.
 
 pub mod check;
 pub mod cli;
@@ -25,8 +27,10 @@ pub mod exit;
 pub mod host;
 pub mod ingest_cmd;
 pub mod interrupt;
+pub mod merge;
 pub mod metrics;
 pub mod outdir;
+pub mod profiles;
 pub mod progress;
 pub mod provenance;
 pub mod run;

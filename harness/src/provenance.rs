@@ -3,7 +3,6 @@
 //! titles, the machine and what the run cost it. Written as `run.json` ([`results::RunRecord`]),
 //! never into `summary.json`, which must stay a function of profile and seed.
 
-use crate::cli::CommonRunArgs;
 use crate::host::HealthSampler;
 use results::{
     ChangeRecord, HarnessBuild, ProfileRecord, RUN_SCHEMA_VERSION, Resources, RunRecord,
@@ -70,7 +69,7 @@ pub struct Provenance {
 
 impl Provenance {
     /// Starts the clock and the resource sampler for a run of `profile`.
-    pub fn start(common: &CommonRunArgs, profile: &Profile, insecure: bool) -> Provenance {
+    pub fn start(profile: &Profile, insecure: bool) -> Provenance {
         let resolved = profile.to_resolved_toml();
         Provenance {
             started: SystemTime::now(),
@@ -78,7 +77,7 @@ impl Provenance {
             sampler: HealthSampler::start(),
             profile: ProfileRecord {
                 name: profile.name().to_string(),
-                path: Some(common.profile.display().to_string()),
+                path: Some(profile.source().to_string()),
                 sha256: profile_hash(&resolved),
                 changes: change_titles(&resolved, &profile.changes()),
             },
@@ -107,6 +106,8 @@ impl Provenance {
             profile: self.profile,
             insecure: self.insecure,
             run_id: self.run_id,
+            merged_by: None,
+            shards: Vec::new(),
             host: crate::host::host_record(),
             resources: Resources {
                 samples: s.samples,

@@ -3,6 +3,10 @@
 //!
 //! Both commands end the same way ([`finish_run`]): every expected alert gets its fate, the summary and
 //! the ledger are written to the results directory, and a short table is printed.
+//!
+//! Either can run one shard of a split run ([`shard_of`]: `--shard I/N`, or `--shards N` with the
+//! index from a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX`): the whole model, this shard's
+//! premises' alerts only. A shard is judged on its own health; thresholds are judged on the merge.
 
 use crate::cli::{CommonRunArgs, PayloadArg, RunArgs, SimulateArgs, TransportArg};
 use crate::endpoint_url::{EndpointUrl, Scheme};
@@ -20,15 +24,21 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant as WallInstant;
-use virtual_hubs::{DriveConfig, DriveReport, Profile, ScenarioClock};
+use virtual_hubs::{DriveConfig, DriveReport, Profile, ScenarioClock, Shard};
 
 /// `csp-harness simulate`: the model on virtual time with an instant-ack sink.
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     // The profile first: a wrong path or a broken profile is named as such.
     let profile = load_profile(&args.common)?;
+    shard_of(&args.common)?;
     let thresholds = thresholds(&args.common)?;
     let run = simulate_profile(&args.common, profile)?;
-    conclude(&run, thresholds.as_ref(), &args.common)
+    conclude(
+        &run,
+        thresholds.as_ref(),
+        args.common.junit.as_deref(),
+        args.common.json,
+    )
 }
 
 /// Simulates one profile and writes its results directory.
@@ -39,26 +49,106 @@ pub fn simulate_one(common: &CommonRunArgs) -> anyhow::Result<LoadedRun> {
 /// The model on virtual time cannot stop part-way (it takes seconds): a signal during it is
 /// honoured once it has written its results, which are complete.
 fn simulate_profile(common: &CommonRunArgs, profile: Profile) -> anyhow::Result<LoadedRun> {
-    let out = out_dir(common, &profile)?;
-    let prov = Provenance::start(common, &profile, false);
-    let (ledger, report) = virtual_hubs::simulate(&profile, common.seed)?;
+    let shard = shard_of(common)?;
+    let out = out_dir(common, &profile, shard)?;
+    let prov = Provenance::start(&profile, false);
+    let (ledger, report) = virtual_hubs::simulate_shard(&profile, common.seed, shard)?;
     let mut meta = meta(common, &profile, Mode::Simulate, 1.0, None, true);
+    meta.shard = (!shard.is_whole()).then_some(shard);
     meta.health = Some(HealthRecord::Run(Box::new(health(&report, false, 0, None))));
-    finish_run(&out, meta, prov.finish(), &ledger, common.quiet)
+    let summary = results::summarize(meta, &ledger);
+    finish_run(&out, summary, prov.finish(), &ledger, common.quiet)
 }
 
 /// `csp-harness run`: scaled real time against a real endpoint.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // The profile first: a wrong path or a broken profile is named as such.
     let profile = load_profile(&args.common)?;
+    shard_of(&args.common)?;
     let thresholds = thresholds(&args.common)?;
     let common = args.common.clone();
+    if let Some(at) = args.start_at
+        && let Some(sig) = wait_for_start(at)
+    {
+        eprintln!("{sig}: stopped before the start time; nothing was run");
+        return Ok(crate::exit::code(crate::exit::INTERRUPTED));
+    }
     let run = run_profile(args, profile)?;
-    conclude(&run, thresholds.as_ref(), &common)
+    conclude(
+        &run,
+        thresholds.as_ref(),
+        common.junit.as_deref(),
+        common.json,
+    )
+}
+
+/// Sleeps until `at` (`--start-at`); a signal ends the wait early and is returned. A start time
+/// already past is said plainly: this shard's load is then offset from the others'.
+fn wait_for_start(at: chrono::DateTime<chrono::Utc>) -> Option<&'static str> {
+    let late = chrono::Utc::now() - at;
+    if late > chrono::TimeDelta::seconds(1) {
+        eprintln!(
+            "warning: --start-at {at} was {:.1} s ago: this run starts now, that much later than \
+             planned (the other shards of the run drive their load that much earlier)",
+            late.num_milliseconds() as f64 / 1000.0
+        );
+        return None;
+    }
+    eprintln!("waiting for the start time {at}");
+    while chrono::Utc::now() < at {
+        if let Some(sig) = crate::interrupt::requested() {
+            return Some(sig);
+        }
+        let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+        std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+    }
+    None
+}
+
+/// The share of the premises this process runs: `--shard I/N`; else `--shards N` (or
+/// `CSP_SHARDS`) with the index from `JOB_COMPLETION_INDEX`; else the whole run.
+pub fn shard_of(common: &CommonRunArgs) -> anyhow::Result<Shard> {
+    shard_from(
+        common.shard,
+        common.shards,
+        std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
+    )
+}
+
+fn shard_from(
+    shard: Option<Shard>,
+    shards: Option<u32>,
+    job_index: Option<&str>,
+) -> anyhow::Result<Shard> {
+    match (shard, shards, job_index) {
+        (Some(s), _, _) => Ok(s),
+        (None, Some(n), Some(i)) => {
+            let i: u32 = i.trim().parse().map_err(|_| {
+                anyhow!("JOB_COMPLETION_INDEX={i:?} is not a shard index (a whole number)")
+            })?;
+            Shard::new(i, n).map_err(|e| anyhow!("--shards {n} with JOB_COMPLETION_INDEX={i}: {e}"))
+        }
+        (None, Some(n), None) => Err(anyhow!(
+            "--shards {n} (or CSP_SHARDS) needs this process's index: JOB_COMPLETION_INDEX, which \
+             a Kubernetes Indexed Job sets, or --shard I/{n}"
+        )),
+        (None, None, _) => Ok(Shard::WHOLE),
+    }
 }
 
 /// The thresholds a run is checked against, read before the run so a bad file fails fast (exit 2).
+/// A shard is one part of a run: its thresholds are judged on the merge.
 fn thresholds(common: &CommonRunArgs) -> anyhow::Result<Option<verdict::Thresholds>> {
+    if !shard_of(common)?.is_whole() {
+        if common.thresholds.is_some() {
+            return Err(anyhow!(
+                "--thresholds with a shard: a shard holds part of the run, so thresholds are \
+                 judged on the merged results (csp-harness merge SHARD... --out DIR --thresholds \
+                 FILE)"
+            ));
+        }
+        return Ok(None);
+    }
     crate::check::thresholds_for(&common.profile, common.thresholds.as_deref())
 }
 
@@ -68,9 +158,9 @@ fn thresholds(common: &CommonRunArgs) -> anyhow::Result<Option<verdict::Threshol
 pub fn conclude(
     run: &LoadedRun,
     thresholds: Option<&verdict::Thresholds>,
-    common: &CommonRunArgs,
+    junit: Option<&Path>,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let junit = common.junit.as_deref();
     let verdicts: Vec<verdict::Verdict> =
         crate::check::run_verdict(run, thresholds, junit.is_some())
             .into_iter()
@@ -80,7 +170,7 @@ pub fn conclude(
             .with_context(|| format!("cannot write the report in {}", dir.display()))?;
         crate::cli::say(&format!("report: {}\n", html.display()));
     }
-    crate::check::conclude(&[run], &verdicts, junit, common.json)
+    crate::check::conclude(&[run], &verdicts, junit, json)
 }
 
 /// The harness's own health for the summary: its schedule lag (and whether that lag was far enough
@@ -156,7 +246,7 @@ fn run_profile(args: RunArgs, profile: Profile) -> anyhow::Result<LoadedRun> {
     }
     let metrics = args.metrics_listen.map(crate::metrics::bind).transpose()?;
     let profile = Arc::new(profile);
-    let out = out_dir(&args.common, &profile)?;
+    let out = out_dir(&args.common, &profile, shard_of(&args.common)?)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -170,7 +260,7 @@ async fn run_async(
     out: ResultsFolder,
     metrics: Option<std::net::TcpListener>,
 ) -> anyhow::Result<LoadedRun> {
-    let mut prov = Provenance::start(&args.common, &profile, args.insecure_skip_verify);
+    let mut prov = Provenance::start(&profile, args.insecure_skip_verify);
     let wants_http = http_wanted(&args);
     // Bodies and headers are checked before anything starts: a bad template or a missing
     // environment variable is a usage error, not a run.
@@ -217,7 +307,10 @@ async fn run_async(
     let ledger = Arc::new(Mutex::new(Ledger::new(profile.premises())));
     let clock = ScenarioClock::start(args.time_scale);
     let epoch = std::time::SystemTime::now();
-    let run_id = new_run_id()?;
+    let run_id = match args.run_id {
+        Some(id) => id,
+        None => new_run_id()?,
+    };
     if !args.common.quiet {
         eprintln!("run id {run_id}");
     }
@@ -313,8 +406,10 @@ async fn run_async(
         profile.horizon_ms(),
         args.common.quiet,
     );
+    let shard = shard_of(&args.common)?;
     let mut cfg = DriveConfig::new(profile.clone(), args.common.seed, clock);
     cfg.progress = Some(counters);
+    cfg.shard = shard;
     let mut incomplete: Option<String> = None;
     let fatal = egress.fatal_signal();
     let report = tokio::select! {
@@ -389,13 +484,15 @@ async fn run_async(
     );
     meta.endpoint_duplicates = Some(egress_stats.endpoint_duplicates);
     meta.incomplete_reason = incomplete;
+    meta.shard = (!shard.is_whole()).then_some(shard);
     meta.health = Some(HealthRecord::Run(Box::new(health(
         &report,
         lagged,
         args.max_lag_ms,
         Some(egress_health(&egress_stats)),
     ))));
-    let run = finish_run(&out, meta, prov.finish(), &ledger, args.common.quiet)?;
+    let summary = results::summarize(meta, &ledger);
+    let run = finish_run(&out, summary, prov.finish(), &ledger, args.common.quiet)?;
     if let Some((source, server)) = live {
         source.finished(end_ms);
         hold_metrics(&server, args.metrics_hold_s).await;
@@ -566,19 +663,28 @@ fn snapshot_source(
     }
 }
 
-/// The profile with any `--changes` applied on top of its own.
+/// The profile (a file, or a built-in one) with any `--changes` applied on top of its own.
 pub fn load_profile(common: &CommonRunArgs) -> anyhow::Result<Profile> {
-    Ok(Profile::load_with_changes(
-        &common.profile,
-        &common.changes,
-    )?)
+    crate::profiles::load(&common.profile, &common.changes)
 }
 
 /// The run's results folder ([`crate::outdir`]): `--out`, or a new one under
-/// `out/<profile>[+<changes>]/`.
-fn out_dir(common: &CommonRunArgs, profile: &Profile) -> anyhow::Result<ResultsFolder> {
-    let series = Path::new("out").join(crate::outdir::series_name(profile.name(), &common.changes));
-    ResultsFolder::create(common.out.as_deref(), &series, common.force)
+/// `out/<profile>[+<changes>]/` (a shard's under `out/<profile>[+<changes>].shard-I-of-N/`, apart
+/// from whole runs).
+fn out_dir(
+    common: &CommonRunArgs,
+    profile: &Profile,
+    shard: Shard,
+) -> anyhow::Result<ResultsFolder> {
+    let mut series = crate::outdir::series_name(profile.name(), &common.changes);
+    if !shard.is_whole() {
+        series.push_str(&format!(".shard-{}-of-{}", shard.index, shard.count));
+    }
+    ResultsFolder::create(
+        common.out.as_deref(),
+        &Path::new("out").join(series),
+        common.force,
+    )
 }
 
 fn meta(
@@ -596,7 +702,7 @@ fn meta(
         common.seed,
         profile.premises(),
     );
-    m.profile_path = Some(common.profile.display().to_string());
+    m.profile_path = Some(profile.source().to_string());
     m.changes = profile.changes();
     m.time_scale = time_scale;
     m.mode = mode;
@@ -607,15 +713,14 @@ fn meta(
 
 /// Writes the results directory (data, `run.json`, `host.json`, tables and graphs) and prints the
 /// summary table; `report.html` follows in [`conclude`], once the verdict is known.
-fn finish_run(
+pub fn finish_run(
     folder: &ResultsFolder,
-    meta: RunMeta,
+    summary: Summary,
     record: RunRecord,
     ledger: &Ledger,
     quiet: bool,
 ) -> anyhow::Result<LoadedRun> {
     let out = folder.path();
-    let summary: Summary = results::summarize(meta, ledger);
     let cannot = || format!("cannot write results to {}", out.display());
     results::write_data(out, &summary, ledger).with_context(cannot)?;
     let rd = results::layout::ResultsDir::new(out);
@@ -637,7 +742,30 @@ fn finish_run(
 
 #[cfg(test)]
 mod tests {
-    use super::judge_lag;
+    use super::{Shard, judge_lag, shard_from};
+
+    #[test]
+    fn the_shard_comes_from_the_flag_or_the_indexed_job() {
+        let s = |i, n| Shard::new(i, n).unwrap();
+        assert_eq!(shard_from(None, None, None).unwrap(), Shard::WHOLE);
+        assert_eq!(
+            shard_from(None, None, Some("3")).unwrap(),
+            Shard::WHOLE,
+            "an index without a count splits nothing"
+        );
+        assert_eq!(shard_from(None, Some(4), Some("3")).unwrap(), s(3, 4));
+        assert_eq!(
+            shard_from(Some(s(1, 2)), Some(4), Some("3")).unwrap(),
+            s(1, 2)
+        );
+        let e = shard_from(None, Some(4), None).unwrap_err().to_string();
+        assert!(e.contains("JOB_COMPLETION_INDEX"), "{e}");
+        let e = shard_from(None, Some(4), Some("4"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not below the shard count 4"), "{e}");
+        assert!(shard_from(None, Some(4), Some("x")).is_err());
+    }
 
     #[test]
     fn waiting_for_the_endpoint_is_not_the_harness_lagging() {

@@ -9,11 +9,14 @@
 //!
 //! This crate does no I/O and knows nothing of the network model, the transport or the reports.
 
+pub mod duration;
 mod region;
+mod shard;
 pub mod text_pos;
 mod vocab;
 
 pub use region::{Region, RegionError};
+pub use shard::Shard;
 pub use vocab::{AlertCode, AlertId, AlertKind, LossCause, PerKind};
 
 use serde::{Deserialize, Serialize};
@@ -240,6 +243,17 @@ impl Ledger {
             }
         }
         n
+    }
+
+    /// Forgets every alert of the premises `keep` refuses, as if it had never been expected: a
+    /// shard's ledger holds only its own premises' alerts ([`Shard`]). Anomalies already counted
+    /// stay counted.
+    pub fn retain_hubs(&mut self, keep: impl Fn(u32) -> bool) {
+        for (hub, pair) in self.slots.chunks_exact_mut(2).enumerate() {
+            if !keep(hub as u32) {
+                pair.fill(Slot::default());
+            }
+        }
     }
 
     /// Number of alerts still without a fate.
@@ -559,6 +573,28 @@ mod tests {
         assert_eq!(m.expected(AlertKind::Poa), 0);
         assert_eq!(m.expected(AlertKind::Pra), 1);
         assert_eq!(m.records().map(|r| r.id).collect::<Vec<_>>(), [PRA0]);
+    }
+
+    #[test]
+    fn a_shard_keeps_only_its_own_premises_and_their_fates() {
+        let mut l = both_expected(6);
+        l.deliver(AlertId::new(1, AlertKind::Poa), 10).unwrap();
+        l.lose(AlertId::new(4, AlertKind::Pra), LossCause::Collision, 3)
+            .unwrap();
+        let shard = Shard::new(1, 3).unwrap();
+        l.retain_hubs(|h| shard.owns_hub(h));
+        let ids: Vec<u32> = l.records().map(|r| r.id.hub()).collect();
+        assert_eq!(ids, [1, 1, 4, 4]);
+        assert_eq!(l.expected(AlertKind::Poa), 2);
+        assert_eq!(
+            l.fate(AlertId::new(1, AlertKind::Poa)),
+            Some(Fate::Delivered { at_ms: 10 })
+        );
+        assert_eq!(l.lost_by_cause(AlertKind::Pra)[&LossCause::Collision], 1);
+        assert!(!l.is_expected(AlertId::new(0, AlertKind::Poa)));
+        // An ack for another shard's alert is not this shard's delivery.
+        assert!(l.deliver(AlertId::new(0, AlertKind::Poa), 5).is_err());
+        assert_eq!(l.hubs(), 6);
     }
 
     #[test]

@@ -24,5 +24,5 @@ pub mod stage;
 pub mod units;
 
 pub use network::{NetworkCore, NetworkStats};
-pub use profile::{Profile, ProfileError};
+pub use profile::{Files, Profile, ProfileError, ProfileSource};
 pub use sim::{Event, Outbound, SimError, SimReport, Simulation, device_id, simulate};

@@ -485,11 +485,36 @@ pub struct Profile {
     region: Region,
     changes: Vec<String>,
     change_titles: Vec<(String, String)>,
-    source: PathBuf,
+    /// The file it was read from, as messages name it.
+    source: String,
 }
 
-fn toml_err(path: &Path, text: &str, e: &toml::de::Error) -> ProfileError {
-    let file = path.display();
+/// Where profile files are read from. A profile's `extends` and `change_file` name other files
+/// relative to it, and they are read from the same source: a profile built into a binary extends
+/// built-in files, a profile on disk files on disk.
+pub trait ProfileSource {
+    /// The text of the file at `path` (already joined to the file that names it), or why it
+    /// cannot be read.
+    fn read(&self, path: &Path) -> Result<String, String>;
+    /// How messages name the file at `path`: `profiles/north/current.toml`,
+    /// `<built-in>/north/current.toml`.
+    fn name(&self, path: &Path) -> String;
+}
+
+/// The file system: paths as given, relative to the working directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Files;
+
+impl ProfileSource for Files {
+    fn read(&self, path: &Path) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))
+    }
+    fn name(&self, path: &Path) -> String {
+        path.display().to_string()
+    }
+}
+
+fn toml_err(file: &str, text: &str, e: &toml::de::Error) -> ProfileError {
     let msg = e.message().trim();
     let Some(span) = e.span() else {
         return ProfileError(format!("{file}: {msg}"));
@@ -501,14 +526,15 @@ fn toml_err(path: &Path, text: &str, e: &toml::de::Error) -> ProfileError {
     }
 }
 
-fn read(path: &Path) -> Result<String, ProfileError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ProfileError(format!("{}: cannot read: {e}", path.display())))
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ProfileError> {
-    let text = read(path)?;
-    toml::from_str(&text).map_err(|e| toml_err(path, &text, &e))
+fn parse<T: for<'de> Deserialize<'de>>(
+    src: &dyn ProfileSource,
+    path: &Path,
+) -> Result<T, ProfileError> {
+    let file = src.name(path);
+    let text = src
+        .read(path)
+        .map_err(|e| ProfileError(format!("{file}: {e}")))?;
+    toml::from_str(&text).map_err(|e| toml_err(&file, &text, &e))
 }
 
 fn rel(base: &Path, p: &str) -> PathBuf {
@@ -521,17 +547,17 @@ struct Chain {
     change_file: Option<PathBuf>,
 }
 
-fn load_chain(path: &Path, depth: usize) -> Result<Chain, ProfileError> {
+fn load_chain(src: &dyn ProfileSource, path: &Path, depth: usize) -> Result<Chain, ProfileError> {
     if depth > 8 {
         return Err(ProfileError(format!(
             "{}: `extends` nests more than 8 deep (a cycle?)",
-            path.display()
+            src.name(path)
         )));
     }
-    let mut file: FileLayer = parse(path)?;
+    let mut file: FileLayer = parse(src, path)?;
     let mut chain = match &file.extends {
-        Some(base) => load_chain(&rel(path, base), depth + 1)
-            .map_err(|e| ProfileError(format!("{e}\n  (extended by {})", path.display())))?,
+        Some(base) => load_chain(src, &rel(path, base), depth + 1)
+            .map_err(|e| ProfileError(format!("{e}\n  (extended by {})", src.name(path))))?,
         None => Chain {
             params: ParamsLayer::default(),
             changes: Vec::new(),
@@ -559,7 +585,18 @@ impl Profile {
     /// Like [`Profile::load`], enabling `extra` technical changes on top of the file's own
     /// (any subset of "1".."8" can be expressed this way, e.g. for `--changes 1,3`).
     pub fn load_with_changes(path: &Path, extra: &[String]) -> Result<Profile, ProfileError> {
-        let mut chain = load_chain(path, 0)?;
+        Self::load_from(&Files, path, extra)
+    }
+
+    /// Like [`Profile::load_with_changes`], reading the profile and every file it names from
+    /// `src` (e.g. profiles built into the binary).
+    pub fn load_from(
+        src: &dyn ProfileSource,
+        path: &Path,
+        extra: &[String],
+    ) -> Result<Profile, ProfileError> {
+        let file = src.name(path);
+        let mut chain = load_chain(src, path, 0)?;
         for c in extra {
             if !chain.changes.contains(c) {
                 chain.changes.push(c.clone());
@@ -570,18 +607,16 @@ impl Profile {
         if !chain.changes.is_empty() {
             let cf = chain.change_file.clone().ok_or_else(|| {
                 ProfileError(format!(
-                    "{}: field `changes`: changes are enabled but no `change_file` names their definitions",
-                    path.display()
+                    "{file}: field `changes`: changes are enabled but no `change_file` names their definitions"
                 ))
             })?;
-            let defs: ChangeFile = parse(&cf)?;
+            let defs: ChangeFile = parse(src, &cf)?;
             let mut sorted = chain.changes.clone();
             sorted.sort_by_key(|c| (c.parse::<u32>().unwrap_or(u32::MAX), c.clone()));
             for c in &sorted {
                 let def = defs.change.get(c).ok_or_else(|| {
                     ProfileError(format!(
-                        "{}: field `changes`: unknown technical change `{c}` (defined: {})",
-                        path.display(),
+                        "{file}: field `changes`: unknown technical change `{c}` (defined: {})",
                         defs.change.keys().cloned().collect::<Vec<_>>().join(", ")
                     ))
                 })?;
@@ -593,7 +628,7 @@ impl Profile {
             }
             chain.changes = sorted;
         }
-        let in_file = |e: String| ProfileError(format!("{}: {e}", path.display()));
+        let in_file = |e: String| ProfileError(format!("{file}: {e}"));
         let params = chain.params.resolve("").map_err(in_file)?;
         let region = Region::new(&params.region.name, &params.region.title)
             .map_err(|e| in_file(format!("field `region`: {e}")))?;
@@ -602,7 +637,7 @@ impl Profile {
             region,
             changes: chain.changes,
             change_titles: titles,
-            source: path.to_path_buf(),
+            source: file.clone(),
         };
         p.check().map_err(in_file)?;
         Ok(p)
@@ -660,6 +695,11 @@ impl Profile {
         Ok(())
     }
 
+    /// The file it was read from, as messages name it (`profiles/north/current.toml`,
+    /// `<built-in>/north/current.toml`).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
     /// Profile name (e.g. `north/current`).
     pub fn name(&self) -> &str {
         &self.params.name
@@ -701,7 +741,7 @@ impl Profile {
     pub fn to_resolved_toml(&self) -> String {
         let mut head = format!(
             "# resolved from {}\n# changes: {}\n",
-            self.source.display(),
+            self.source,
             if self.change_titles.is_empty() {
                 "none (current)".to_string()
             } else {

@@ -6,10 +6,16 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use std::fmt;
+use std::time::Duration;
 
-/// A non-negative scenario duration written as `"4m"`, `"90s"`, `"1m30s"`, `"250ms"` or `"1h"`.
+/// A non-negative scenario duration, in the one grammar of profiles and thresholds
+/// ([`ledger::duration`]): `"4m"`, `"90s"`, `"1m30s"`, `"1h 10m"`, `"250ms"`, `"1.5s"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Dur(pub u64);
+
+/// The longest duration a profile may give (about 31 years): far beyond any scenario, and far
+/// inside the microseconds a `u64` holds.
+const MAX_US: u128 = 1_000_000_000_000_000;
 
 impl Dur {
     /// Microseconds.
@@ -29,68 +35,20 @@ impl Dur {
         Dur(ms * 1000)
     }
 
-    /// Parses the textual form.
+    /// Parses the textual form, to the nearest microsecond.
     pub fn parse(s: &str) -> Result<Dur, String> {
-        let t = s.trim();
-        if t.is_empty() {
-            return Err("empty duration (write e.g. \"90s\", \"4m\", \"1m30s\", \"250ms\")".into());
+        let d = ledger::duration::parse(s)?;
+        let us = (d.as_nanos() + 500) / 1000;
+        if us > MAX_US {
+            return Err(format!("duration `{}` is too large", s.trim()));
         }
-        if t.starts_with('-') {
-            return Err(format!("negative duration `{t}`"));
-        }
-        let mut total: f64 = 0.0;
-        let mut rest = t;
-        while !rest.is_empty() {
-            let num_end = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(|| format!("duration `{t}` lacks a unit (h, m, s or ms)"))?;
-            if num_end == 0 {
-                return Err(format!("bad duration `{t}`: expected a number"));
-            }
-            let n: f64 = rest[..num_end]
-                .parse()
-                .map_err(|_| format!("bad number in duration `{t}`"))?;
-            let after = &rest[num_end..];
-            let unit_end = after
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(after.len());
-            let mult = match &after[..unit_end] {
-                "h" => 3_600e6,
-                "m" | "min" => 60e6,
-                "s" => 1e6,
-                "ms" => 1e3,
-                u => {
-                    return Err(format!(
-                        "unknown unit `{u}` in duration `{t}` (h, m, s, ms)"
-                    ));
-                }
-            };
-            total += n * mult;
-            rest = &after[unit_end..];
-        }
-        if !total.is_finite() || total > 1e15 {
-            return Err(format!("duration `{t}` is too large"));
-        }
-        Ok(Dur(total.round() as u64))
+        Ok(Dur(us as u64))
     }
 }
 
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let us = self.0;
-        if !us.is_multiple_of(1000) {
-            return write!(f, "{}ms", us as f64 / 1000.0);
-        }
-        let ms = us / 1000;
-        if !ms.is_multiple_of(1000) {
-            return write!(f, "{ms}ms");
-        }
-        let s = ms / 1000;
-        match (s / 60, s % 60) {
-            (0, s) => write!(f, "{s}s"),
-            (m, 0) => write!(f, "{m}m"),
-            (m, s) => write!(f, "{m}m{s}s"),
-        }
+        f.write_str(&ledger::duration::format(Duration::from_micros(self.0)))
     }
 }
 
@@ -320,5 +278,31 @@ mod tests {
         assert_eq!(Dur(90_000_000).to_string(), "1m30s");
         assert_eq!(Dur(250_000).to_string(), "250ms");
         assert_eq!(Dur(240_000_000).to_string(), "4m");
+    }
+
+    #[test]
+    fn profiles_read_every_form_thresholds_read() {
+        // The forms that once worked in only one of the two files (issue 15).
+        for (text, us) in [
+            ("1h 10m", 4_200_000_000),
+            ("1m 30s", 90_000_000),
+            ("5min", 300_000_000),
+            ("2 hours 30 mins", 9_000_000_000),
+            ("100us", 100),
+            ("0.5ms", 500),
+        ] {
+            assert_eq!(Dur::parse(text), Ok(Dur(us)), "{text}");
+            assert_eq!(
+                Dur::parse(&Dur(us).to_string()),
+                Ok(Dur(us)),
+                "{text} printed back"
+            );
+        }
+        assert!(
+            Dur::parse("1d").is_err(),
+            "calendar units are not durations"
+        );
+        assert!(Dur::parse("40000y").is_err());
+        assert!(Dur::parse("9000000h").unwrap_err().contains("too large"));
     }
 }

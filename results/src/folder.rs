@@ -164,6 +164,63 @@ pub(crate) fn read_alerts_csv(path: &Path) -> Result<ExactLatencies, ResultsErro
     Ok(out)
 }
 
+/// How many alerts of each kind an `alerts.csv` listed (expected) and how many of them were
+/// delivered.
+pub(crate) type CsvCounts = BTreeMap<AlertKind, (u64, u64)>;
+
+/// Adds every line of the `alerts.csv` at `path` to `ledger`: the alert expected, then its fate.
+/// `owns` says which alerts the file may list (a shard's own premises); a line outside it, outside
+/// the ledger's population, or already in the ledger (listed twice, here or in another file) is an
+/// error naming the file and the line's alert.
+pub(crate) fn add_alerts_csv(
+    path: &Path,
+    ledger: &mut Ledger,
+    owns: impl Fn(AlertId) -> Result<(), String>,
+) -> Result<CsvCounts, ResultsError> {
+    let mut r = csv::Reader::from_path(path).map_err(|e| ResultsError::csv(path, e))?;
+    let mut counts = CsvCounts::new();
+    for row in r.deserialize::<AlertRow>() {
+        let row = row.map_err(|e| ResultsError::csv(path, e))?;
+        let id = row.alert_id;
+        let bad = |msg: String| ResultsError::corrupt(path, format!("alert {id}: {msg}"));
+        if row.kind != id.kind() || row.hub != id.hub() {
+            return Err(bad(format!(
+                "listed as {} of hub {}, but its id is {} of hub {}",
+                row.kind.as_str(),
+                row.hub,
+                id.kind().as_str(),
+                id.hub()
+            )));
+        }
+        owns(id).map_err(bad)?;
+        ledger
+            .expect(id, row.code, row.base_ms)
+            .map_err(|e| bad(ledger_error(e, ledger.hubs())))?;
+        let fate = match (row.fate, row.at_ms, row.cause) {
+            (FateName::Delivered, Some(at), None) => ledger.deliver(id, at),
+            (FateName::Lost, Some(at), Some(cause)) => ledger.lose(id, cause, at),
+            (FateName::Pending, None, None) => Ok(()),
+            _ => return Err(bad("its fate, time and cause do not go together".into())),
+        };
+        fate.map_err(|e| bad(ledger_error(e, ledger.hubs())))?;
+        let c = counts.entry(row.kind).or_insert((0, 0));
+        c.0 += 1;
+        c.1 += u64::from(row.fate == FateName::Delivered);
+    }
+    Ok(counts)
+}
+
+fn ledger_error(e: ledger::LedgerError, hubs: u32) -> String {
+    match e {
+        ledger::LedgerError::Unexpected(_) => {
+            format!("outside the run's {hubs} premises")
+        }
+        ledger::LedgerError::AlreadyFated { .. } => {
+            "listed twice (in this file, or in another shard's)".into()
+        }
+    }
+}
+
 /// One interval per [`HLOG_INTERVAL_S`] of delivery time (scenario seconds), each the histogram of
 /// the latencies delivered in it; BaseTime 0 so timestamps read as scenario seconds.
 fn write_hlog(

@@ -2,7 +2,8 @@
 //!
 //! One crate owns the schema of `summary.json` ([`Summary`], with the run's [`RunMeta`] and the
 //! harness's [`Health`]), the layout of a results folder ([`layout`]), writing it from a finished
-//! ledger ([`write_data`]), reading it back ([`load_run`]) and merging shards ([`merge`]). The
+//! ledger ([`write_data`]), reading it back ([`load_run`]), combining runs ([`merge`]) and merging
+//! the shards of a split run back into it, exactly ([`merge_shards`]). The
 //! harness writes through it, `verdict` and `reports` read through it, and the end-to-end tests
 //! deserialise through it: a renamed or missing key is a loud parse error everywhere at once,
 //! never a lookup that quietly finds nothing.
@@ -21,6 +22,7 @@ pub mod layout;
 mod provenance;
 mod record;
 mod run;
+mod shards;
 
 pub use curve::{DeliveryCurve, Precision};
 pub use error::ResultsError;
@@ -34,3 +36,4 @@ pub use record::{
     SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key, summarize,
 };
 pub use run::{Latencies, LoadedRun, load_run, merge};
+pub use shards::{MergedRun, ShardRun, merge_shards};

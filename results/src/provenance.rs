@@ -104,7 +104,16 @@ pub struct RunRecord {
     pub resources: Resources,
     /// The random id (32 hex digits) that scoped this run's alert ids at the endpoint (`run`
     /// only): two runs against one long-lived endpoint never share an id. It lives here, not in
-    /// summary.json, because it differs on every run.
+    /// summary.json, because it differs on every run. After a merge: the shards' id when they
+    /// shared one, else absent (each shard's is under `shards`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// Results merged from shards (`csp-harness merge`): the merge's own command line. The fields
+    /// above then describe the whole: the earliest start, the latest end, and shard 0's command
+    /// line, profile, build, machine and resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_by: Option<Vec<String>>,
+    /// Results merged from shards: each shard's own record, in shard order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<RunRecord>,
 }

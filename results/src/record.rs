@@ -10,7 +10,7 @@
 
 use crate::curve::{DeliveryCurve, Precision};
 use hdrhistogram::Histogram;
-use ledger::{AlertKind, Ledger, LossCause, Region};
+use ledger::{AlertKind, Ledger, LossCause, Region, Shard};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -90,6 +90,11 @@ pub struct RunMeta {
     /// Why the run is incomplete, when it is (interrupted, credentials refused mid-run...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete_reason: Option<String>,
+    /// When this folder is one shard of a split run (`--shard I/N`): which. Its alerts are then
+    /// only those of its premises, and `csp-harness merge` combines the shards into the run.
+    /// Absent for a whole run, and for a merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl RunMeta {
@@ -117,6 +122,7 @@ impl RunMeta {
             health: None,
             endpoint_duplicates: None,
             incomplete_reason: None,
+            shard: None,
         }
     }
 

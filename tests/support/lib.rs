@@ -91,6 +91,42 @@ fn newest_source() -> Option<std::time::SystemTime> {
     newest
 }
 
+/// A free UDP port on loopback (bound, noted, released).
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Starts `csp-harness ingest` on `port` with `extra` flags; returns the child once its
+/// certificate file exists (the endpoint is then listening).
+pub fn start_ingest(port: u16, cert: &Path, extra: &[&str]) -> std::process::Child {
+    let child = Command::new(harness_bin())
+        .args([
+            "ingest",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cert-out",
+        ])
+        .arg(cert)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ingest");
+    let start = std::time::Instant::now();
+    while !cert.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "ingest did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
 /// Runs `csp-harness ARGS` from the repository root, killing it after `limit`.
 ///
 /// Panics if the limit is hit: a hang is a failure, never a pass.

@@ -1,86 +1,24 @@
-//! Durations as people write them in threshold files (`"4m"`, `"90s"`, `"1m30s"`, `"250ms"`,
-//! `"1h"`) and as the verdict prints them back (`6m30s`, `250ms`, `never`).
+//! Durations in threshold files and verdicts: the one grammar and formatter of
+//! [`ledger::duration`] (the same as in profiles), in whole milliseconds, and "time to X%" as the
+//! verdict prints it (`6m23.1s`, `never`).
 //!
 //! Everything is whole milliseconds: the ledger measures in ms and no threshold needs finer.
 
-/// Parses `"1h"`, `"4m"`, `"90s"`, `"1m30s"`, `"1m 30s"`, `"250ms"`, `"1.5s"` into milliseconds.
-///
-/// Each component is a non-negative number followed by one of `h`, `m`, `s`, `ms`; a bare number
-/// is refused (is `10` seconds or minutes?). The error says what was wrong, without the key.
+use std::time::Duration;
+
+/// Parses a duration (`"4m"`, `"90s"`, `"1m30s"`, `"1h 10m"`, `"250ms"`, `"1.5s"`, ...; see
+/// [`ledger::duration`]) into milliseconds, rounding. The error says what was wrong, without the
+/// key.
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    let hint = "write a duration with its unit, e.g. \"10m\", \"90s\", \"1m30s\" or \"250ms\"";
-    let s = text.trim();
-    if s.is_empty() {
-        return Err(format!("empty duration: {hint}"));
-    }
-    let mut total = 0.0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, after) = rest.split_at(num_len);
-        if num.is_empty() {
-            return Err(format!("{text:?} is not a duration: {hint}"));
-        }
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("{text:?}: {num:?} is not a number: {hint}"))?;
-        let after = after.trim_start();
-        let unit_len = after
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(after.len());
-        let (unit, after) = after.split_at(unit_len);
-        let scale = match unit {
-            "h" => 3_600_000.0,
-            "m" => 60_000.0,
-            "s" => 1_000.0,
-            "ms" => 1.0,
-            "" => return Err(format!("{text:?}: {num} has no unit: {hint}")),
-            other => {
-                return Err(format!(
-                    "{text:?}: unknown unit {other:?} (use h, m, s or ms): {hint}"
-                ));
-            }
-        };
-        total += value * scale;
-        rest = after.trim_start();
-    }
-    if !total.is_finite() || total > u64::MAX as f64 / 2.0 {
-        return Err(format!("{text:?} is too long a duration"));
-    }
-    Ok(total.round() as u64)
+    let d = ledger::duration::parse(text)?;
+    u64::try_from((d.as_nanos() + 500_000) / 1_000_000)
+        .map_err(|_| format!("{:?} is too long a duration", text.trim()))
 }
 
 /// Formats milliseconds the way people write them: `0s`, `250ms`, `45s`, `6m30s`, `1h2m`,
 /// `6m30.5s` (fractions of a second only when there are some).
 pub fn format_ms(ms: u64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let h = ms / 3_600_000;
-    let m = (ms % 3_600_000) / 60_000;
-    let rest_ms = ms % 60_000;
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if rest_ms > 0 {
-        if rest_ms.is_multiple_of(1000) {
-            out.push_str(&format!("{}s", rest_ms / 1000));
-        } else {
-            let s = format!("{:.3}", rest_ms as f64 / 1000.0);
-            out.push_str(s.trim_end_matches('0').trim_end_matches('.'));
-            out.push('s');
-        }
-    }
-    out
+    ledger::duration::format(Duration::from_millis(ms))
 }
 
 /// Formats a "time to X%" as recorded in `summary.json` (seconds, `None` = never reached), to
@@ -115,20 +53,21 @@ mod tests {
         assert_eq!(parse_duration_ms("1h5m"), Ok(3_900_000));
         assert_eq!(parse_duration_ms("1.5s"), Ok(1_500));
         assert_eq!(parse_duration_ms(" 0s "), Ok(0));
+        // The forms profiles also read (one grammar for both, issue 15).
+        assert_eq!(parse_duration_ms("1h 10m"), Ok(4_200_000));
+        assert_eq!(parse_duration_ms("5min"), Ok(300_000));
+        assert_eq!(parse_duration_ms("10 minutes"), Ok(600_000));
+        assert_eq!(parse_duration_ms("100us"), Ok(0));
+        assert_eq!(parse_duration_ms("1.0005s"), Ok(1_001));
     }
 
     #[test]
     fn refuses_what_is_ambiguous_or_wrong() {
-        for bad in ["", "10", "10 minutes", "m", "5x", "-5s", "1m30", "1..5s"] {
+        for bad in ["", "10", "m", "5x", "-5s", "1m30", "1..5s", "1d"] {
             let e = parse_duration_ms(bad).expect_err(bad);
             assert!(!e.is_empty(), "{bad}");
         }
         assert!(parse_duration_ms("10").unwrap_err().contains("no unit"));
-        assert!(
-            parse_duration_ms("5min")
-                .unwrap_err()
-                .contains("unknown unit")
-        );
     }
 
     #[test]

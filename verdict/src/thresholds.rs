@@ -814,7 +814,8 @@ pra.delivered_by."1.5m" = "99%"
     fn wrong_values_name_file_line_and_key() {
         let cases = [
             ("poa.time_to_50 = 360\n", "duration string"),
-            ("poa.time_to_50 = \"6 minutes\"\n", "unknown unit"),
+            ("poa.time_to_50 = \"6 fortnights\"\n", "is not a duration"),
+            ("poa.time_to_50 = \"6\"\n", "no unit"),
             ("poa.loss_rate = 6\n", "between 0 and 1"),
             ("poa.loss_rate = \"6\"\n", "percentage"),
             ("duplicates = -1\n", "whole number"),

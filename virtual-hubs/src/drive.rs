@@ -12,6 +12,10 @@
 //!   [`Sink`] and records how late the hand-over was against that intended time (a slow hand-over
 //!   is measured, never hidden), in real ms and in scenario ms.
 //!
+//! A shard ([`DriveConfig::shard`], [`ledger::Shard`]) runs the same whole model and keeps only its
+//! own premises' alerts: it expects, hands over and records the losses of those alone, so the
+//! union of the shards' ledgers is the ledger of the unsplit run.
+//!
 //! The model's decisions are the same as `simulate`'s by construction, whatever the machine's load;
 //! only the hand-over time can be late, and bursts of model work never delay a hand-over (they run
 //! on the other thread, ahead of time). Threads rather than tokio tasks: the model's steps are CPU
@@ -23,7 +27,7 @@ use crate::sink::Sink;
 use csp_model::sim::{Event, Outbound, SimReport, Simulation};
 use csp_model::{NetworkStats, Profile, SimError};
 use hdrhistogram::Histogram;
-use ledger::{Ledger, LedgerError};
+use ledger::{Ledger, LedgerError, Shard};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, TryLockError};
@@ -62,10 +66,12 @@ pub struct DriveConfig {
     /// that also runs the egress and the endpoint; the results do not depend on it. The exits
     /// waiting for their time are what it costs in memory.
     pub look_ahead: Duration,
+    /// The share of the premises this process sends ([`Shard::WHOLE`]: all of them).
+    pub shard: Shard,
 }
 
 impl DriveConfig {
-    /// A config without progress counters and a 10 s look-ahead.
+    /// A config without progress counters, a 10 s look-ahead and the whole population.
     pub fn new(profile: Arc<Profile>, seed: u64, clock: ScenarioClock) -> Self {
         DriveConfig {
             profile,
@@ -73,6 +79,7 @@ impl DriveConfig {
             clock,
             progress: None,
             look_ahead: Duration::from_secs(10),
+            shard: Shard::WHOLE,
         }
     }
 }
@@ -102,7 +109,7 @@ pub struct DriveReport {
     pub hand_over_realtime: bool,
     /// Alerts handed to the sink.
     pub submitted: u64,
-    /// Alerts lost inside the model.
+    /// Alerts lost inside the model (of this shard's premises, in a shard).
     pub lost_in_model: u64,
     /// The network's own counters (contention, late requests, backlogs).
     pub network: NetworkStats,
@@ -145,7 +152,20 @@ pub enum DriveError {
 /// Runs `profile` on virtual time with every alert acknowledged as it leaves the model (see
 /// [`csp_model::simulate`]). No hand-over can be late in virtual time: the lag figures are 0.
 pub fn simulate(profile: &Profile, seed: u64) -> Result<(Ledger, DriveReport), SimError> {
-    let (ledger, report) = csp_model::simulate(profile, seed)?;
+    simulate_shard(profile, seed, Shard::WHOLE)
+}
+
+/// [`simulate`], keeping only `shard`'s premises' alerts in the ledger (the model runs whole; the
+/// report's counters are the whole model's).
+pub fn simulate_shard(
+    profile: &Profile,
+    seed: u64,
+    shard: Shard,
+) -> Result<(Ledger, DriveReport), SimError> {
+    let (mut ledger, report) = csp_model::simulate(profile, seed)?;
+    if !shard.is_whole() {
+        ledger.retain_hubs(|h| shard.owns_hub(h));
+    }
     Ok((ledger, DriveReport::from_model(report)))
 }
 
@@ -218,8 +238,11 @@ struct Model {
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
     look_ahead_us: u64,
+    shard: Shard,
     exits: Sender<Outbound>,
     losses: Vec<(ledger::AlertId, ledger::LossCause, u64)>,
+    /// This shard's alerts lost inside the model.
+    lost: u64,
 }
 
 impl Model {
@@ -231,7 +254,13 @@ impl Model {
         exits: Sender<Outbound>,
     ) -> Result<Self, DriveError> {
         let sim = Simulation::new(&cfg.profile, cfg.seed);
-        sim.expect(&mut *ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?)?;
+        {
+            let mut l = ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?;
+            sim.expect(&mut l)?;
+            if !cfg.shard.is_whole() {
+                l.retain_hubs(|h| cfg.shard.owns_hub(h));
+            }
+        }
         let look_ahead_us = (cfg.look_ahead.as_secs_f64() * cfg.clock.scale() * 1e6) as u64;
         Ok(Model {
             sim,
@@ -240,8 +269,10 @@ impl Model {
             progress,
             stop,
             look_ahead_us,
+            shard: cfg.shard,
             exits,
             losses: Vec::new(),
+            lost: 0,
         })
     }
 
@@ -260,16 +291,24 @@ impl Model {
             }
         }
         self.record_losses(true)?;
-        Ok(self.sim.report())
+        Ok(SimReport {
+            lost_in_model: self.lost,
+            ..self.sim.report()
+        })
     }
 
-    /// Moves the model's new events out: exits to the hand-over thread, losses to the ledger.
+    /// Moves the model's new events out: exits to the hand-over thread, losses to the ledger; of
+    /// this shard's premises only.
     fn drain_events(&mut self) -> Result<(), DriveError> {
         while let Some(e) = self.sim.poll_event() {
             match e {
                 // The hand-over thread only stops early on a stop request: then exits are moot.
-                Event::Exit(o) => drop(self.exits.send(o)),
-                Event::Lost { id, cause, at_ms } => self.losses.push((id, cause, at_ms)),
+                Event::Exit(o) if self.shard.owns(o.id) => drop(self.exits.send(o)),
+                Event::Lost { id, cause, at_ms } if self.shard.owns(id) => {
+                    self.lost += 1;
+                    self.losses.push((id, cause, at_ms));
+                }
+                Event::Exit(_) | Event::Lost { .. } => {}
             }
         }
         self.record_losses(false)

@@ -18,6 +18,9 @@ pub mod drive;
 pub mod sink;
 
 pub use clock::ScenarioClock;
-pub use csp_model::{Outbound, Profile, ProfileError, SimError, Simulation, device_id};
-pub use drive::{DriveConfig, DriveError, DriveReport, Progress, drive, simulate};
+pub use csp_model::{
+    Files, Outbound, Profile, ProfileError, ProfileSource, SimError, Simulation, device_id,
+};
+pub use drive::{DriveConfig, DriveError, DriveReport, Progress, drive, simulate, simulate_shard};
+pub use ledger::Shard;
 pub use sink::{InstantAckSink, Sink};
