@@ -2,6 +2,8 @@
 //!
 //! - [`profile`], [`units`]: load profiles (layered TOML, technical-change overlays, validation):
 //!   the region as data and the access mechanism it chooses.
+//! - [`geo`]: outage geography: how many cells an outage spans (a count or a density), and a
+//!   storm's several outages laid out over premises and cells.
 //! - [`scenario`]: which premises lose power, when, for how long; the alerts they must produce.
 //! - [`hub`]: the sans-IO hub state machine (shared radio: holdover, windows, contention, retries;
 //!   cellular: reboot, dither, attach).
@@ -15,6 +17,7 @@
 //! (the real-time driver is the `virtual-hubs` crate).
 
 pub mod channel;
+pub mod geo;
 pub mod hub;
 pub mod network;
 pub mod profile;

@@ -137,6 +137,13 @@ pub enum DriveError {
     /// The driver's thread panicked.
     #[error("the driver thread panicked")]
     Panicked,
+    /// The profile folds alerts into summary alerts (the hypothetical `summarise` stage option),
+    /// which the endpoint path cannot carry yet.
+    #[error(
+        "the profile summarises alerts (a stage has `summarise`): the real-time path cannot carry \
+         summary alerts yet (csp-alert and the HTTP payloads have no count field); use `simulate`"
+    )]
+    SummariesUnsupported,
 }
 
 /// Runs `profile` on virtual time with every alert acknowledged as it leaves the model (see
@@ -227,6 +234,9 @@ impl Model {
         stop: Arc<AtomicBool>,
         exits: Sender<Outbound>,
     ) -> Result<Self, DriveError> {
+        if cfg.profile.summarises() {
+            return Err(DriveError::SummariesUnsupported);
+        }
         let sim = Simulation::new(&cfg.profile, cfg.seed);
         sim.expect(&mut *ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?)?;
         let look_ahead_us = (cfg.look_ahead.as_secs_f64() * cfg.clock.scale() * 1e6) as u64;
@@ -267,6 +277,7 @@ impl Model {
                 // The hand-over thread only stops early on a stop request: then exits are moot.
                 Event::Exit(o) => drop(self.exits.send(o)),
                 Event::Lost { id, cause, at_ms } => self.losses.push((id, cause, at_ms)),
+                Event::Covered { .. } => return Err(DriveError::SummariesUnsupported),
             }
         }
         self.record_losses(false)
