@@ -9,6 +9,8 @@
 //!   cellular: reboot, dither, attach).
 //! - [`channel`], [`stage`], [`network`]: the sans-IO transport (slotted contention, queues, token
 //!   buckets) behind the [`NetworkCore`] driving contract.
+//! - [`tweak`]: a resolved profile with one key changed (what sweeps and sensitivity vary), and the
+//!   parameters its files tag `[cal]` (found in the comments, never listed by hand).
 //! - [`sim`]: every hub and the network as one discrete-event [`Simulation`] with a driving contract
 //!   (inputs, outputs, next wake-up), and [`simulate`] on virtual time.
 //!
@@ -24,6 +26,7 @@ pub mod profile;
 pub mod scenario;
 pub mod sim;
 pub mod stage;
+pub mod tweak;
 pub mod units;
 
 pub use network::{NetworkCore, NetworkStats};
