@@ -44,7 +44,25 @@ fn simulate_profile(common: &CommonRunArgs, profile: Profile) -> anyhow::Result<
     let (ledger, report) = virtual_hubs::simulate(&profile, common.seed)?;
     let mut meta = meta(common, &profile, Mode::Simulate, 1.0, None, true);
     meta.health = Some(HealthRecord::Run(Box::new(health(&report, false, 0, None))));
-    finish_run(&out, meta, prov.finish(), &ledger, common.quiet)
+    let outages = outage_metas(&profile);
+    finish_run(&out, meta, prov.finish(), &ledger, &outages, common.quiet)
+}
+
+/// The profile's outages as the results record them (premises ranges, cells, cut times).
+pub fn outage_metas(profile: &Profile) -> Vec<results::OutageMeta> {
+    profile
+        .population()
+        .outages
+        .into_iter()
+        .map(|o| results::OutageMeta {
+            name: o.name,
+            first_hub: o.first_hub,
+            premises: o.premises,
+            cells: o.cells,
+            shared_with: o.shared_with,
+            cut_at_s: o.cut_us as f64 / 1e6,
+        })
+        .collect()
 }
 
 /// `csp-harness run`: scaled real time against a real endpoint.
@@ -148,6 +166,14 @@ pub fn run_one(args: RunArgs) -> anyhow::Result<LoadedRun> {
 }
 
 fn run_profile(args: RunArgs, profile: Profile) -> anyhow::Result<LoadedRun> {
+    if profile.summarises() {
+        return Err(anyhow!(
+            "profile {} summarises alerts (the hypothetical `summarise` stage option): the \
+             real-time path cannot carry summary alerts yet (csp-alert and the HTTP payloads have \
+             no count field); run it with `csp-harness simulate`",
+            profile.name()
+        ));
+    }
     if let (Some(url), None, false) = (&args.endpoint, &args.ca, args.insecure_skip_verify) {
         return Err(anyhow!(
             "--endpoint {url} needs --ca PEM: the endpoint's certificate must be verified \
@@ -367,7 +393,15 @@ async fn run_async(
         args.max_lag_ms,
         Some(egress_health(&egress_stats)),
     ))));
-    finish_run(&out, meta, prov.finish(), &ledger, args.common.quiet)
+    let outages = outage_metas(&profile);
+    finish_run(
+        &out,
+        meta,
+        prov.finish(),
+        &ledger,
+        &outages,
+        args.common.quiet,
+    )
 }
 
 /// Is the run lagged (the hubs' p99 schedule lag beyond `limit_ms`)? And how much longer, at p99,
@@ -562,10 +596,11 @@ fn finish_run(
     meta: RunMeta,
     record: RunRecord,
     ledger: &Ledger,
+    outages: &[results::OutageMeta],
     quiet: bool,
 ) -> anyhow::Result<LoadedRun> {
     let out = folder.path();
-    let summary: Summary = results::summarize(meta, ledger);
+    let summary: Summary = results::summarize_storm(meta, ledger, outages);
     let cannot = || format!("cannot write results to {}", out.display());
     results::write_data(out, &summary, ledger).with_context(cannot)?;
     let rd = results::layout::ResultsDir::new(out);

@@ -26,6 +26,7 @@ pub mod format;
 pub mod graphs;
 pub mod html;
 pub mod layout;
+pub mod outages;
 pub mod render;
 pub mod requirements;
 pub mod runs;
