@@ -154,10 +154,11 @@ pub fn outages_figure(g: &RunGroup) -> Option<Figure> {
                 label: String::new(),
             });
         }
+        // One decimal and no sign: four runs' labels must fit over their bars (the axis says %).
         let above = if k.expected == 0 {
             "none".to_string()
         } else {
-            pct(k.delivered_fraction)
+            format!("{:.1}", k.delivered_fraction * 100.0)
         };
         (segs, above)
     });
@@ -193,7 +194,7 @@ pub fn outages_figure(g: &RunGroup) -> Option<Figure> {
             }),
             title_is_heading: true,
             x: categories_axis(names.len()),
-            y: percent_axis("POA delivered / expected", 0.0, 115.0, 6.0),
+            y: percent_axis("POA delivered / expected (%)", 0.0, 115.0, 6.0),
             weight: 1.0,
             layers: vec![
                 Layer::Rule(Rule {

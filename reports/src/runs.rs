@@ -63,13 +63,14 @@ pub fn sort_key(r: &LoadedRun) -> (usize, String, u64) {
 /// [`run_labels`], which names them from the metadata.
 pub fn option_name(option_label: &str) -> String {
     let label = option_label.split(':').next().unwrap_or(option_label);
-    // `option-b+location-aware`: an option plus named (hypothetical) changes.
-    if label.contains('+') {
-        return label
-            .split('+')
-            .map(option_name)
-            .collect::<Vec<_>>()
-            .join(" + ");
+    // `option-b+location-aware`: an option plus named changes, which are hypothetical (not in
+    // DP096) and say so in every label that names them.
+    if let Some((base, named)) = label.split_once('+') {
+        return format!(
+            "{} + {} (hypothetical)",
+            option_name(base),
+            named.replace('+', " + ")
+        );
     }
     label
         .split(['-', '_'])
@@ -176,7 +177,7 @@ mod tests {
         assert_eq!(option_name("custom: 3,4"), "Custom");
         assert_eq!(
             option_name("option-b+location-aware"),
-            "Option B + Location Aware"
+            "Option B + location-aware (hypothetical)"
         );
     }
 }

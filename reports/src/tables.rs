@@ -115,8 +115,7 @@ pub fn warnings(r: &LoadedRun) -> Vec<String> {
         .collect();
     if !hypothetical.is_empty() {
         w.push(format!(
-            "HYPOTHETICAL: change {} is not in DP096 (an idea the seed raises, modelled with \
-             illustrative parameters)",
+            "HYPOTHETICAL: change {} is not in DP096 (illustrative parameters)",
             hypothetical.join(", ")
         ));
     }
