@@ -8,6 +8,9 @@
 //! - [`outdir`]: where results go, never overwriting an earlier run.
 //! - [`run`]: orchestration of `run` and `simulate`.
 //! - [`compare`]: `compare` and `report`, several runs drawn together.
+//! - [`sweep`]: `sweep`, one profile key varied across values.
+//! - [`sensitivity`]: `sensitivity`, each calibrated parameter perturbed (a tornado per figure).
+//! - [`batch`]: many independent simulations on the machine's cores, in a fixed order.
 //! - [`trend`]: many nights over time, and github-action-benchmark's JSON.
 //! - [`ingest_cmd`]: `ingest`, the reference endpoint (crate `ingest`) on the command line.
 //! - [`endpoint_url`]: `quic://HOST:PORT` parsing.
@@ -16,6 +19,7 @@
 //! - [`progress`]: the live display (a bar on a terminal, lines otherwise).
 //! - [`provenance`]: `run.json`, where a result comes from.
 
+pub mod batch;
 pub mod check;
 pub mod cli;
 pub mod compare;
@@ -28,6 +32,8 @@ pub mod outdir;
 pub mod progress;
 pub mod provenance;
 pub mod run;
+pub mod sensitivity;
+pub mod sweep;
 pub mod trend;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), as text or JSON lines. Colour

@@ -48,6 +48,26 @@ fn simulate_profile(common: &CommonRunArgs, profile: Profile) -> anyhow::Result<
     finish_run(&out, meta, prov.finish(), &ledger, &outages, common.quiet)
 }
 
+/// One simulation in memory, nothing written: the run's figures (as `summary.json` would hold them)
+/// and its exact latencies. What `sweep`, `sensitivity` and `--seeds` repeat many times.
+pub fn simulate_in_memory(profile: &Profile, path: &Path, seed: u64) -> anyhow::Result<LoadedRun> {
+    let (ledger, report) = virtual_hubs::simulate(profile, seed)?;
+    let mut m = RunMeta::new(
+        profile.name(),
+        profile.region(),
+        profile.option_label(),
+        seed,
+        profile.premises(),
+    );
+    m.profile_path = Some(path.display().to_string());
+    m.changes = profile.changes();
+    m.mode = Mode::Simulate;
+    m.complete = true;
+    m.health = Some(HealthRecord::Run(Box::new(health(&report, false, 0, None))));
+    let summary = results::summarize_storm(m, &ledger, &outage_metas(profile));
+    Ok(LoadedRun::from_ledger(summary, &ledger))
+}
+
 /// The profile's outages as the results record them (premises ranges, cells, cut times).
 pub fn outage_metas(profile: &Profile) -> Vec<results::OutageMeta> {
     profile

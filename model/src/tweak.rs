@@ -263,7 +263,8 @@ fn walk_like(
 pub fn perturb(v: &toml::Value, factor: f64) -> Option<toml::Value> {
     match v {
         toml::Value::Integer(i) => Some(toml::Value::Integer((*i as f64 * factor).round() as i64)),
-        toml::Value::Float(x) => Some(toml::Value::Float(x * factor)),
+        // Six significant digits: 2.04 × 0.8 is written 1.632, not 1.6320000000000001.
+        toml::Value::Float(x) => Some(toml::Value::Float(round_sig(x * factor, 6))),
         toml::Value::String(s) => {
             let d = Dur::parse(s).ok()?;
             let scaled = Dur((d.us() as f64 * factor).round() as u64);
@@ -287,6 +288,14 @@ pub fn perturb(v: &toml::Value, factor: f64) -> Option<toml::Value> {
     }
 }
 
+fn round_sig(x: f64, digits: i32) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +317,8 @@ mod tests {
         };
         assert_eq!(perturb(&v("5"), 1.2), Some(v("6")));
         assert_eq!(perturb(&v("2.0"), 0.5), Some(v("1.0")));
+        assert_eq!(perturb(&v("2.04"), 0.8), Some(v("1.632")));
+        assert_eq!(perturb(&v("1428.6"), 0.8), Some(v("1142.88")));
         assert_eq!(perturb(&v("\"90s\""), 1.2), Some(v("\"1m48s\"")));
         assert_eq!(
             perturb(&v("{ dist = \"fixed\", duration = \"10m\" }"), 0.8),

@@ -30,7 +30,9 @@ pub mod outages;
 pub mod render;
 pub mod requirements;
 pub mod runs;
+pub mod sensitivity;
 mod style;
+pub mod sweep;
 pub mod tables;
 pub mod trend;
 

@@ -18,6 +18,8 @@ pub mod drive;
 pub mod sink;
 
 pub use clock::ScenarioClock;
-pub use csp_model::{Outbound, Profile, ProfileError, SimError, Simulation, device_id};
+pub use csp_model::{
+    Outbound, Profile, ProfileError, SimError, Simulation, device_id, tweak, units,
+};
 pub use drive::{DriveConfig, DriveError, DriveReport, Progress, drive, simulate};
 pub use sink::{InstantAckSink, Sink};
