@@ -16,6 +16,23 @@ use std::process::ExitCode;
 use virtual_hubs::Profile;
 use virtual_hubs::tweak::{perturb, tagged};
 
+/// A study before its runs: what names it, and the tagged parameters not run (with why).
+struct Head {
+    name: String,
+    label: String,
+    region: ledger::Region,
+    skipped: Vec<(String, String)>,
+}
+
+/// A parameter to run: key, where it is written, its value and the two values run.
+struct Planned {
+    key: String,
+    place: String,
+    base_text: String,
+    low_text: String,
+    high_text: String,
+}
+
 /// One simulation of the study: the base (no key) or a key at a factor.
 struct Job {
     key: Option<(String, toml::Value)>,
@@ -26,9 +43,8 @@ struct Job {
 /// `csp-harness sensitivity`.
 pub fn sensitivity(args: SensitivityArgs) -> anyhow::Result<ExitCode> {
     let mut jobs: Vec<Job> = Vec::new();
-    // Per study: name, label, region, skipped parameters (the figures come after the runs).
-    let mut heads: Vec<(String, String, ledger::Region, Vec<(String, String)>)> = Vec::new();
-    let mut planned: Vec<Vec<(String, String, String, String, String)>> = Vec::new();
+    let mut heads: Vec<Head> = Vec::new();
+    let mut planned: Vec<Vec<Planned>> = Vec::new();
     let (lo_f, hi_f) = (1.0 - args.by / 100.0, 1.0 + args.by / 100.0);
     for path in &args.profile {
         let base = Profile::load(path)?;
@@ -82,20 +98,20 @@ pub fn sensitivity(args: SensitivityArgs) -> anyhow::Result<ExitCode> {
                     path: path.clone(),
                 });
             }
-            plan.push((
-                t.key.clone(),
+            plan.push(Planned {
+                key: t.key.clone(),
                 place,
-                crate::sweep::value_text(&v),
-                crate::sweep::value_text(&lo),
-                crate::sweep::value_text(&hi),
-            ));
+                base_text: crate::sweep::value_text(&v),
+                low_text: crate::sweep::value_text(&lo),
+                high_text: crate::sweep::value_text(&hi),
+            });
         }
-        heads.push((
-            base.name().replace('/', "-"),
-            reports::runs::option_name(&base.option_label()),
-            base.region(),
+        heads.push(Head {
+            name: base.name().replace('/', "-"),
+            label: reports::runs::option_name(&base.option_label()),
+            region: base.region(),
             skipped,
-        ));
+        });
         planned.push(plan);
     }
     let folder = ResultsFolder::create(
@@ -127,28 +143,28 @@ pub fn sensitivity(args: SensitivityArgs) -> anyhow::Result<ExitCode> {
     // Jobs are in plan order: per study the base, then each parameter's low and high.
     let mut it = summaries.into_iter();
     let mut studies: Vec<Sensitivity> = Vec::new();
-    for ((name, label, region, skipped), plan) in heads.into_iter().zip(planned) {
+    for (head, plan) in heads.into_iter().zip(planned) {
         let Some(base) = it.next() else { break };
         let mut study = Sensitivity {
-            name,
-            label,
-            region,
+            name: head.name,
+            label: head.label,
+            region: head.region,
             by_pct: args.by,
             tag: args.tag.clone(),
             base,
             params: Vec::new(),
-            skipped,
+            skipped: head.skipped,
         };
-        for (key, place, base_text, low_text, high_text) in plan {
+        for p in plan {
             let (Some(low), Some(high)) = (it.next(), it.next()) else {
                 break;
             };
             study.params.push(Perturbed {
-                key,
-                place,
-                base_text,
-                low_text,
-                high_text,
+                key: p.key,
+                place: p.place,
+                base_text: p.base_text,
+                low_text: p.low_text,
+                high_text: p.high_text,
                 low,
                 high,
             });

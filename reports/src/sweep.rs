@@ -471,10 +471,13 @@ pub fn sweep_table(sweep: &Sweep) -> Table {
     t
 }
 
+/// A requirement a point meets or not.
+type Check = fn(&Summary) -> bool;
+
 /// Per option: up to which swept value each requirement is met at every value up to it (the
 /// largest value before the first that fails).
 pub fn answers_table(sweep: &Sweep) -> Table {
-    let checks: [(&str, fn(&Summary) -> bool); 4] = [
+    let checks: [(&str, Check); 4] = [
         ("POA 95% within 5:00 (DNO)", |s| {
             s.alerts.poa.time_to(95.0).is_some_and(|t| t <= 300.0)
         }),
