@@ -53,6 +53,12 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run several profiles (default: the seed's six) and draw them together: curves, loss, tables.
     Compare(CompareArgs),
+    /// Simulate profiles across values of one key (default: scenario.premises, 250 … 1,000,000)
+    /// and draw time to 50/80/95% and the share delivered against it.
+    Sweep(SweepArgs),
+    /// Perturb each calibrated ([cal]) parameter of a profile by ±20% and draw which ones move the
+    /// headline figures (tornado charts).
+    Sensitivity(SensitivityArgs),
     /// Redraw graphs and tables from saved results directories, without running again.
     Report(ReportArgs),
     /// Check a results directory against thresholds and/or a baseline (exit 0 pass, 1 breached, 2 error).
@@ -367,6 +373,97 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
+/// `csp-harness sweep`
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    /// A profile to sweep (repeat for several). Without any: the seed's six.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Vec<PathBuf>,
+    /// Where the seed's six profiles are looked up when no --profile is given.
+    #[arg(long, value_name = "DIR", default_value = "profiles")]
+    pub profiles_dir: PathBuf,
+    /// The dotted key of the resolved profile to vary (see `csp-harness profile show`), e.g.
+    /// scenario.premises, stages.throttle.rate, access.radio.holdover.
+    #[arg(long, value_name = "KEY", default_value = "scenario.premises")]
+    pub key: String,
+    /// The values to set, e.g. `--values 1000,30000,100000` or `--values 60s,90s,120s`. Without
+    /// it: --points values from --from to --to, log-spaced (numeric keys only).
+    #[arg(long, value_delimiter = ',', value_name = "V,..")]
+    pub values: Vec<String>,
+    /// Smallest value of a log-spaced sweep.
+    #[arg(long, default_value_t = crate::sweep::DEFAULT_FROM, value_parser = positive)]
+    pub from: f64,
+    /// Largest value of a log-spaced sweep.
+    #[arg(long, default_value_t = crate::sweep::DEFAULT_TO, value_parser = positive)]
+    pub to: f64,
+    /// Number of values of a log-spaced sweep.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(2..=100))]
+    pub points: u16,
+    /// Seed of every simulation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulations run at once [default: the machine's cores].
+    #[arg(long, value_parser = at_least_one)]
+    pub jobs: Option<usize>,
+    /// Output folder for <region>-sweep.png/.svg, sweep.md and sweep.csv. Default: a new folder,
+    /// out/sweep/<UTC time>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into a non-empty --out folder.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `csp-harness sensitivity`
+#[derive(Debug, Clone, Args)]
+pub struct SensitivityArgs {
+    /// The profile whose calibrated parameters are perturbed (repeat for several).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub profile: Vec<PathBuf>,
+    /// Relative perturbation, percent: each parameter is run at (100 - P)% and (100 + P)% of its
+    /// value.
+    #[arg(long, default_value_t = 20.0, value_name = "P", value_parser = percent_below_100)]
+    pub by: f64,
+    /// The source tag that marks a parameter as a calibrated guess (in its line comment).
+    #[arg(long, default_value = "cal", value_name = "TAG")]
+    pub tag: String,
+    /// Seed of every simulation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulations run at once [default: the machine's cores].
+    #[arg(long, value_parser = at_least_one)]
+    pub jobs: Option<usize>,
+    /// Output folder for the tornado charts, sensitivity.md and sensitivity.csv. Default: a new
+    /// folder, out/sensitivity/<UTC time>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into a non-empty --out folder.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.replace('_', "").parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number")),
+    }
+}
+
+fn percent_below_100(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('%').parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 100.0 => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a percentage between 0 and 100 (e.g. 20)"
+        )),
+    }
+}
+
 /// `csp-harness report`
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
@@ -595,6 +692,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             reserve_stdout_for_json(args.json);
             crate::merge::merge(args)
         }
+        Command::Sweep(args) => crate::sweep::sweep(args),
+        Command::Sensitivity(args) => crate::sensitivity::sensitivity(args),
         Command::Ingest(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -8,6 +8,9 @@
 //! - [`outdir`]: where results go, never overwriting an earlier run.
 //! - [`run`]: orchestration of `run` and `simulate`.
 //! - [`compare`]: `compare` and `report`, several runs drawn together.
+//! - [`sweep`]: `sweep`, one profile key varied across values.
+//! - [`sensitivity`]: `sensitivity`, each calibrated parameter perturbed (a tornado per figure).
+//! - [`batch`]: many independent simulations on the machine's cores, in a fixed order.
 //! - [`trend`]: many nights over time, and github-action-benchmark's JSON.
 //! - [`merge`]: the shards of a split run (Kubernetes) combined into the run.
 //! - [`ingest_cmd`]: `ingest`, the reference endpoint (crate `ingest`) on the command line.
@@ -19,6 +22,7 @@
 //! - [`metrics`]: `--metrics-listen`, live Prometheus/OpenMetrics metrics of `run` and `ingest`.
 //! - [`profiles`]: profiles by path or by name, from disk or built into the binary.
 
+pub mod batch;
 pub mod check;
 pub mod cli;
 pub mod compare;
@@ -34,6 +38,8 @@ pub mod profiles;
 pub mod progress;
 pub mod provenance;
 pub mod run;
+pub mod sensitivity;
+pub mod sweep;
 pub mod trend;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), as text or JSON lines. Colour

@@ -56,8 +56,45 @@ fn simulate_profile(common: &CommonRunArgs, profile: Profile) -> anyhow::Result<
     let mut meta = meta(common, &profile, Mode::Simulate, 1.0, None, true);
     meta.shard = (!shard.is_whole()).then_some(shard);
     meta.health = Some(HealthRecord::Run(Box::new(health(&report, false, 0, None))));
-    let summary = results::summarize(meta, &ledger);
+    let summary = results::summarize_storm(meta, &ledger, &outage_metas(&profile));
     finish_run(&out, summary, prov.finish(), &ledger, common.quiet)
+}
+
+/// One simulation in memory, nothing written: the run's figures (as `summary.json` would hold them)
+/// and its exact latencies. What `sweep`, `sensitivity` and `--seeds` repeat many times.
+pub fn simulate_in_memory(profile: &Profile, path: &Path, seed: u64) -> anyhow::Result<LoadedRun> {
+    let (ledger, report) = virtual_hubs::simulate(profile, seed)?;
+    let mut m = RunMeta::new(
+        profile.name(),
+        profile.region(),
+        profile.option_label(),
+        seed,
+        profile.premises(),
+    );
+    m.profile_path = Some(path.display().to_string());
+    m.changes = profile.changes();
+    m.mode = Mode::Simulate;
+    m.complete = true;
+    m.health = Some(HealthRecord::Run(Box::new(health(&report, false, 0, None))));
+    let summary = results::summarize_storm(m, &ledger, &outage_metas(profile));
+    Ok(LoadedRun::from_ledger(summary, &ledger))
+}
+
+/// The profile's outages as the results record them (premises ranges, cells, cut times).
+pub fn outage_metas(profile: &Profile) -> Vec<results::OutageMeta> {
+    profile
+        .population()
+        .outages
+        .into_iter()
+        .map(|o| results::OutageMeta {
+            name: o.name,
+            first_hub: o.first_hub,
+            premises: o.premises,
+            cells: o.cells,
+            shared_with: o.shared_with,
+            cut_at_s: o.cut_us as f64 / 1e6,
+        })
+        .collect()
 }
 
 /// `csp-harness run`: scaled real time against a real endpoint.
@@ -238,6 +275,14 @@ pub fn run_one(args: RunArgs) -> anyhow::Result<LoadedRun> {
 }
 
 fn run_profile(args: RunArgs, profile: Profile) -> anyhow::Result<LoadedRun> {
+    if profile.summarises() {
+        return Err(anyhow!(
+            "profile {} summarises alerts (the hypothetical `summarise` stage option): the \
+             real-time path cannot carry summary alerts yet (csp-alert and the HTTP payloads have \
+             no count field); run it with `csp-harness simulate`",
+            profile.name()
+        ));
+    }
     if let (Some(url), None, false) = (&args.endpoint, &args.ca, args.insecure_skip_verify) {
         return Err(anyhow!(
             "--endpoint {url} needs --ca PEM: the endpoint's certificate must be verified \
@@ -491,7 +536,7 @@ async fn run_async(
         args.max_lag_ms,
         Some(egress_health(&egress_stats)),
     ))));
-    let summary = results::summarize(meta, &ledger);
+    let summary = results::summarize_storm(meta, &ledger, &outage_metas(&profile));
     let run = finish_run(&out, summary, prov.finish(), &ledger, args.common.quiet)?;
     if let Some((source, server)) = live {
         source.finished(end_ms);

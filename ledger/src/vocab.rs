@@ -201,6 +201,10 @@ loss_causes! {
     EndpointUnreachable => "endpoint_unreachable",
     /// Still in flight when the run ended.
     NotDeliveredByEnd => "not_delivered_by_end",
+    /// Never sent on its own: the CSP folded it into a summary alert for its cell (a hypothetical
+    /// option, not in DP096), and the endpoint acknowledged that summary. The endpoint learnt a
+    /// count that includes this premises, not this premises' alert.
+    CoveredBySummary => "covered_by_summary",
 }
 
 impl fmt::Display for LossCause {
@@ -322,7 +326,8 @@ mod tests {
                 "send_queue_overflow",
                 "endpoint_rejected",
                 "endpoint_unreachable",
-                "not_delivered_by_end"
+                "not_delivered_by_end",
+                "covered_by_summary"
             ]
         );
         for c in LossCause::ALL {

@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "profile": profile.name(),
         "option": profile.option_label(),
         "premises": profile.premises(),
-        "cells": profile.params().scenario.cells.0,
+        "cells": profile.population().cells,
         "seed": seed,
         "wall_s": wall,
         "scenario_end_ms": rep.end_ms,

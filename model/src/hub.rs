@@ -64,6 +64,14 @@ pub enum Action {
     Exit(u64),
     /// The alert is lost, decided at this scenario time (µs).
     Lose(LossCause, u64),
+    /// The alert was folded into the summary alert of hub `carrier` (same kind) at `at_us`: its
+    /// fate follows that summary's (see [`crate::sim::Event::Covered`]).
+    Covered {
+        /// The hub whose alert carries the summary.
+        carrier: u32,
+        /// When it was folded in, µs.
+        at_us: u64,
+    },
 }
 
 /// What the network answered about one request.
@@ -91,6 +99,13 @@ pub enum Reply {
         /// When, µs.
         at_us: u64,
     },
+    /// The alert was folded into the summary alert of hub `carrier` (hypothetical `summarise`).
+    Covered {
+        /// The hub whose alert carries the summary.
+        carrier: u32,
+        /// When, µs.
+        at_us: u64,
+    },
 }
 
 /// Decisions for the POA and the PRA.
@@ -104,7 +119,8 @@ pub enum AlertState {
     Pending,
     /// Leaves the modelled DSP at this scenario time (µs) and must then be handed to the endpoint.
     Exiting(u64),
-    /// Handed over or lost (or never raised: no POA for an outage under the threshold).
+    /// Handed over, lost or folded into a summary (or never raised: no POA for an outage under
+    /// the threshold).
     Done,
 }
 
@@ -125,7 +141,12 @@ pub struct HubMachine {
 impl HubMachine {
     /// A hub for premises `hub` under `p` with run seed `seed`.
     pub fn new(p: &Params, seed: u64, hub: u32) -> Self {
-        let scen = HubScenario::new(p, seed, hub);
+        Self::with_scenario(p, seed, HubScenario::new(p, seed, hub))
+    }
+
+    /// A hub for the premises of `scen` under `p` with run seed `seed`.
+    pub fn with_scenario(p: &Params, seed: u64, scen: HubScenario) -> Self {
+        let hub = scen.hub;
         let mut rng = PerKind::new(
             hub_rng(seed, hub, STREAM_BEHAVIOUR),
             hub_rng(seed, hub, STREAM_BEHAVIOUR + 1),
@@ -192,7 +213,7 @@ impl HubMachine {
     fn decide(&mut self, kind: AlertKind, a: Action) -> Option<Action> {
         match a {
             Action::Exit(t) => self.state[kind] = AlertState::Exiting(t),
-            Action::Lose(..) => self.state[kind] = AlertState::Done,
+            Action::Lose(..) | Action::Covered { .. } => self.state[kind] = AlertState::Done,
             Action::Radio { .. } | Action::Attach { .. } | Action::Route { .. } => {}
         }
         Some(a)
@@ -277,6 +298,9 @@ impl HubMachine {
             (Reply::Exit { at_us }, _) => d[kind] = self.decide(kind, Action::Exit(at_us)),
             (Reply::Lost { cause, at_us }, _) => {
                 d[kind] = self.decide(kind, Action::Lose(cause, at_us));
+            }
+            (Reply::Covered { carrier, at_us }, _) => {
+                d[kind] = self.decide(kind, Action::Covered { carrier, at_us });
             }
             (Reply::Collided { at_us }, Access::Radio(r)) => {
                 self.attempts[kind] = self.attempts[kind].saturating_add(1);

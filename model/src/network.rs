@@ -15,14 +15,20 @@
 //! the order they were submitted in or on how the caller slices time. A request for a time that
 //! has already been resolved (a caller bug, or a caller that fell behind) is moved to the first
 //! open slot or time and counted in [`NetworkStats::late_requests`]. It never reads a clock.
+//!
+//! Two hypothetical stage options (not in DP096) act where an alert enters a stage: `summarise`
+//! folds a group's alerts into summary alerts (the folded ones are answered
+//! [`Reply::Covered`]), and `priority` serves the first alerts of each group ahead of the rest
+//! ([`PriorityStage`]; it wakes itself when service frees).
 
 use crate::channel::{ChannelStats, Tx, resolve_slot};
+use crate::geo::Population;
 use crate::hub::{Action, Reply, RouteId};
-use crate::profile::{Access, Params, PraSource, Stage, StageKind};
-use crate::stage::StageQueue;
+use crate::profile::{Access, Params, PraSource, Stage, StageKind, population};
+use crate::stage::{Admit, GroupBy, Priority, PriorityStage, StageQueue, Summarise};
 use ledger::{AlertKind, LossCause};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
 /// What travels through the network after the access step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,10 +41,19 @@ enum Hop {
     },
     /// Stage `hop` of `route`.
     Route { route: RouteId, hop: u8 },
+    /// A summary alert leaves its collection window and enters stage `hop` of `route`.
+    Release { route: RouteId, hop: u8 },
+    /// A priority stage's next waiting alert can start.
+    Wake { stage: u16 },
 }
 
+/// The `hub` of a stage's wake-up: after every alert event of the same instant, so the alerts
+/// arriving at that instant are all waiting when the stage chooses whom to serve.
+const STAGE_HUB: u32 = u32::MAX;
+
 /// A pending step, ordered by (time, hub, kind) — the field order. A hub has at most one event per
-/// alert kind in flight, so that order is total and `hop` never decides it.
+/// alert kind in flight, so that order is total for alerts; stage wake-ups ([`STAGE_HUB`]) are
+/// told apart by their stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Ev {
     at_us: u64,
@@ -90,6 +105,97 @@ impl Routes {
     }
 }
 
+/// An alert waiting in a priority stage, and where it goes after it.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    hub: u32,
+    kind: AlertKind,
+    route: RouteId,
+    hop: u8,
+}
+
+/// How a stage serves.
+#[derive(Debug)]
+enum Service {
+    /// Closed form: FIFO.
+    Plain(StageQueue),
+    /// Two classes, woken when service frees.
+    Priority {
+        q: PriorityStage<Held>,
+        rule: Priority,
+        /// Alerts seen per (group, kind).
+        seen: HashMap<(u32, AlertKind), u32>,
+        /// The wake-up already scheduled, µs.
+        wake_at: Option<u64>,
+    },
+}
+
+/// An open summary: whose alert carries it and when its collection window closes.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    carrier: u32,
+    closes_us: u64,
+}
+
+/// A stage's summarising state.
+#[derive(Debug)]
+struct Summariser {
+    rule: Summarise,
+    /// Alerts passed on their own per (group, kind).
+    passed: HashMap<(u32, AlertKind), u32>,
+    open: HashMap<(u32, AlertKind), Batch>,
+}
+
+/// One stage.
+#[derive(Debug)]
+struct StageState {
+    service: Service,
+    summarise: Option<Summariser>,
+}
+
+impl StageState {
+    fn new(s: &Stage) -> Self {
+        StageState {
+            service: match s.priority {
+                None => Service::Plain(StageQueue::new(s)),
+                Some(rule) => Service::Priority {
+                    q: PriorityStage::new(s),
+                    rule,
+                    seen: HashMap::new(),
+                    wake_at: None,
+                },
+            },
+            summarise: s.summarise.map(|rule| Summariser {
+                rule,
+                passed: HashMap::new(),
+                open: HashMap::new(),
+            }),
+        }
+    }
+
+    fn max_waiting(&self) -> usize {
+        match &self.service {
+            Service::Plain(q) => q.max_waiting,
+            Service::Priority { q, .. } => q.max_waiting,
+        }
+    }
+
+    fn overflows(&self) -> u64 {
+        match &self.service {
+            Service::Plain(q) => q.overflows,
+            Service::Priority { q, .. } => q.overflows,
+        }
+    }
+}
+
+/// The group (cell or outage index) of premises `hub`.
+fn group(pop: &Population, by: GroupBy, hub: u32) -> u32 {
+    match by {
+        GroupBy::Cell => pop.cell_of(hub),
+        GroupBy::Outage => pop.outage_index(hub) as u32,
+    }
+}
+
 /// The sans-IO network model (see the module documentation for the driving contract).
 #[derive(Debug)]
 pub struct NetworkCore {
@@ -97,7 +203,8 @@ pub struct NetworkCore {
     radio: BTreeMap<u64, Vec<Tx>>,
     events: BinaryHeap<Reverse<Ev>>,
     names: Vec<String>,
-    stages: Vec<StageQueue>,
+    stages: Vec<StageState>,
+    population: Population,
     routes: Routes,
     attach: Vec<StageQueue>,
     pra_route: RouteId,
@@ -112,7 +219,8 @@ impl NetworkCore {
     /// The network of profile `p`.
     pub fn new(p: &Params) -> Self {
         let names: Vec<String> = p.stages.keys().cloned().collect();
-        let stages = p.stages.values().map(StageQueue::new).collect();
+        let stages = p.stages.values().map(StageState::new).collect();
+        let population = population(p);
         let idx = |v: &Vec<String>| -> Vec<usize> {
             v.iter()
                 .filter_map(|n| names.iter().position(|m| m == n))
@@ -128,7 +236,7 @@ impl NetworkCore {
             Access::Cellular(c) => {
                 // Attach capacity is a FIFO per cell with room for any backlog.
                 let s = Stage::new(StageKind::Queue, c.attach_rate_per_cell.0, 1, 1, u32::MAX);
-                let cells = (0..p.scenario.cells.0).map(|_| StageQueue::new(&s));
+                let cells = (0..population.cells).map(|_| StageQueue::new(&s));
                 (1, cells.collect())
             }
         };
@@ -138,6 +246,7 @@ impl NetworkCore {
             events: BinaryHeap::new(),
             names,
             stages,
+            population,
             routes,
             attach,
             pra_route: match p.hub.pra_source {
@@ -182,7 +291,7 @@ impl NetworkCore {
                 },
             ),
             Action::Route { route, at_us } => (at_us, Hop::Route { route, hop: 0 }),
-            Action::Exit(_) | Action::Lose(..) => return,
+            Action::Exit(_) | Action::Lose(..) | Action::Covered { .. } => return,
         };
         let at_us = if at_us < self.done_until {
             self.stats.late_requests += 1;
@@ -309,48 +418,180 @@ impl NetworkCore {
                     hop: route(self.pra_route),
                 }));
             }
-            Hop::Route { route, hop } => {
-                let stages = self.routes.get(route);
-                let last = hop as usize + 1 == stages.len();
-                let Some(&si) = stages.get(hop as usize) else {
-                    self.reply(hub, kind, Reply::Exit { at_us });
-                    return;
-                };
-                match self.stages[si].arrive(at_us) {
-                    // The last stage's departure is the exit: reply now, so the hub knows when it
-                    // leaves. Past the horizon the alert cannot arrive in time: reply now too (the
-                    // hub records the loss) rather than simulating beyond the end of the run.
-                    Some(dep) if last || dep > self.horizon_us => {
-                        self.reply(hub, kind, Reply::Exit { at_us: dep });
-                    }
-                    Some(dep) => self.events.push(Reverse(Ev {
-                        at_us: dep,
+            Hop::Route { route, hop } => self.enter(at_us, hub, kind, route, hop, true),
+            Hop::Release { route, hop } => self.enter(at_us, hub, kind, route, hop, false),
+            Hop::Wake { stage } => self.wake(usize::from(stage), at_us),
+        }
+    }
+
+    /// The alert enters stage `hop` of `route` at `at_us` (folded into a summary first when the
+    /// stage summarises and `may_summarise`).
+    fn enter(
+        &mut self,
+        at_us: u64,
+        hub: u32,
+        kind: AlertKind,
+        route: RouteId,
+        hop: u8,
+        may_summarise: bool,
+    ) {
+        let stages = self.routes.get(route);
+        let last = hop as usize + 1 == stages.len();
+        let Some(&si) = stages.get(hop as usize) else {
+            self.reply(hub, kind, Reply::Exit { at_us });
+            return;
+        };
+        if may_summarise && self.summarise(si, at_us, hub, kind, route, hop) {
+            return;
+        }
+        let pop = &self.population;
+        let stage = &mut self.stages[si];
+        let admitted = match &mut stage.service {
+            Service::Plain(q) => match q.arrive(at_us) {
+                Some(dep) => Admit::Depart(dep),
+                None => Admit::Overflow,
+            },
+            Service::Priority { q, rule, seen, .. } => {
+                let n = seen.entry((group(pop, rule.by, hub), kind)).or_insert(0);
+                let high = *n < rule.first.0;
+                *n = n.saturating_add(1);
+                q.arrive(
+                    at_us,
+                    Held {
                         hub,
                         kind,
-                        hop: Hop::Route {
-                            route,
-                            hop: hop + 1,
-                        },
-                    })),
-                    None => self.reply(
-                        hub,
-                        kind,
-                        Reply::Lost {
-                            cause: LossCause::QueueOverflow,
-                            at_us,
-                        },
-                    ),
-                }
+                        route,
+                        hop,
+                    },
+                    high,
+                )
+            }
+        };
+        match admitted {
+            Admit::Depart(dep) => self.depart(hub, kind, route, hop, dep, last),
+            Admit::Queued => self.schedule_wake(si),
+            Admit::QueuedEvicting(out) => {
+                let cause = LossCause::QueueOverflow;
+                self.reply(out.hub, out.kind, Reply::Lost { cause, at_us });
+                self.schedule_wake(si);
+            }
+            Admit::Overflow => {
+                let cause = LossCause::QueueOverflow;
+                self.reply(hub, kind, Reply::Lost { cause, at_us });
             }
         }
+    }
+
+    /// Folds the alert into its group's summary if the stage summarises and the group has passed
+    /// its share of alerts on their own; returns whether it did (the alert opened a summary, which
+    /// re-enters the stage when its window closes, or joined an open one and is answered
+    /// [`Reply::Covered`]).
+    fn summarise(
+        &mut self,
+        si: usize,
+        at_us: u64,
+        hub: u32,
+        kind: AlertKind,
+        route: RouteId,
+        hop: u8,
+    ) -> bool {
+        let pop = &self.population;
+        let Some(sm) = self.stages[si].summarise.as_mut() else {
+            return false;
+        };
+        let key = (group(pop, sm.rule.by, hub), kind);
+        let passed = sm.passed.entry(key).or_insert(0);
+        if *passed < sm.rule.after {
+            *passed += 1;
+            return false;
+        }
+        match sm.open.get(&key) {
+            Some(b) if at_us < b.closes_us => {
+                let carrier = b.carrier;
+                self.reply(hub, kind, Reply::Covered { carrier, at_us });
+            }
+            _ => {
+                let closes_us = at_us + sm.rule.window.us().max(1);
+                sm.open.insert(
+                    key,
+                    Batch {
+                        carrier: hub,
+                        closes_us,
+                    },
+                );
+                self.events.push(Reverse(Ev {
+                    at_us: closes_us,
+                    hub,
+                    kind,
+                    hop: Hop::Release { route, hop },
+                }));
+            }
+        }
+        true
+    }
+
+    /// The alert leaves a stage at `dep`: on to the next, or out of the network (the last stage's
+    /// departure is the exit: reply now, so the hub knows when it leaves; past the horizon the
+    /// alert cannot arrive in time: reply now too, and the hub records the loss, rather than
+    /// simulating beyond the end of the run).
+    fn depart(&mut self, hub: u32, kind: AlertKind, route: RouteId, hop: u8, dep: u64, last: bool) {
+        if last || dep > self.horizon_us {
+            self.reply(hub, kind, Reply::Exit { at_us: dep });
+        } else {
+            self.events.push(Reverse(Ev {
+                at_us: dep,
+                hub,
+                kind,
+                hop: Hop::Route {
+                    route,
+                    hop: hop + 1,
+                },
+            }));
+        }
+    }
+
+    /// A priority stage's wake-up at `now_us`: starts whom it can, schedules the next wake-up.
+    fn wake(&mut self, si: usize, now_us: u64) {
+        let Service::Priority { q, wake_at, .. } = &mut self.stages[si].service else {
+            return;
+        };
+        if *wake_at == Some(now_us) {
+            *wake_at = None;
+        }
+        for (h, dep) in q.dispatch(now_us) {
+            let last = h.hop as usize + 1 == self.routes.get(h.route).len();
+            self.depart(h.hub, h.kind, h.route, h.hop, dep, last);
+        }
+        self.schedule_wake(si);
+    }
+
+    /// Schedules a priority stage's wake-up for when its next waiting alert can start (unless one
+    /// is already due by then).
+    fn schedule_wake(&mut self, si: usize) {
+        let Service::Priority { q, wake_at, .. } = &mut self.stages[si].service else {
+            return;
+        };
+        let Some(w) = q.next_start_us() else { return };
+        if wake_at.is_some_and(|x| x <= w) {
+            return;
+        }
+        *wake_at = Some(w);
+        self.events.push(Reverse(Ev {
+            at_us: w,
+            hub: STAGE_HUB,
+            kind: AlertKind::Poa,
+            hop: Hop::Wake {
+                stage: u16::try_from(si).unwrap_or(u16::MAX),
+            },
+        }));
     }
 
     /// Counters so far.
     pub fn stats(&self) -> NetworkStats {
         let mut s = self.stats.clone();
         for (n, q) in self.names.iter().zip(&self.stages) {
-            s.max_waiting.insert(n.clone(), q.max_waiting);
-            s.overflows.insert(n.clone(), q.overflows);
+            s.max_waiting.insert(n.clone(), q.max_waiting());
+            s.overflows.insert(n.clone(), q.overflows());
         }
         s
     }

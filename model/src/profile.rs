@@ -9,7 +9,12 @@
 //! A region is data: a profile names its region (`[region]`: name, title, wire code) and chooses
 //! its access mechanism (`[access.radio]`: shared radio channels with windows and holdover, or
 //! `[access.cellular]`: reboot, dither and attach). The changes file patches regions by name.
+//!
+//! A storm is the scenario's own outage plus `[[outage]]` entries ([`crate::geo`]); a stage may
+//! carry the hypothetical `priority` and `summarise` options ([`crate::stage`]).
 
+use crate::geo::{Cells, MainOutage, Outages, Population};
+use crate::stage::{Priority, Summarise};
 use crate::units::{
     AtLeastOne, Dur, DurRange, NonZeroCount, OutageDist, PositiveRate, Probability, RegionCode,
 };
@@ -68,8 +73,39 @@ leaf!(
     PraSource,
     PraBase,
     StageKind,
-    Vec<String>
+    Vec<String>,
+    Cells
 );
+
+/// An optional value: absent is `None`, never an error; a layer that sets it replaces it whole.
+impl<T: Clone> Layered for Option<T> {
+    type Resolved = Option<T>;
+    fn merge(&mut self, other: Self) {
+        if other.is_some() {
+            *self = other;
+        }
+    }
+    fn resolve(self, _at: &str) -> Result<Option<T>, String> {
+        Ok(self)
+    }
+    fn missing(_at: &str) -> Result<Option<T>, String> {
+        Ok(None)
+    }
+}
+
+/// `[[outage]]`: absent is no further outage; a file that sets any replaces the list it inherits.
+impl Layered for Outages {
+    type Resolved = Outages;
+    fn merge(&mut self, other: Self) {
+        *self = other;
+    }
+    fn resolve(self, _at: &str) -> Result<Outages, String> {
+        Ok(self)
+    }
+    fn missing(_at: &str) -> Result<Outages, String> {
+        Ok(Outages::default())
+    }
+}
 
 impl<T: Layered> Layered for BTreeMap<String, T> {
     type Resolved = BTreeMap<String, T::Resolved>;
@@ -188,8 +224,9 @@ layered!(
     ScenarioLayer => Scenario {
         /// Premises (hubs) in the population.
         premises: NonZeroCount,
-        /// Cells (North: base-station receive groups; C&S: cellular cells) the premises spread over.
-        cells: NonZeroCount,
+        /// Cells (North: base-station receive groups; C&S: cellular cells) the premises spread over:
+        /// a count, or `{ premises_per_cell = N }` (the footprint grows with the outage).
+        cells: Cells,
         /// Largest cell / smallest cell (premises per cell grow geometrically; 1 = equal cells).
         cell_size_ratio: AtLeastOne,
         /// Scenario time of the power cut.
@@ -285,6 +322,8 @@ impl Stage {
             servers: NonZeroCount(servers),
             burst: NonZeroCount(burst),
             capacity: NonZeroCount(capacity),
+            priority: None,
+            summarise: None,
         }
     }
 }
@@ -354,6 +393,12 @@ layered!(
         burst: NonZeroCount,
         /// Alerts that may wait; one more overflows (QueueOverflow).
         capacity: NonZeroCount,
+        /// HYPOTHETICAL location-aware priority (optional).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        priority: Option<Priority>,
+        /// HYPOTHETICAL summarised alerts (optional).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        summarise: Option<Summarise>,
     }
 );
 
@@ -386,6 +431,9 @@ layered!(
         stages: BTreeMap<String, StageLayer>,
         /// Alert paths.
         routes: RoutesLayer,
+        /// Further outages of a storm (`[[outage]]`), after the scenario's own.
+        #[serde(skip_serializing_if = "Outages::is_empty")]
+        outage: Outages,
     }
 );
 
@@ -416,6 +464,8 @@ struct FileLayer {
     stages: Option<BTreeMap<String, StageLayer>>,
     #[serde(default)]
     routes: Option<RoutesLayer>,
+    #[serde(default)]
+    outage: Option<Outages>,
     /// CI thresholds (checked by the harness's `verdict`, not by the model): accepted here so a
     /// profile can carry its own, validated when the harness reads them.
     #[serde(default)]
@@ -433,6 +483,7 @@ impl FileLayer {
             access: self.access.take(),
             stages: self.stages.take(),
             routes: self.routes.take(),
+            outage: self.outage.take(),
         }
     }
 }
@@ -481,12 +532,14 @@ struct ChangeFile {
 /// A resolved load profile.
 #[derive(Debug, Clone)]
 pub struct Profile {
-    params: Params,
-    region: Region,
-    changes: Vec<String>,
-    change_titles: Vec<(String, String)>,
+    pub(crate) params: Params,
+    pub(crate) region: Region,
+    pub(crate) changes: Vec<String>,
+    pub(crate) change_titles: Vec<(String, String)>,
     /// The file it was read from, as messages name it.
-    source: String,
+    pub(crate) source: String,
+    /// Its path inside the source it was read from (what [`crate::tweak::tagged_in`] reads again).
+    pub(crate) path: PathBuf,
 }
 
 /// Where profile files are read from. A profile's `extends` and `change_file` name other files
@@ -638,12 +691,13 @@ impl Profile {
             changes: chain.changes,
             change_titles: titles,
             source: file.clone(),
+            path: path.to_path_buf(),
         };
         p.check().map_err(in_file)?;
         Ok(p)
     }
 
-    fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         let p = &self.params;
         p.scenario
             .outage
@@ -652,10 +706,15 @@ impl Profile {
         if p.scenario.horizon <= p.scenario.cut_at {
             return Err("field `scenario.horizon`: must be after `scenario.cut_at`".into());
         }
-        if p.scenario.cells.0 > p.scenario.premises.0 {
+        let pop = population_of(p)?;
+        if let Some(o) = pop
+            .outages
+            .iter()
+            .find(|o| o.cut_us >= p.scenario.horizon.us())
+        {
             return Err(format!(
-                "field `scenario.cells`: {} cells for {} premises is impossible",
-                p.scenario.cells.0, p.scenario.premises.0
+                "field `scenario.horizon`: must be after the cut of outage `{}`",
+                o.name
             ));
         }
         if let Access::Radio(r) = &p.access {
@@ -675,6 +734,11 @@ impl Profile {
             if s.kind == StageKind::Queue && s.burst.0 != 1 {
                 return Err(format!(
                     "field `stages.{name}.burst`: a queue has no burst (write 1)"
+                ));
+            }
+            if s.summarise.is_some_and(|m| m.window.0 == 0) {
+                return Err(format!(
+                    "field `stages.{name}.summarise.window`: must be positive"
                 ));
             }
         }
@@ -712,17 +776,40 @@ impl Profile {
     pub fn region_code(&self) -> u8 {
         self.params.region.code.0
     }
-    /// Number of premises (hubs) in the population.
+    /// Number of premises (hubs) in the population: every outage's.
     pub fn premises(&self) -> u32 {
-        self.params.scenario.premises.0
+        self.population().premises
+    }
+    /// Every outage on premises and cells (checked when the profile was read).
+    pub fn population(&self) -> Population {
+        population(&self.params)
+    }
+    /// Does a stage fold alerts into summary alerts (the hypothetical `summarise` option)?
+    pub fn summarises(&self) -> bool {
+        self.params.stages.values().any(|s| s.summarise.is_some())
     }
     /// Enabled technical changes, in numeric order.
     pub fn changes(&self) -> Vec<String> {
         self.changes.clone()
     }
-    /// `current`, `option-a` (changes 1-5), `option-b` (1-8), or `custom: 1,3,...`.
+    /// `current`, `option-a` (changes 1-5), `option-b` (1-8), or `custom: 1,3,...`; named
+    /// (non-numeric, hypothetical) changes are appended to the label of the numbered ones:
+    /// `option-b+location-aware`.
     pub fn option_label(&self) -> String {
-        let set: BTreeSet<&str> = self.changes.iter().map(String::as_str).collect();
+        let (numbered, named): (Vec<&String>, Vec<&String>) =
+            self.changes.iter().partition(|c| c.parse::<u32>().is_ok());
+        let base = Self::numbered_label(&numbered);
+        if named.is_empty() {
+            return base;
+        }
+        let names: Vec<&str> = named.iter().map(|c| c.as_str()).collect();
+        match base.strip_prefix("custom: ") {
+            Some(list) => format!("custom: {list},{}", names.join(",")),
+            None => format!("{base}+{}", names.join("+")),
+        }
+    }
+    fn numbered_label(changes: &[&String]) -> String {
+        let set: BTreeSet<&str> = changes.iter().map(|c| c.as_str()).collect();
         let a: BTreeSet<&str> = ["1", "2", "3", "4", "5"].into_iter().collect();
         let b: BTreeSet<&str> = ["1", "2", "3", "4", "5", "6", "7", "8"]
             .into_iter()
@@ -734,7 +821,8 @@ impl Profile {
         } else if set == b {
             "option-b".into()
         } else {
-            format!("custom: {}", self.changes.join(","))
+            let list: Vec<&str> = changes.iter().map(|c| c.as_str()).collect();
+            format!("custom: {}", list.join(","))
         }
     }
     /// The resolved profile as TOML (every parameter, with the enabled changes applied).
@@ -766,15 +854,43 @@ impl Profile {
     pub fn params(&self) -> &Params {
         &self.params
     }
-    /// The same profile with another population size; the number of cells scales with it so that
-    /// premises per cell (and hence per shared channel) stay as in the profile.
+    /// The same profile with another size of its main outage; the number of cells follows so that
+    /// premises per cell (and hence per shared channel) stay as in the profile (a density does so
+    /// by itself; an explicit count of cells is scaled).
     pub fn with_premises(&self, premises: u32) -> Profile {
         let mut p = self.clone();
         let s = &mut p.params.scenario;
-        let per_cell = (s.premises.0 as f64 / s.cells.0 as f64).max(1.0);
+        if let Cells::Count(cells) = s.cells {
+            let per_cell = (s.premises.0 as f64 / cells.0 as f64).max(1.0);
+            s.cells = Cells::Count(NonZeroCount(
+                ((premises as f64 / per_cell).round() as u32).clamp(1, premises.max(1)),
+            ));
+        }
         s.premises = NonZeroCount(premises.max(1));
-        s.cells =
-            NonZeroCount(((premises as f64 / per_cell).round() as u32).clamp(1, premises.max(1)));
         p
     }
+}
+
+/// The outages of `p` laid out, or why they cannot be.
+pub fn population_of(p: &Params) -> Result<Population, String> {
+    let s = &p.scenario;
+    Population::new(
+        MainOutage {
+            premises: s.premises.0,
+            cells: &s.cells,
+            cut_at: s.cut_at,
+            duration: s.outage,
+        },
+        &p.outage.0,
+        s.cell_size_ratio.0,
+    )
+}
+
+/// The outages of `p` laid out. A profile's outages are checked when it is read; parameters built
+/// by hand with a broken footprint or `[[outage]]` list get their main outage alone, in one cell.
+pub fn population(p: &Params) -> Population {
+    population_of(p).unwrap_or_else(|_| {
+        let s = &p.scenario;
+        Population::single(s.premises.0, s.cut_at, s.outage)
+    })
 }

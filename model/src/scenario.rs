@@ -1,11 +1,12 @@
-//! The outage scenario per premises: which cell it is in, when its power goes and comes back, and
-//! which alerts it must produce.
+//! The outage scenario per premises: which outage and cell it is in, when its power goes and comes
+//! back, and which alerts it must produce.
 //!
 //! Everything here is a pure function of the profile, the run seed and the premises index, so the
 //! ledger's expectations and the hub tasks agree without sharing state, and a premises' scenario does
 //! not depend on which other premises exist or on task scheduling.
 
-use crate::profile::{Params, PraBase};
+use crate::geo::Population;
+use crate::profile::{Params, PraBase, population};
 use ledger::{AlertCode, AlertId, AlertKind, Ledger, LedgerError};
 use rand_pcg::Pcg32;
 
@@ -28,26 +29,6 @@ pub const STREAM_SCENARIO: u64 = 1;
 /// Stream of the hub behaviour draws (windows, backoff, dither, attach failures).
 pub const STREAM_BEHAVIOUR: u64 = 2;
 
-/// The cell of premises `hub`: premises fill cells in index order, cell sizes growing geometrically
-/// from the smallest to the largest by `scenario.cell_size_ratio` (1 = equal cells).
-pub fn cell_of(p: &Params, hub: u32) -> u32 {
-    let k = p.scenario.cells.0;
-    let n = p.scenario.premises.0.max(1);
-    let f = (f64::from(hub) + 0.5) / f64::from(n);
-    let ratio = p.scenario.cell_size_ratio.0;
-    if k <= 1 {
-        return 0;
-    }
-    if (ratio - 1.0).abs() < 1e-9 {
-        return ((f * f64::from(k)) as u32).min(k - 1);
-    }
-    // Cell i has weight r^i with r^(k-1) = ratio; the first i cells hold (r^i - 1)/(r - 1).
-    let r = ratio.powf(1.0 / f64::from(k - 1));
-    let total = (r.powi(k as i32) - 1.0) / (r - 1.0);
-    let i = (1.0 + f * total * (r - 1.0)).ln() / r.ln();
-    (i.max(0.0) as u32).min(k - 1)
-}
-
 /// One premises' outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubScenario {
@@ -62,16 +43,22 @@ pub struct HubScenario {
 }
 
 impl HubScenario {
-    /// Draws premises `hub`'s outage.
+    /// Draws premises `hub`'s outage (lays the profile's outages out first: for one premises;
+    /// a whole population uses [`HubScenario::in_population`]).
     pub fn new(p: &Params, seed: u64, hub: u32) -> Self {
+        Self::in_population(&population(p), seed, hub)
+    }
+
+    /// Draws premises `hub`'s outage in a laid-out population.
+    pub fn in_population(pop: &Population, seed: u64, hub: u32) -> Self {
         let mut rng = hub_rng(seed, hub, STREAM_SCENARIO);
-        let cut_us = p.scenario.cut_at.us();
-        let outage = p.scenario.outage.sample(&mut rng).max(1);
+        let o = pop.outage_of(hub);
+        let outage = o.duration.sample(&mut rng).max(1);
         HubScenario {
             hub,
-            cell: cell_of(p, hub),
-            cut_us,
-            restore_us: cut_us + outage,
+            cell: pop.cell_of(hub),
+            cut_us: o.cut_us,
+            restore_us: o.cut_us + outage,
         }
     }
 

@@ -19,14 +19,18 @@
 //! its time. Both therefore produce the same decisions for the same seed.
 //!
 //! Per-alert scheduling state (pending, exiting at t, done) lives in each [`HubMachine`]; the
-//! simulation keeps only a queue of the machines' exit times.
+//! simulation keeps only a queue of the machines' exit times, and (with the hypothetical
+//! `summarise` option) which alerts ride in which summary alert: when a summary alert leaves the
+//! network, [`Event::Covered`] names each alert it stands for just before its [`Event::Exit`]; when
+//! it is lost, they are lost with it, for the same cause.
 
 use crate::hub::{Action, AlertState, Decisions, HubMachine};
 use crate::network::{NetworkCore, NetworkStats};
 use crate::profile::{Params, Profile};
+use crate::scenario::HubScenario;
 use ledger::{AlertCode, AlertId, AlertKind, Ledger, LedgerError, LossCause, Region};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 /// An alert that has crossed the modelled network and must now reach the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +72,16 @@ pub enum Event {
         /// Scenario time the loss was decided, ms.
         at_ms: u64,
     },
+    /// The alert was never sent on its own: it rides in the summary alert `carrier`, which leaves
+    /// the network next (its [`Event::Exit`] follows at once). Its fate is the summary's: when the
+    /// endpoint acknowledges the summary, this alert is covered by it
+    /// ([`LossCause::CoveredBySummary`], never "delivered"); when the summary is lost, so is this.
+    Covered {
+        /// The alert folded into the summary.
+        id: AlertId,
+        /// The summary alert that stands for it.
+        carrier: AlertId,
+    },
 }
 
 /// What a simulation reports about itself.
@@ -81,6 +95,8 @@ pub struct SimReport {
     pub submitted: u64,
     /// Alerts lost inside the model.
     pub lost_in_model: u64,
+    /// Alerts folded into summary alerts that left the network (hypothetical `summarise`).
+    pub covered: u64,
     /// The network's own counters (contention, late requests, backlogs).
     pub network: NetworkStats,
 }
@@ -96,16 +112,20 @@ pub struct Simulation {
     /// (exit ms, hub, kind) of alerts waiting to be handed over.
     exits: BinaryHeap<Reverse<(u64, u32, AlertKind)>>,
     events: VecDeque<Event>,
+    /// The hubs whose alert of a kind rides in the summary carried by (hub, kind).
+    riders: HashMap<(u32, AlertKind), Vec<u32>>,
     last_us: u64,
     submitted: u64,
     lost: u64,
+    covered: u64,
 }
 
 impl Simulation {
     /// The population of `profile` with run seed `seed`, every hub started (scenario time 0).
     pub fn new(profile: &Profile, seed: u64) -> Self {
         let params = profile.params().clone();
-        let n = profile.premises();
+        let pop = profile.population();
+        let n = pop.premises;
         let mut sim = Simulation {
             net: NetworkCore::new(&params),
             hubs: Vec::with_capacity(n as usize),
@@ -113,13 +133,16 @@ impl Simulation {
             region_code: profile.region_code(),
             exits: BinaryHeap::new(),
             events: VecDeque::new(),
+            riders: HashMap::new(),
             last_us: 0,
             submitted: 0,
             lost: 0,
+            covered: 0,
             params,
         };
         for hub in 0..n {
-            let mut m = HubMachine::new(&sim.params, seed, hub);
+            let scen = HubScenario::in_population(&pop, seed, hub);
+            let mut m = HubMachine::with_scenario(&sim.params, seed, scen);
             let d = m.start(&sim.params);
             sim.hubs.push(m);
             sim.apply(hub, d);
@@ -176,6 +199,7 @@ impl Simulation {
             hubs: self.hubs.len() as u32,
             submitted: self.submitted,
             lost_in_model: self.lost,
+            covered: self.covered,
             network: self.net.stats(),
         }
     }
@@ -186,13 +210,20 @@ impl Simulation {
             match a {
                 Action::Exit(t) => self.exits.push(Reverse((t.div_ceil(1000), hub, kind))),
                 Action::Lose(cause, at_us) => {
-                    self.lost += 1;
                     self.last_us = self.last_us.max(at_us);
-                    self.events.push_back(Event::Lost {
-                        id: AlertId::new(hub, kind),
-                        cause,
-                        at_ms: at_us / 1000,
-                    });
+                    // A lost summary takes the alerts riding in it along.
+                    let riders = self.riders.remove(&(hub, kind)).unwrap_or_default();
+                    for h in std::iter::once(hub).chain(riders) {
+                        self.lost += 1;
+                        self.events.push_back(Event::Lost {
+                            id: AlertId::new(h, kind),
+                            cause,
+                            at_ms: at_us / 1000,
+                        });
+                    }
+                }
+                Action::Covered { carrier, .. } => {
+                    self.riders.entry((carrier, kind)).or_default().push(hub);
                 }
                 Action::Radio { .. } | Action::Attach { .. } | Action::Route { .. } => {
                     self.net.submit(hub, kind, a);
@@ -211,6 +242,14 @@ impl Simulation {
             AlertKind::Pra => (scen.pra_code(&self.params), scen.restore_us),
         };
         self.submitted += 1;
+        let carrier = AlertId::new(hub, kind);
+        for h in self.riders.remove(&(hub, kind)).unwrap_or_default() {
+            self.covered += 1;
+            self.events.push_back(Event::Covered {
+                id: AlertId::new(h, kind),
+                carrier,
+            });
+        }
         self.events.push_back(Event::Exit(Outbound {
             id: AlertId::new(hub, kind),
             code,
@@ -235,15 +274,26 @@ pub enum SimError {
 /// Runs `profile` with seed `seed` on virtual time, acknowledging every alert the moment it leaves
 /// the modelled network, and closes the ledger at the horizon. The same seed gives the same ledger
 /// every time.
+///
+/// A summary alert's acknowledgement is its own delivery; each alert riding in it is then recorded
+/// as [`LossCause::CoveredBySummary`] at that time: never delivered on its own, and known to the
+/// endpoint only as part of the summary's count.
 pub fn simulate(profile: &Profile, seed: u64) -> Result<(Ledger, SimReport), SimError> {
     let mut sim = Simulation::new(profile, seed);
     let mut ledger = Ledger::new(profile.premises());
     sim.expect(&mut ledger)?;
+    let mut riding: HashMap<AlertId, Vec<AlertId>> = HashMap::new();
     loop {
         while let Some(e) = sim.poll_event() {
             match e {
-                Event::Exit(a) => ledger.deliver(a.id, a.exit_ms)?,
+                Event::Exit(a) => {
+                    ledger.deliver(a.id, a.exit_ms)?;
+                    for id in riding.remove(&a.id).unwrap_or_default() {
+                        ledger.lose(id, LossCause::CoveredBySummary, a.exit_ms)?;
+                    }
+                }
                 Event::Lost { id, cause, at_ms } => ledger.lose(id, cause, at_ms)?,
+                Event::Covered { id, carrier } => riding.entry(carrier).or_default().push(id),
             }
         }
         match sim.poll_timeout() {

@@ -84,7 +84,7 @@ fn every_expected_alert_gets_exactly_one_fate() {
             .iter()
             .map(|(_, e)| match e {
                 Event::Exit(o) => o.id,
-                Event::Lost { id, .. } => *id,
+                Event::Lost { id, .. } | Event::Covered { id, .. } => *id,
             })
             .collect();
         assert_eq!(
@@ -174,6 +174,7 @@ fn losses_and_the_end_are_reported_in_scenario_ms() {
                 }
                 at_ms
             }
+            Event::Covered { .. } => continue,
         };
         last_ms = last_ms.max(ms);
     }

@@ -1,5 +1,5 @@
 //! What a graph shows, apart from how it is drawn: a [`Figure`] is panels of data-space layers
-//! (curves, level marks, requirement lines, stacked bars) with their axes, a legend and notes,
+//! (curves, level marks, requirement lines, stacked bars, bands, horizontal spans) with their axes, a legend and notes,
 //! built from results by the functions of [`crate::graphs`] and drawn by [`crate::render`].
 //!
 //! Everything a reader could query — a mark's label, a legend line, an axis tick — is decided
@@ -140,6 +140,36 @@ pub struct Bar {
     pub category: String,
 }
 
+/// The range a series spans at each x (e.g. the min-max of several seeds around their median),
+/// filled translucent in the series' colour under its curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    /// Index into [`Figure::series`].
+    pub series: usize,
+    /// (x, low, high), ascending in x.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// A horizontal bar from `x0` to `x1` at row `y` (a tornado chart's bar), with a text at its far
+/// end and, optionally, a name over the row at the left of the plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    /// Row centre, data units.
+    pub y: f64,
+    /// Height, data units.
+    pub height: f64,
+    /// Where the bar starts (the baseline).
+    pub x0: f64,
+    /// Where it ends.
+    pub x1: f64,
+    /// Fill.
+    pub color: Rgb,
+    /// Text beyond the `x1` end (on the side away from `x0`).
+    pub end_label: String,
+    /// The row's name, drawn over the row at the plot's left edge.
+    pub name: Option<String>,
+}
+
 /// Something drawn in a panel's data space.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
@@ -151,6 +181,10 @@ pub enum Layer {
     Rule(Rule),
     /// Stacked bars.
     Bars(Vec<Bar>),
+    /// Bands around curves.
+    Band(Band),
+    /// Horizontal bars.
+    Spans(Vec<Span>),
 }
 
 /// A plot area with its axes and layers.

@@ -9,6 +9,12 @@
 //!   applies its figures are drawn as crosses. A second panel zooms on the top of the curve.
 //! * `loss` ([`loss`]): the share of expected alerts never delivered per run, stacked by cause,
 //!   POA and PRA side by side.
+//! * `outages`, `outage-poa`, `outage-pra` ([`crate::outages`]): a storm's outages (drawn only
+//!   for runs with several): time to first alert and POAs delivered per outage, and each
+//!   outage's delivery curves.
+//!
+//! A graph that does not apply to a group's runs (a storm graph for one outage) builds `None` and
+//! is not written.
 
 use crate::calibration;
 use crate::figure::{
@@ -31,23 +37,35 @@ pub const MARKED_LEVELS: [f64; 4] = [50.0, 80.0, 95.0, 99.0];
 pub struct GraphDef {
     /// File name without extension; a comparison prefixes the region (`north-poa`).
     pub name: &'static str,
-    /// Builds the figure from one region's runs.
-    pub build: fn(&RunGroup) -> Figure,
+    /// Builds the figure from one region's runs (`None`: the graph does not apply to them).
+    pub build: fn(&RunGroup) -> Option<Figure>,
 }
 
 /// Every graph, in the order they are written and shown.
-pub const GRAPHS: [GraphDef; 3] = [
+pub const GRAPHS: [GraphDef; 6] = [
     GraphDef {
         name: "poa",
-        build: |g| delivery(AlertKind::Poa, g),
+        build: |g| Some(delivery(AlertKind::Poa, g)),
     },
     GraphDef {
         name: "pra",
-        build: |g| delivery(AlertKind::Pra, g),
+        build: |g| Some(delivery(AlertKind::Pra, g)),
     },
     GraphDef {
         name: "loss",
-        build: loss,
+        build: |g| Some(loss(g)),
+    },
+    GraphDef {
+        name: "outages",
+        build: crate::outages::outages_figure,
+    },
+    GraphDef {
+        name: "outage-poa",
+        build: |g| crate::outages::outage_delivery(AlertKind::Poa, g),
+    },
+    GraphDef {
+        name: "outage-pra",
+        build: |g| crate::outages::outage_delivery(AlertKind::Pra, g),
     },
 ];
 
@@ -157,7 +175,7 @@ pub fn warnings(g: &RunGroup) -> Vec<String> {
 }
 
 /// Ticks every `step` from `lo` to `hi`, all labelled by `fmt`.
-fn ticks(lo: f64, hi: f64, step: f64, fmt: impl Fn(f64) -> String) -> Vec<Tick> {
+pub(crate) fn ticks(lo: f64, hi: f64, step: f64, fmt: impl Fn(f64) -> String) -> Vec<Tick> {
     let n = ((hi - lo) / step + 1e-9).floor() as usize;
     (0..=n)
         .map(|i| {
@@ -168,7 +186,7 @@ fn ticks(lo: f64, hi: f64, step: f64, fmt: impl Fn(f64) -> String) -> Vec<Tick> 
 }
 
 /// The smallest of `steps` that gives at most `max` intervals over `span`.
-fn step_for(span: f64, max: f64, steps: &[f64]) -> f64 {
+pub(crate) fn step_for(span: f64, max: f64, steps: &[f64]) -> f64 {
     steps
         .iter()
         .copied()
@@ -272,12 +290,15 @@ struct Delivery<'a> {
     deadlines: Vec<(u64, String)>,
     x_max: f64,
     zoom_floor: f64,
+    /// Runs whose alerts summaries covered: (run, curve of delivered *or covered*), each drawn as
+    /// a further series after the runs'.
+    covered: Vec<(usize, DeliveryCurve)>,
 }
 
 impl<'a> Delivery<'a> {
     fn new(kind: AlertKind, g: &'a RunGroup<'a>) -> Self {
         let curves: Vec<DeliveryCurve> = g.runs.iter().map(|r| r.curve(kind)).collect();
-        let series = g
+        let mut series: Vec<Series> = g
             .labels
             .iter()
             .zip(&g.slots)
@@ -286,6 +307,25 @@ impl<'a> Delivery<'a> {
                 style: style::series_style(s),
             })
             .collect();
+        let covered: Vec<(usize, DeliveryCurve)> = g
+            .runs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.delivered_or_covered_curve(kind).map(|c| (i, c)))
+            .collect();
+        for (i, _) in &covered {
+            let base = series[*i].clone();
+            series.push(Series {
+                label: format!(
+                    "{}: delivered or covered by an acknowledged summary",
+                    base.label
+                ),
+                style: crate::figure::Style {
+                    dash: Some((3, 5)),
+                    ..base.style
+                },
+            });
+        }
         // The DP096 reference where it applies (same region and option, 30,000 premises).
         let seed: Vec<Vec<(f64, f64)>> = g
             .runs
@@ -313,6 +353,9 @@ impl<'a> Delivery<'a> {
                 last_s = last_s.max(t * 1.05);
             }
         }
+        for (_, c) in &covered {
+            last_s = last_s.max(c.last_ms().unwrap_or(0) as f64 / 1000.0 * 1.05);
+        }
         let min_plateau = curves
             .iter()
             .map(|c| c.plateau() * 100.0)
@@ -335,6 +378,7 @@ impl<'a> Delivery<'a> {
             deadlines,
             x_max: nice_minutes(last_s / 60.0),
             zoom_floor,
+            covered,
         }
     }
 
@@ -365,9 +409,16 @@ impl<'a> Delivery<'a> {
 
     /// Each run's curve, sampled finer than a pixel, from the panel's floor up.
     fn curves(&self, y0: f64) -> Vec<Layer> {
+        let runs = self.curves.len();
         self.curves
             .iter()
             .enumerate()
+            .chain(
+                self.covered
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (_, c))| (runs + j, c)),
+            )
             .map(|(i, c)| {
                 let pts: Vec<(f64, f64)> = (0..=CURVE_SAMPLES)
                     .map(|j| {
@@ -491,6 +542,19 @@ impl<'a> Delivery<'a> {
                 }
             })
             .collect();
+        for (j, (i, c)) in self.covered.iter().enumerate() {
+            let covered = self.g.runs[*i].covered[self.kind].len() as u64;
+            entries.push(LegendEntry {
+                sample: Sample::Series(self.curves.len() + j),
+                text: format!(
+                    "{}: {} delivered or covered ({} covered by an acknowledged summary, not \
+                     delivered)",
+                    self.series[*i].label,
+                    pct(c.plateau()),
+                    thousands(covered)
+                ),
+            });
+        }
         if self.same_as.iter().any(Option::is_some) {
             entries.push(LegendEntry {
                 sample: Sample::None,
@@ -699,10 +763,10 @@ pub fn loss(g: &RunGroup) -> Figure {
 pub fn figures(g: &RunGroup, prefix: &str) -> Vec<Figure> {
     GRAPHS
         .iter()
-        .map(|d| {
-            let mut f = (d.build)(g);
+        .filter_map(|d| {
+            let mut f = (d.build)(g)?;
             f.name = format!("{prefix}{}", d.name);
-            f
+            Some(f)
         })
         .collect()
 }

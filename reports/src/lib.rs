@@ -26,10 +26,13 @@ pub mod format;
 pub mod graphs;
 pub mod html;
 pub mod layout;
+pub mod outages;
 pub mod render;
 pub mod requirements;
 pub mod runs;
+pub mod sensitivity;
 mod style;
+pub mod sweep;
 pub mod tables;
 pub mod trend;
 

@@ -5,7 +5,7 @@
 
 use crate::error::ReportError;
 use crate::figure::{
-    Bar, Figure, Layer, LegendPlace, Mark, Marker, Panel, Rgb, Rule, RuleAt, Sample,
+    Band, Bar, Figure, Layer, LegendPlace, Mark, Marker, Panel, Rgb, Rule, RuleAt, Sample, Span,
 };
 use crate::fonts::{self, FAMILY};
 use crate::layout::{self, Layout, Measure, PanelBox, Rect, font, to_px};
@@ -110,7 +110,10 @@ fn draw<DB: DrawingBackend>(
         for l in &panel.layers {
             match l {
                 Layer::Rule(r) => draw_rule(root, panel, b, r)?,
-                Layer::Curve(_) | Layer::Marks(_) | Layer::Bars(_) => {}
+                Layer::Band(band) => {
+                    draw_band(root, panel, b, band, fig.series[band.series].style.color)?;
+                }
+                Layer::Curve(_) | Layer::Marks(_) | Layer::Bars(_) | Layer::Spans(_) => {}
             }
         }
         draw_rule_labels(root, panel, b)?;
@@ -122,10 +125,18 @@ fn draw<DB: DrawingBackend>(
             draw_mark(root, fig, panel, b, m)?;
         }
         for l in &panel.layers {
-            if let Layer::Bars(bars) = l {
-                for bar in bars {
-                    draw_bar(root, panel, b, bar)?;
+            match l {
+                Layer::Bars(bars) => {
+                    for bar in bars {
+                        draw_bar(root, panel, b, bar)?;
+                    }
                 }
+                Layer::Spans(spans) => {
+                    for s in spans {
+                        draw_span(root, panel, b, s)?;
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -360,6 +371,68 @@ fn draw_mark<DB: DrawingBackend>(
     let color = fig.series[m.series].style.color;
     let size = if m.marker == Marker::Cross { 7 } else { 6 };
     draw_marker(root, (c.0 + m.nudge_px, c.1), m.marker, color, size)
+}
+
+/// A band: the polygon along its highs and back along its lows, translucent.
+fn draw_band<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    b: &PanelBox,
+    band: &Band,
+    color: Rgb,
+) -> DrawResult<DB> {
+    let clamp = |v: f64| v.clamp(panel.y.range.0, panel.y.range.1);
+    let mut pts: Vec<(i32, i32)> = band
+        .points
+        .iter()
+        .map(|&(x, _, hi)| to_px(panel, &b.plot, (x, clamp(hi))))
+        .collect();
+    pts.extend(
+        band.points
+            .iter()
+            .rev()
+            .map(|&(x, lo, _)| to_px(panel, &b.plot, (x, clamp(lo)))),
+    );
+    if pts.len() < 3 {
+        return Ok(());
+    }
+    root.draw(&Polygon::new(pts, rgb(color).mix(0.22).filled()))
+}
+
+/// A horizontal bar, its end label, and the row's name.
+fn draw_span<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    b: &PanelBox,
+    s: &Span,
+) -> DrawResult<DB> {
+    let px = |x: f64, y: f64| to_px(panel, &b.plot, (x, y));
+    let clamp = |x: f64| x.clamp(panel.x.range.0, panel.x.range.1);
+    let (a, c) = (
+        px(clamp(s.x0), s.y + s.height / 2.0),
+        px(clamp(s.x1), s.y - s.height / 2.0),
+    );
+    root.draw(&Rectangle::new([a, c], rgb(s.color).filled()))?;
+    let mid = (a.1 + c.1) / 2;
+    let (x, h) = if s.x1 >= s.x0 {
+        (c.0 + 6, HPos::Left)
+    } else {
+        (c.0 - 6, HPos::Right)
+    };
+    root.draw(&Text::new(
+        s.end_label.clone(),
+        (x, mid),
+        text_style(font::BAR_LABEL, false, style::BLACK).pos(Pos::new(h, VPos::Center)),
+    ))?;
+    if let Some(name) = &s.name {
+        let top = a.1.min(c.1);
+        root.draw(&Text::new(
+            name.clone(),
+            (b.plot.x0 + 6, top - 4),
+            text_style(font::BAR_LABEL, true, style::BLACK).pos(Pos::new(HPos::Left, VPos::Bottom)),
+        ))?;
+    }
+    Ok(())
 }
 
 fn draw_bar<DB: DrawingBackend>(

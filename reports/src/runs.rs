@@ -63,6 +63,15 @@ pub fn sort_key(r: &LoadedRun) -> (usize, String, u64) {
 /// [`run_labels`], which names them from the metadata.
 pub fn option_name(option_label: &str) -> String {
     let label = option_label.split(':').next().unwrap_or(option_label);
+    // `option-b+location-aware`: an option plus named changes, which are hypothetical (not in
+    // DP096) and say so in every label that names them.
+    if let Some((base, named)) = label.split_once('+') {
+        return format!(
+            "{} + {} (hypothetical)",
+            option_name(base),
+            named.replace('+', " + ")
+        );
+    }
     label
         .split(['-', '_'])
         .filter(|w| !w.is_empty())
@@ -85,7 +94,10 @@ pub fn run_labels(runs: &[&LoadedRun]) -> Vec<String> {
         .map(|r| {
             let m = &r.summary.meta;
             let name = option_name(&m.option_label);
-            if calibration::option_index(&m.option_label).is_none() && !m.changes.is_empty() {
+            if calibration::option_index(&m.option_label).is_none()
+                && !m.changes.is_empty()
+                && !m.option_label.contains('+')
+            {
                 format!("{name} (changes {})", m.changes.join(","))
             } else {
                 name
@@ -163,5 +175,9 @@ mod tests {
         assert_eq!(option_name("current"), "Current");
         assert_eq!(option_name("storm_2030"), "Storm 2030");
         assert_eq!(option_name("custom: 3,4"), "Custom");
+        assert_eq!(
+            option_name("option-b+location-aware"),
+            "Option B + location-aware (hypothetical)"
+        );
     }
 }

@@ -75,6 +75,7 @@ pub fn cause_color(c: LossCause) -> Rgb {
         LossCause::EndpointRejected => Rgb(132, 145, 180),
         LossCause::EndpointUnreachable => Rgb(145, 209, 194),
         LossCause::NotDeliveredByEnd => Rgb(126, 97, 72),
+        LossCause::CoveredBySummary => Rgb(176, 196, 96),
     }
 }
 

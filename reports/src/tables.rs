@@ -32,7 +32,7 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(title: impl Into<String>, head: Vec<String>) -> Table {
+    pub(crate) fn new(title: impl Into<String>, head: Vec<String>) -> Table {
         Table {
             title: title.into(),
             intro: None,
@@ -104,6 +104,20 @@ pub fn warnings(r: &LoadedRun) -> Vec<String> {
     }
     if r.record.as_ref().is_some_and(|rec| rec.insecure) {
         w.push("INSECURE: the endpoint's certificate was not verified".into());
+    }
+    let hypothetical: Vec<&str> = r
+        .summary
+        .meta
+        .changes
+        .iter()
+        .filter(|c| c.parse::<u32>().is_err())
+        .map(String::as_str)
+        .collect();
+    if !hypothetical.is_empty() {
+        w.push(format!(
+            "HYPOTHETICAL: change {} is not in DP096 (illustrative parameters)",
+            hypothetical.join(", ")
+        ));
     }
     if r.precision() == Precision::Hdr || r.summary.time_precision == Precision::Hdr {
         w.push(
@@ -230,13 +244,73 @@ pub fn changes_table(runs: &[&LoadedRun]) -> Option<Table> {
 /// The tables of one region's runs, in report order.
 pub fn region_tables(g: &RunGroup) -> Vec<Table> {
     let (runs, labels) = (g.runs.as_slice(), g.labels.as_slice());
-    vec![
+    let mut tables = vec![
         runs_table(runs, labels),
         levels_table(g),
         deadlines_table(runs, labels),
         loss_table(runs, labels),
         latency_table(runs, labels),
-    ]
+    ];
+    tables.extend(covered_table(runs, labels));
+    tables.extend(crate::outages::outages_table(g));
+    tables
+}
+
+/// How alerts covered by a summary alert are accounted for (the hypothetical `summarised` change).
+pub const COVERED: &str = "Covered by a summary (`covered_by_summary`, a hypothetical option not \
+in DP096): the CSP folded the alert into a summary alert for its cell, and the endpoint \
+acknowledged that summary. The alert was never delivered on its own — the endpoint learnt a count \
+that includes its premises, not its premises — so it is counted as lost with that cause and never \
+as delivered; a summary lost on the way loses every alert it covers, for the same cause. \
+\"Delivered or covered\" counts a covered alert from the time its summary was acknowledged.";
+
+/// For runs where summary alerts covered some: how far the endpoint knew of the alerts.
+fn covered_table(runs: &[&LoadedRun], labels: &[String]) -> Option<Table> {
+    let any = runs.iter().any(|r| {
+        AlertKind::ALL
+            .iter()
+            .any(|&k| r.summary.kind(k).covered_by_summary.is_some())
+    });
+    if !any {
+        return None;
+    }
+    let mut t = Table::new(
+        "Summary alerts: alerts delivered on their own, or covered by an acknowledged summary",
+        [
+            "run",
+            "alert",
+            "expected",
+            "delivered",
+            "covered by a summary",
+            "delivered or covered",
+            "50% delivered or covered",
+            "80%",
+            "95%",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    for (r, l) in runs.iter().zip(labels) {
+        for kind in AlertKind::ALL {
+            let k = r.summary.kind(kind);
+            let Some(c) = &k.covered_by_summary else {
+                continue;
+            };
+            t.rows.push(vec![
+                l.clone(),
+                kind.to_string(),
+                k.expected.to_string(),
+                format!("{} ({})", k.delivered, pct(k.delivered_fraction)),
+                c.covered.to_string(),
+                pct(c.delivered_or_covered_fraction),
+                time_or_never(c.time_to(50.0)),
+                time_or_never(c.time_to(80.0)),
+                time_or_never(c.time_to(95.0)),
+            ]);
+        }
+    }
+    t.notes.push(COVERED.into());
+    Some(t)
 }
 
 /// The whole `summary.md` for these runs (any regions, in the order they first appear; each
@@ -571,6 +645,40 @@ pub fn terminal_table(summary: &results::Summary) -> String {
         },
         summary.false_positives
     );
+    for kind in AlertKind::ALL {
+        if let Some(c) = &summary.kind(kind).covered_by_summary {
+            let _ = writeln!(
+                s,
+                "{kind}: {} covered by an acknowledged summary alert (not delivered); delivered \
+                 or covered {}, 95% by {}",
+                c.covered,
+                pct(c.delivered_or_covered_fraction),
+                time_or_never(c.time_to(95.0))
+            );
+        }
+    }
+    if !summary.outages.is_empty() {
+        let _ = writeln!(
+            s,
+            "{:<12} {:>9} {:>7} {:>11} {:>10} {:>10} {:>7} {:>7}",
+            "outage", "premises", "cut", "1st alert", "1st POA", "POA deliv", "POA 50%", "POA 95%"
+        );
+        for o in &summary.outages {
+            let p = &o.alerts.poa;
+            let _ = writeln!(
+                s,
+                "{:<12} {:>9} {:>7} {:>11} {:>10} {:>10} {:>7} {:>7}",
+                o.outage.name,
+                o.outage.premises,
+                mmss(o.outage.cut_at_s),
+                time_or_never(o.time_to_first_alert_s),
+                time_or_never(o.time_to_first_poa_s),
+                pct(p.delivered_fraction),
+                time_or_never(p.time_to(50.0)),
+                time_or_never(p.time_to(95.0)),
+            );
+        }
+    }
     if let Some(why) = &m.incomplete_reason {
         let _ = writeln!(s, "INCOMPLETE: {why}");
     }

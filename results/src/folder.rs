@@ -124,17 +124,20 @@ fn write_alerts_csv(path: &Path, ledger: &Ledger) -> Result<(), ResultsError> {
 }
 
 /// From `alerts.csv`: per kind, the number of expected alerts (one line each) and the ascending
-/// exact latencies of the delivered ones.
+/// exact latencies of the delivered ones; with `detail`, every line as a ledger record (to split
+/// a storm by outage, or to find the alerts summaries covered).
 pub(crate) struct ExactLatencies {
     pub(crate) expected: BTreeMap<AlertKind, u64>,
     pub(crate) latencies: BTreeMap<AlertKind, Vec<u64>>,
+    pub(crate) records: Vec<ledger::Record>,
 }
 
-pub(crate) fn read_alerts_csv(path: &Path) -> Result<ExactLatencies, ResultsError> {
+pub(crate) fn read_alerts_csv(path: &Path, detail: bool) -> Result<ExactLatencies, ResultsError> {
     let mut r = csv::Reader::from_path(path).map_err(|e| ResultsError::csv(path, e))?;
     let mut out = ExactLatencies {
         expected: BTreeMap::new(),
         latencies: BTreeMap::new(),
+        records: Vec::new(),
     };
     for row in r.deserialize::<AlertRow>() {
         let row = row.map_err(|e| ResultsError::csv(path, e))?;
@@ -156,6 +159,26 @@ pub(crate) fn read_alerts_csv(path: &Path) -> Result<ExactLatencies, ResultsErro
                 .entry(row.kind)
                 .or_default()
                 .push(at.saturating_sub(row.base_ms));
+        }
+        if detail {
+            let at = row.at_ms.unwrap_or(0);
+            let fate = match (row.fate, row.cause) {
+                (FateName::Delivered, _) => Fate::Delivered { at_ms: at },
+                (FateName::Lost, Some(cause)) => Fate::Lost { cause, at_ms: at },
+                (FateName::Lost, None) => {
+                    return Err(ResultsError::corrupt(
+                        path,
+                        format!("alert {} is lost without a cause", row.alert_id),
+                    ));
+                }
+                (FateName::Pending, _) => Fate::Pending,
+            };
+            out.records.push(ledger::Record {
+                id: row.alert_id,
+                code: row.code,
+                base_ms: row.base_ms,
+                fate,
+            });
         }
     }
     for v in out.latencies.values_mut() {
@@ -393,16 +416,16 @@ mod tests {
              2,poa,AD1,1,100,lost,300,collision\n\
              4,poa,AD1,2,100,pending,,\n"
         );
-        let back = read_alerts_csv(&path).unwrap();
+        let back = read_alerts_csv(&path, false).unwrap();
         assert_eq!(back.expected[&AlertKind::Poa], 3);
         assert_eq!(back.latencies[&AlertKind::Poa], vec![1000]);
         assert_eq!(back.latencies[&AlertKind::Pra], vec![250]);
 
         std::fs::write(&path, text.replace("1,pra,8F36", "1,poa,8F36")).unwrap();
-        let e = read_alerts_csv(&path).err().unwrap().to_string();
+        let e = read_alerts_csv(&path, false).err().unwrap().to_string();
         assert!(e.contains("alerts.csv") && e.contains("alert 1"), "{e}");
         std::fs::write(&path, text.replace("lost,300", "vanished,300")).unwrap();
-        let e = read_alerts_csv(&path).err().unwrap().to_string();
+        let e = read_alerts_csv(&path, false).err().unwrap().to_string();
         assert!(e.contains("alerts.csv") && e.contains("line: 4"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -12,6 +12,10 @@
 //! [`summarize`] applies it to the exact latencies of the ledger, and every output (tables,
 //! graph marks, console, thresholds) reads the figure the summary holds.
 //!
+//! A storm's outages each get their own figures ([`OutageSummary`], with *time to first alert*),
+//! and alerts folded into summary alerts (a hypothetical option) are never delivered: they end
+//! as `covered_by_summary`, and [`CoveredFigures`] says how far the endpoint knew of them.
+//!
 //! This crate never draws, never reads a clock and knows nothing of the network model or the CLI:
 //! the same ledger and metadata give byte-identical files.
 
@@ -23,6 +27,7 @@ mod provenance;
 mod record;
 mod run;
 mod shards;
+mod storm;
 
 pub use curve::{DeliveryCurve, Precision};
 pub use error::ResultsError;
@@ -33,7 +38,8 @@ pub use provenance::{
 pub use record::{
     Alerts, ENDPOINT_STARVED_SHARE, EgressHealth, EndpointPathLoss, Health, HealthRecord,
     HostRecord, KindSummary, LEVELS, LatencyStats, MAX_LATENCY_MS, Mode, RealLag, RunMeta,
-    SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key, summarize,
+    SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key, summarize, summarize_storm,
 };
 pub use run::{Latencies, LoadedRun, load_run, merge};
 pub use shards::{MergedRun, ShardRun, merge_shards};
+pub use storm::{CoveredFigures, OutageMeta, OutageSummary};

@@ -9,6 +9,7 @@
 //! byte-identical `summary.json`, so fields are only ever appended or moved with a schema bump.
 
 use crate::curve::{DeliveryCurve, Precision};
+use crate::storm::{self, CoveredFigures, OutageMeta, OutageSummary};
 use hdrhistogram::Histogram;
 use ledger::{AlertKind, Ledger, LossCause, Region, Shard};
 use serde::{Deserialize, Serialize};
@@ -458,6 +459,10 @@ pub struct KindSummary {
     pub loss_by_cause: BTreeMap<LossCause, u64>,
     /// Latency percentiles of the delivered alerts.
     pub latency_ms: LatencyStats,
+    /// With summary alerts (a hypothetical option): how far the endpoint knew of the alerts
+    /// summaries covered. Absent when no alert was covered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered_by_summary: Option<CoveredFigures>,
 }
 
 impl KindSummary {
@@ -492,6 +497,7 @@ impl KindSummary {
                 .collect(),
             loss_by_cause,
             latency_ms,
+            covered_by_summary: None,
         }
     }
 
@@ -509,6 +515,16 @@ pub struct Alerts {
     pub poa: KindSummary,
     /// Power Restoration Alerts (8F35/8F36), from the restoration.
     pub pra: KindSummary,
+}
+
+impl Alerts {
+    /// The figures of one kind.
+    pub fn kind(&self, kind: AlertKind) -> &KindSummary {
+        match kind {
+            AlertKind::Poa => &self.poa,
+            AlertKind::Pra => &self.pra,
+        }
+    }
 }
 
 /// Everything `summary.json` holds.
@@ -534,6 +550,10 @@ pub struct Summary {
     /// from HDR histograms, e.g. after merging shards without their `alerts.csv`.
     #[serde(default, skip_serializing_if = "Precision::is_exact")]
     pub time_precision: Precision,
+    /// A storm's outages, each with its own figures (absent for a run of one outage, whose
+    /// figures are the run's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outages: Vec<OutageSummary>,
 }
 
 impl Summary {
@@ -570,6 +590,36 @@ impl Summary {
 /// Summarises a finished ledger: counts, loss by cause, time to X% (exact, from every latency),
 /// HDR percentiles, anomalies.
 pub fn summarize(meta: RunMeta, ledger: &Ledger) -> Summary {
+    summarize_storm(meta, ledger, &[])
+}
+
+/// [`summarize`], plus each outage's figures when the run has more than one (`outages` in premises
+/// order, as the model laid them out), and the figures of alerts summary alerts covered.
+pub fn summarize_storm(meta: RunMeta, ledger: &Ledger, outages: &[OutageMeta]) -> Summary {
+    let any_covered = AlertKind::ALL.iter().any(|&k| {
+        ledger
+            .lost_by_cause(k)
+            .contains_key(&LossCause::CoveredBySummary)
+    });
+    let storm = outages.len() > 1;
+    let (tallies, covered) = if storm || any_covered {
+        storm::tally(ledger.records(), if storm { outages } else { &[] })
+    } else {
+        Default::default()
+    };
+    let mut s = summarize_run(meta, ledger);
+    for k in AlertKind::ALL {
+        let lat = ledger.delivered_latencies(k);
+        s.kind_mut(k).covered_by_summary =
+            CoveredFigures::new(&lat, &covered[k], ledger.expected(k));
+    }
+    if storm {
+        s.outages = storm::outage_summaries(&tallies, outages);
+    }
+    s
+}
+
+fn summarize_run(meta: RunMeta, ledger: &Ledger) -> Summary {
     let kind = |k: AlertKind| {
         let lat = ledger.delivered_latencies(k);
         let curve = DeliveryCurve::from_sorted(&lat, ledger.expected(k));
@@ -593,6 +643,7 @@ pub fn summarize(meta: RunMeta, ledger: &Ledger) -> Summary {
         false_positives: anomalies.false_positives,
         unexpected_pra: anomalies.unexpected_pra,
         time_precision: Precision::Exact,
+        outages: Vec::new(),
     }
 }
 

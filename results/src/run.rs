@@ -8,8 +8,9 @@ use crate::folder;
 use crate::layout::{ResultsDir, SUMMARY_JSON};
 use crate::provenance::RunRecord;
 use crate::record::{self, HealthRecord, KindSummary, LatencyStats, Summary};
+use crate::storm::{self, OutageMeta};
 use hdrhistogram::Histogram;
-use ledger::{AlertKind, Ledger};
+use ledger::{AlertKind, Ledger, PerKind};
 use std::path::{Path, PathBuf};
 
 /// The delivered latencies of one kind, ms from the alert's base.
@@ -74,19 +75,86 @@ pub struct LoadedRun {
     /// Where it comes from (`run.json`); `None` for a run built in memory, a merge, or a folder
     /// written before `run.json` existed.
     pub record: Option<RunRecord>,
+    /// A storm's delivered latencies per outage, in the order of `summary.outages` (empty for a
+    /// run of one outage, a merge, or a folder without `alerts.csv`).
+    pub outages: Vec<PerKind<Latencies>>,
+    /// Latencies (ms from the base) at which alerts were covered by an acknowledged summary
+    /// alert, ascending (empty unless summaries covered some, and exact data are at hand).
+    pub covered: PerKind<Vec<u64>>,
+}
+
+/// The outages `summary` lists, as ranges of premises.
+fn metas(summary: &Summary) -> Vec<OutageMeta> {
+    summary.outages.iter().map(|o| o.outage.clone()).collect()
+}
+
+/// Per outage, its delivered latencies (exact).
+fn outage_latencies(tallies: Vec<storm::Tally>) -> Vec<PerKind<Latencies>> {
+    tallies
+        .into_iter()
+        .map(|t| {
+            let k = t.kinds;
+            PerKind::new(
+                Latencies::Exact(k.poa.latencies),
+                Latencies::Exact(k.pra.latencies),
+            )
+        })
+        .collect()
+}
+
+/// Whether a summary needs the alerts split by premises (a storm, or covered alerts).
+fn wants_detail(summary: &Summary) -> bool {
+    !summary.outages.is_empty()
+        || AlertKind::ALL
+            .iter()
+            .any(|&k| summary.kind(k).covered_by_summary.is_some())
 }
 
 impl LoadedRun {
     /// A run in memory from its summary and ledger (what [`crate::write_data`] writes, without
     /// the files): exact.
     pub fn from_ledger(summary: Summary, ledger: &Ledger) -> Self {
+        let (outages, covered) = if wants_detail(&summary) {
+            let (t, c) = storm::tally(ledger.records(), &metas(&summary));
+            (outage_latencies(t), c)
+        } else {
+            Default::default()
+        };
         LoadedRun {
             dir: None,
             poa: Latencies::Exact(ledger.delivered_latencies(AlertKind::Poa)),
             pra: Latencies::Exact(ledger.delivered_latencies(AlertKind::Pra)),
             summary,
             record: None,
+            outages,
+            covered,
         }
+    }
+
+    /// The delivery curve of a kind of outage `i` (of `summary.outages`), if its latencies are at
+    /// hand.
+    pub fn outage_curve(&self, i: usize, kind: AlertKind) -> Option<DeliveryCurve> {
+        let o = self.summary.outages.get(i)?;
+        let l = self.outages.get(i)?;
+        Some(l[kind].curve(o.alerts.kind(kind).expected))
+    }
+
+    /// The share of expected alerts of a kind delivered *or covered by an acknowledged summary*
+    /// by each time: `None` unless summaries covered some (and exact data are at hand).
+    pub fn delivered_or_covered_curve(&self, kind: AlertKind) -> Option<DeliveryCurve> {
+        let covered = &self.covered[kind];
+        if covered.is_empty() {
+            return None;
+        }
+        let Latencies::Exact(lat) = self.latencies(kind) else {
+            return None;
+        };
+        let mut all: Vec<u64> = lat.iter().chain(covered).copied().collect();
+        all.sort_unstable();
+        Some(DeliveryCurve::from_sorted(
+            &all,
+            self.summary.kind(kind).expected,
+        ))
     }
 
     /// The latencies of a kind.
@@ -153,6 +221,8 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, ResultsError> {
         pra: hlog(AlertKind::Pra)?,
         summary,
         record: None,
+        outages: Vec::new(),
+        covered: PerKind::default(),
     };
     let run_json = rd.run_json();
     if run_json.is_file() {
@@ -160,7 +230,8 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, ResultsError> {
     }
     let csv = rd.alerts_csv();
     if csv.is_file() {
-        let mut exact = folder::read_alerts_csv(&csv)?;
+        let detail = wants_detail(&run.summary);
+        let mut exact = folder::read_alerts_csv(&csv, detail)?;
         for kind in AlertKind::ALL {
             let k = run.summary.kind(kind);
             let rows = exact.expected.get(&kind).copied().unwrap_or(0);
@@ -178,6 +249,12 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, ResultsError> {
                 ));
             }
             *run.latencies_mut(kind) = Latencies::Exact(lat);
+        }
+        if detail {
+            let records = std::mem::take(&mut exact.records);
+            let (t, c) = storm::tally(records.into_iter(), &metas(&run.summary));
+            run.outages = outage_latencies(t);
+            run.covered = c;
         }
     }
     Ok(run)
@@ -252,12 +329,16 @@ pub fn merge(runs: &[LoadedRun]) -> Result<LoadedRun, ResultsError> {
         Ok(Latencies::Hdr(h))
     };
     let (poa, pra) = (merged(AlertKind::Poa)?, merged(AlertKind::Pra)?);
+    // A merge keeps no per-outage or covered detail: shards number their premises apart.
+    summary.outages.clear();
     let mut out = LoadedRun {
         dir: None,
         summary,
         poa,
         pra,
         record: None,
+        outages: Vec::new(),
+        covered: PerKind::default(),
     };
     for kind in AlertKind::ALL {
         let curve = out.curve(kind);

@@ -147,6 +147,13 @@ pub enum DriveError {
     /// The driver's thread panicked.
     #[error("the driver thread panicked")]
     Panicked,
+    /// The profile folds alerts into summary alerts (the hypothetical `summarise` stage option),
+    /// which the endpoint path cannot carry yet.
+    #[error(
+        "the profile summarises alerts (a stage has `summarise`): the real-time path cannot carry \
+         summary alerts yet (csp-alert and the HTTP payloads have no count field); use `simulate`"
+    )]
+    SummariesUnsupported,
 }
 
 /// Runs `profile` on virtual time with every alert acknowledged as it leaves the model (see
@@ -253,6 +260,9 @@ impl Model {
         stop: Arc<AtomicBool>,
         exits: Sender<Outbound>,
     ) -> Result<Self, DriveError> {
+        if cfg.profile.summarises() {
+            return Err(DriveError::SummariesUnsupported);
+        }
         let sim = Simulation::new(&cfg.profile, cfg.seed);
         {
             let mut l = ledger.lock().map_err(|_| DriveError::LedgerPoisoned)?;
@@ -309,6 +319,7 @@ impl Model {
                     self.losses.push((id, cause, at_ms));
                 }
                 Event::Exit(_) | Event::Lost { .. } => {}
+                Event::Covered { .. } => return Err(DriveError::SummariesUnsupported),
             }
         }
         self.record_losses(false)

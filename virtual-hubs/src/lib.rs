@@ -19,7 +19,8 @@ pub mod sink;
 
 pub use clock::ScenarioClock;
 pub use csp_model::{
-    Files, Outbound, Profile, ProfileError, ProfileSource, SimError, Simulation, device_id,
+    Files, Outbound, Profile, ProfileError, ProfileSource, SimError, Simulation, device_id, tweak,
+    units,
 };
 pub use drive::{DriveConfig, DriveError, DriveReport, Progress, drive, simulate, simulate_shard};
 pub use ledger::Shard;
