@@ -15,6 +15,7 @@
 //! - [`host`]: the machine record and the harness's own CPU/memory while it runs.
 //! - [`progress`]: the live display (a bar on a terminal, lines otherwise).
 //! - [`provenance`]: `run.json`, where a result comes from.
+//! - [`token`]: tokens read from files, never from argv.
 
 pub mod check;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod outdir;
 pub mod progress;
 pub mod provenance;
 pub mod run;
+pub mod token;
 pub mod trend;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), as text or JSON lines. Colour
