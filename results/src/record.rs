@@ -90,6 +90,11 @@ pub struct RunMeta {
     /// Why the run is incomplete, when it is (interrupted, credentials refused mid-run...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete_reason: Option<String>,
+    /// Was the endpoint's certificate left unverified (`--insecure-skip-verify`)? Anyone on the
+    /// path could have read or altered the alerts: such a result is no evidence about a real
+    /// endpoint. Always written (`false` too), so that its absence is never read as "verified".
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
 }
 
 impl RunMeta {
@@ -117,6 +122,7 @@ impl RunMeta {
             health: None,
             endpoint_duplicates: None,
             incomplete_reason: None,
+            insecure_skip_verify: false,
         }
     }
 
