@@ -877,7 +877,10 @@ async fn flooding_client_does_not_starve_a_good_one() {
              good client {N} alerts, delivered {} in {took:?}; endpoint {end:#?}",
             during.connections, during.refused_per_ip, st.delivered
         );
-        assert!(during.refused_per_ip >= 32, "{during:?}");
+        // A slot is charged to an address once its handshake proves it (a forged source must not
+        // take one): attempts beyond the 8 are refused at the per-IP limit, closed right after
+        // their handshake, or still handshaking when counted -- never served.
+        assert!(during.refused_per_ip > 0, "{during:?}");
         assert!(during.connections <= 8, "{during:?}");
         assert_eq!(st.delivered, u64::from(N), "{st:?}");
         assert!(took < Duration::from_secs(5), "good client took {took:?}");
