@@ -740,7 +740,11 @@ fault_tests! {
                 ["UNAUTHENTICATED", "Unauthenticated", "401"].iter().any(|w| fatal.contains(w)),
                 "{f:#?}"
             );
-            assert!(f.delivered >= 500 && f.delivered < f.expected, "{f:#?}");
+            // The endpoint stored 500 before it revoked; ACKs of the last of them may still be on
+            // their way when the first refusal stops the harness: those are lost as
+            // not_delivered_by_end (stored, never acknowledged), never delivered unacknowledged.
+            assert!(f.delivered + f.stored_not_delivered >= 500, "{f:#?}");
+            assert!(f.delivered > 0 && f.delivered < f.expected, "{f:#?}");
             assert_eq!(f.lost.keys().copied().collect::<Vec<_>>(), vec!["not_delivered_by_end"], "{f:#?}");
             assert!(f.took_ms < 8_000, "the drain does not wait after a fatal error: {f:#?}");
         },
