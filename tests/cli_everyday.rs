@@ -247,6 +247,73 @@ fn nonsense_numbers_and_empty_tokens_are_refused_by_name() {
 }
 
 #[test]
+fn special_ledger_paths_and_bad_token_files_are_refused_with_exit_2() {
+    let dir = temp_dir();
+    let cert = dir.path().join("cert.pem");
+    let cert = cert.to_str().expect("utf-8");
+    // Issue 10 item 7: /dev/zero used to abort on a 4 GiB allocation, /dev/full to read for ever.
+    for dev in ["/dev/zero", "/dev/full", "/dev/null"] {
+        let res = run_harness(
+            [
+                "ingest",
+                "--listen",
+                "127.0.0.1:0",
+                "--cert-out",
+                cert,
+                "--ledger",
+                dev,
+            ],
+            SHORT,
+        );
+        assert_eq!(res.status.code(), Some(2), "{dev}: {}", describe(&res));
+        assert!(
+            stderr(&res).contains(&format!("ledger file {dev}: not a regular file")),
+            "{}",
+            describe(&res)
+        );
+    }
+    // A token file that is empty, or not a file: refused by name, the token never printed.
+    let token = dir.path().join("token");
+    std::fs::write(&token, "\n").expect("write");
+    let token = token.to_str().expect("utf-8");
+    let res = run_harness(
+        [
+            "ingest",
+            "--listen",
+            "127.0.0.1:0",
+            "--cert-out",
+            cert,
+            "--auth-token-file",
+            token,
+        ],
+        SHORT,
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(stderr(&res).contains("empty token"), "{}", describe(&res));
+    let p = profile("test/mixed-short.toml");
+    let res = run_harness(
+        [
+            "run",
+            "--profile",
+            p.to_str().expect("utf-8"),
+            "--endpoint",
+            "quic://127.0.0.1:9",
+            "--ca",
+            cert,
+            "--token-file",
+            dir.path().to_str().expect("utf-8"),
+        ],
+        SHORT,
+    );
+    assert_eq!(res.status.code(), Some(2), "{}", describe(&res));
+    assert!(
+        stderr(&res).contains("not a regular file"),
+        "{}",
+        describe(&res)
+    );
+}
+
+#[test]
 fn thresholds_breached_exit_1_and_junit_without_thresholds_holds_the_health_checks() {
     let dir = temp_dir();
     let th = dir.path().join("strict.toml");

@@ -224,6 +224,16 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// File holding the token (the whole file, one trailing line break removed), instead of
+    /// --token: kept out of `ps`, shell history and the environment of child processes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "endpoint",
+        conflicts_with = "token",
+        env = "CSP_TOKEN_FILE"
+    )]
+    pub token_file: Option<PathBuf>,
     /// TLS server name to verify [default: the endpoint's host].
     #[arg(long, value_name = "NAME", requires = "endpoint")]
     pub server_name: Option<String>,
@@ -272,6 +282,11 @@ pub struct RunArgs {
         requires = "metrics_listen"
     )]
     pub metrics_hold_s: u64,
+    /// Real seconds of silence after which a connection to the endpoint counts as lost (then it
+    /// is reconnected); keep-alives go at a quarter of it. [default: a quarter of the alert
+    /// deadline in real time, between 1 and 10 s: 3.75 s at 60x, 1.9 s at 120x]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_idle_timeout)]
+    pub idle_timeout: Option<f64>,
 }
 
 impl RunArgs {
@@ -294,6 +309,7 @@ impl RunArgs {
             client_cert: None,
             client_key: None,
             token: None,
+            token_file: None,
             server_name: None,
             time_scale,
             connections: None,
@@ -305,6 +321,7 @@ impl RunArgs {
             metrics_hold_s: 0,
             start_at: None,
             run_id: None,
+            idle_timeout: None,
         }
     }
 }
@@ -511,6 +528,18 @@ fn parse_run_id(s: &str) -> Result<egress::RunId, String> {
         .map_err(|_| format!("'{s}' is not a run id: 32 hex digits, or a UUID"))
 }
 
+fn parse_idle_timeout(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds (e.g. 2.5)"))?;
+    if !v.is_finite() || !(0.1..=600.0).contains(&v) {
+        return Err(format!(
+            "the idle timeout is between 0.1 and 600 real seconds, got {s}"
+        ));
+    }
+    Ok(v)
+}
+
 fn parse_drain_s(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| {
         format!("'{s}' is not a number of scenario seconds (e.g. 300 for five minutes)")
@@ -532,13 +561,10 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
-/// A token that is not empty: an empty required token would let any client in.
+/// A token that is not empty (an empty required token would let any client in) and fits a HELLO.
 fn non_empty_token(s: &str) -> Result<String, String> {
-    if s.trim().is_empty() {
-        Err("an empty token would let any client in; give a token, or leave the flag out".into())
-    } else {
-        Ok(s.to_string())
-    }
+    crate::token::check(s.as_bytes())?;
+    Ok(s.to_string())
 }
 
 /// The command line as clap sees it, with what the derive cannot say: defaults of "no limit"
@@ -737,28 +763,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `csp-harness ingest`: serves until Ctrl-C or SIGTERM, then closes gracefully (stops accepting,
-/// finishes the batches in hand, flushes its ledger) and exits 0, as a service manager or
-/// `docker stop` expects.
+/// answers the batches in hand, closes its connections, syncs its ledger) and exits 0, as a
+/// service manager or `docker stop` expects.
 async fn serve_ingest(args: crate::ingest_cmd::IngestArgs) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    // Listening for SIGINT here installs its handler before the endpoint starts, so a signal that
-    // arrives early cannot kill the process with the default action.
-    let _sigint = signal(SignalKind::interrupt())?;
+    // Both handlers are installed before the endpoint starts, so a signal that arrives early
+    // cannot kill the process with the default action.
+    let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
-    let serve = crate::ingest_cmd::run_ingest(args);
-    tokio::pin!(serve);
-    tokio::select! {
-        r = &mut serve => return r,
-        _ = sigterm.recv() => eprintln!("SIGTERM: closing gracefully"),
-    }
-    // The endpoint closes gracefully on Ctrl-C: ask it the same way, and again should it not have
-    // been listening yet when the first one came.
-    loop {
-        signal_hook::low_level::raise(signal_hook::consts::SIGINT)?;
-        if let Ok(r) = tokio::time::timeout(std::time::Duration::from_secs(2), &mut serve).await {
-            return r;
+    let stop = async move {
+        tokio::select! {
+            _ = sigint.recv() => "Ctrl-C",
+            _ = sigterm.recv() => "SIGTERM",
         }
-    }
+    };
+    crate::ingest_cmd::run_ingest(args, stop).await
 }
 
 #[cfg(test)]

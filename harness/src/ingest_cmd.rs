@@ -1,16 +1,17 @@
-//! `csp-harness ingest`: the reference endpoint's command-line flags and its serve-until-Ctrl-C
+//! `csp-harness ingest`: the reference endpoint's command-line flags and its serve-until-stopped
 //! loop. The endpoint itself lives in the `ingest` crate; this module only maps flags onto
 //! [`IngestConfig`] and prints what a client needs to reach it.
 
 use ingest::{
-    BadReplies, BadReplyKind, Behaviour, IngestConfig, IngestLimits, Refusal, RefuseHow, start,
+    BadReplies, BadReplyKind, Behaviour, Durability, IngestConfig, IngestLimits, Refusal,
+    RefuseHow, start,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tls::ServerCertSource;
 
-/// `csp-harness ingest`: run the reference endpoint until Ctrl-C.
+/// `csp-harness ingest`: run the reference endpoint until Ctrl-C or SIGTERM.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IngestArgs {
     /// Address to listen on for csp-alert over QUIC (UDP).
@@ -29,13 +30,19 @@ pub struct IngestArgs {
     /// Where to write the generated self-signed certificate PEM, for clients to pin (`--ca`).
     #[arg(long, default_value = "csp-ingest-cert.pem", conflicts_with = "cert")]
     pub cert_out: PathBuf,
-    /// Append one CSV line per stored alert to this file (write-ahead, before the ACK).
+    /// Append one CSV line per stored alert to this file (write-ahead, before the ACK). It must be
+    /// a regular file: new, empty, or a ledger this endpoint wrote (re-read for de-duplication).
     #[arg(long)]
     pub ledger: Option<PathBuf>,
     /// Serve live Prometheus/OpenMetrics metrics at http://ADDR/metrics (stored, duplicates,
     /// rejected by reason, store latency; README "Live metrics"); port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// What an ACK waits for (with --ledger): `fsync`: the batch's lines are written and
+    /// fdatasync'ed (survives a power cut; one sync per group of batches); `flush`: written to the
+    /// operating system (survives the endpoint being killed, not a power cut).
+    #[arg(long, value_enum, default_value = "fsync", requires = "ledger")]
+    pub durability: Durability,
     /// Security settings.
     #[command(flatten)]
     pub security: SecurityArgs,
@@ -55,9 +62,15 @@ pub struct SecurityArgs {
     /// one are refused in the handshake.
     #[arg(long)]
     pub client_ca: Option<PathBuf>,
-    /// Require a HELLO frame carrying this token at the start of every stream.
-    #[arg(long)]
+    /// Require a HELLO frame carrying this token at the start of every stream (HTTP: a bearer
+    /// token). Prefer the environment variable or --auth-token-file: a token on the command line
+    /// is visible to every user in `ps`.
+    #[arg(long, env = "CSP_INGEST_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
+    /// File holding the required token (the whole file, one trailing line break removed), instead
+    /// of --auth-token.
+    #[arg(long, value_name = "FILE", conflicts_with = "auth_token")]
+    pub auth_token_file: Option<PathBuf>,
 }
 
 /// `ingest` resource-limit flags.
@@ -79,6 +92,11 @@ pub struct LimitArgs {
     /// Close a stream that stops part-way through a frame for this many seconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub stall_timeout_s: u64,
+    /// QUIC handshakes from addresses not yet validated allowed at once; beyond them, Initials
+    /// from unvalidated addresses get a QUIC Retry (so a flood of forged Initials holds no
+    /// connection slot). 0: always validate addresses with Retry.
+    #[arg(long, default_value_t = 32)]
+    pub max_unvalidated_handshakes: usize,
     /// Largest frame accepted (length field: type byte + body), at most 4096.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=4096))]
     pub max_frame: u32,
@@ -127,8 +145,12 @@ pub struct FaultArgs {
 }
 
 impl IngestArgs {
-    /// The endpoint configuration these flags describe.
-    pub fn to_config(&self) -> IngestConfig {
+    /// The endpoint configuration these flags describe (reading the token file, if any).
+    pub fn to_config(&self) -> anyhow::Result<IngestConfig> {
+        let auth_token = match &self.security.auth_token_file {
+            Some(f) => Some(crate::token::read_token_file(f, "auth token")?),
+            None => self.security.auth_token.clone(),
+        };
         let tls = match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => ServerCertSource::Files {
                 cert: cert.clone(),
@@ -139,16 +161,17 @@ impl IngestArgs {
             },
         };
         let f = &self.faults;
-        IngestConfig {
+        Ok(IngestConfig {
             listen: self.listen,
             tls,
             client_ca: self.security.client_ca.clone(),
             ledger_path: self.ledger.clone(),
+            durability: self.durability,
             http_listen: self.http_listen,
             behaviour: Behaviour {
                 reject_all: f.reject_all,
                 ack_delay: Duration::from_millis(f.ack_delay_ms),
-                auth_token: self.security.auth_token.clone(),
+                auth_token,
                 stall_after: f.stall_after,
                 stall_for: Duration::from_millis(f.stall_for_ms.unwrap_or(0)),
                 close_after: f.close_after,
@@ -170,17 +193,23 @@ impl IngestArgs {
                 idle_timeout: Duration::from_secs(self.limits.idle_timeout_s),
                 stall_timeout: Duration::from_secs(self.limits.stall_timeout_s),
                 max_frame: self.limits.max_frame as usize,
+                max_unvalidated_handshakes: self.limits.max_unvalidated_handshakes,
                 ..IngestLimits::default()
             },
-        }
+        })
     }
 }
 
-/// Serves until Ctrl-C, printing the address and the certificate to pin on start and the counters
-/// (JSON) on exit.
-pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
+/// Serves until `stop` resolves (with the name of what stopped it), printing the address and the
+/// certificate to pin on start and the counters (JSON) on exit.
+pub async fn run_ingest(
+    args: IngestArgs,
+    stop: impl std::future::Future<Output = &'static str>,
+) -> anyhow::Result<()> {
     let metrics = args.metrics_listen.map(crate::metrics::bind).transpose()?;
-    let server = start(args.to_config()).await?;
+    let config = args.to_config()?;
+    let token_required = config.behaviour.auth_token.is_some();
+    let server = start(config).await?;
     let cert = server.cert_pem_path().display().to_string();
     println!(
         "csp-harness ingest: listening on quic://{} (ALPN {}); certificate to pin: {cert}",
@@ -194,7 +223,14 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(l) = &args.ledger {
-        println!("ledger: {}", l.display());
+        println!(
+            "ledger: {} (durability {})",
+            l.display(),
+            match args.durability {
+                Durability::Fsync => "fsync: an ACK means written and synced",
+                Durability::Flush => "flush: an ACK means written to the OS, not synced",
+            }
+        );
     }
     let metrics = match metrics {
         Some(listener) => {
@@ -211,7 +247,7 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
             Some(ca) => format!("client certificate issued by {}", ca.display()),
             None => "no client certificate required".into(),
         },
-        if args.security.auth_token.is_some() {
+        if token_required {
             "; HELLO token required"
         } else {
             "; no token required"
@@ -228,7 +264,8 @@ pub async fn run_ingest(args: IngestArgs) -> anyhow::Result<()> {
     {
         tracing::warn!("fault injection is ON: this endpoint misbehaves on purpose ({b:?})");
     }
-    tokio::signal::ctrl_c().await?;
+    let why = stop.await;
+    eprintln!("{why}: closing gracefully");
     let stats = server.shutdown().await;
     if let Some(m) = metrics {
         m.shutdown().await;

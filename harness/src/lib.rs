@@ -21,6 +21,7 @@
 //! - [`provenance`]: `run.json`, where a result comes from.
 //! - [`metrics`]: `--metrics-listen`, live Prometheus/OpenMetrics metrics of `run` and `ingest`.
 //! - [`profiles`]: profiles by path or by name, from disk or built into the binary.
+//! - [`token`]: tokens read from files, never from argv.
 
 pub mod batch;
 pub mod check;
@@ -40,6 +41,7 @@ pub mod provenance;
 pub mod run;
 pub mod sensitivity;
 pub mod sweep;
+pub mod token;
 pub mod trend;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), as text or JSON lines. Colour

@@ -407,7 +407,7 @@ async fn run_async(
         || (h.version == HttpVersion::Auto && !h.tls));
     let is_http = matches!(protocol, Protocol::Http(_));
     let defaults = EgressConfig::new(addr, server_name, ca_pem);
-    let mut egress_cfg = EgressConfig {
+    let egress_cfg = EgressConfig {
         run_id,
         connections: usize::from(args.connections.unwrap_or(if http1 { 32 } else { 4 })),
         streams_per_connection: args.streams.map_or(
@@ -428,10 +428,18 @@ async fn run_async(
         ),
         client_cert: args.client_cert.clone(),
         client_key: args.client_key.clone(),
-        auth_token: args.token.clone(),
+        auth_token: match &args.token_file {
+            Some(f) => Some(crate::token::read_token_file(f, "token")?),
+            None => args.token.clone(),
+        },
         protocol,
         ..defaults
     };
+    let idle = args.idle_timeout.map_or_else(
+        || egress::scaled_idle_timeout(args.time_scale, egress_cfg.alert_deadline_ms),
+        std::time::Duration::from_secs_f64,
+    );
+    let mut egress_cfg = egress_cfg.with_idle_timeout(idle);
     if args.insecure_skip_verify {
         eprintln!(
             "WARNING: --insecure-skip-verify: the endpoint's certificate is NOT verified; \
@@ -530,6 +538,7 @@ async fn run_async(
     meta.endpoint_duplicates = Some(egress_stats.endpoint_duplicates);
     meta.incomplete_reason = incomplete;
     meta.shard = (!shard.is_whole()).then_some(shard);
+    meta.insecure_skip_verify = args.insecure_skip_verify;
     meta.health = Some(HealthRecord::Run(Box::new(health(
         &report,
         lagged,

@@ -13,8 +13,8 @@
 //! POST; 507 could not store (the client retries). It must never panic on anything a peer sends.
 
 use crate::{
-    Admitted, BadReplyKind, Ctx, FAULT_CLOSE_CODE, IngestError, QuicProto, RefuseHow, bump, gate,
-    sparse, validate,
+    BadReplyKind, Ctx, FAULT_CLOSE_CODE, IngestError, QuicProto, RefuseHow, admission, bump,
+    log_store_error, sparse, validate,
 };
 use bytes::{Buf, Bytes};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
@@ -286,10 +286,10 @@ async fn decide(
         };
         return Outcome::text(status, text);
     }
-    let stored = match ctx.store_timed(parsed.run, &[parsed.header]) {
+    let stored = match ctx.store_timed(parsed.run, vec![parsed.header]).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!("cannot store alerts: {e}");
+            log_store_error(&e, ctx);
             return Outcome::text(
                 StatusCode::INSUFFICIENT_STORAGE,
                 format!("storage failure: {e}"),
@@ -407,6 +407,7 @@ impl HttpFront {
 pub(crate) async fn start(
     listen: SocketAddr,
     tls: &rustls::ServerConfig,
+    endpoint_config: quinn::EndpointConfig,
     h3_transport: Arc<quinn::TransportConfig>,
     ctx: Arc<Ctx>,
 ) -> Result<HttpFront, IngestError> {
@@ -440,7 +441,7 @@ pub(crate) async fn start(
     let mut h3_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     h3_config.transport_config(h3_transport);
     let h3 = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
+        endpoint_config,
         Some(h3_config),
         udp,
         Arc::new(quinn::TokioRuntime),
@@ -449,7 +450,7 @@ pub(crate) async fn start(
     let alt_svc = HeaderValue::from_str(&format!("h3=\":{}\"; ma=3600", addr.port()))
         .unwrap_or_else(|_| HeaderValue::from_static("clear"));
     let tcp_task = tokio::spawn(tcp_accept_loop(tcp, acceptors, ctx.clone(), alt_svc));
-    let h3_task = tokio::spawn(crate::accept_loop(h3.clone(), ctx, QuicProto::H3));
+    let h3_task = tokio::spawn(admission::accept_loop(h3.clone(), ctx, QuicProto::H3));
     Ok(HttpFront {
         addr,
         tcp_task,
@@ -469,9 +470,10 @@ async fn tcp_accept_loop(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((tcp, from)) = accepted else { continue };
-                let Some(Admitted { slot, refusal }) = gate(from.ip(), conns.len(), &ctx) else {
+                let Some(slot) = admission::charge(from.ip(), &ctx) else {
                     continue;
                 };
+                let refusal = admission::fault_refusal(&ctx);
                 if refusal == Some(RefuseHow::Refuse) {
                     continue;
                 }
@@ -501,7 +503,7 @@ async fn serve_tcp(
     alt_svc: HeaderValue,
 ) {
     let _ = tcp.set_nodelay(true);
-    let handshake = tokio::time::timeout(ctx.limits.stall_timeout, acceptor.accept(tcp)).await;
+    let handshake = tokio::time::timeout(ctx.limits.handshake_timeout, acceptor.accept(tcp)).await;
     let stream = match handshake {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {

@@ -17,33 +17,40 @@
 //! Whatever the knobs, it never acknowledges what it did not store. It must never panic on
 //! anything a peer sends.
 
+mod admission;
+mod csp;
 mod http;
 mod probe;
+pub mod store;
 
 pub use probe::IngestProbe;
 
-use bytes::BytesMut;
-use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 pub use tls::bind_udp;
 use tls::{ServerCertSource, TlsError, TrustSource};
-use tokio::task::{JoinHandle, JoinSet};
-use wire::{self, AlertHeader, Decoder, ErrorCode, Frame, RejectReason, RunId};
+use tokio::task::JoinHandle;
+use wire::{self, AlertHeader, RejectReason, RunId};
 
-/// First line of the endpoint's ledger file.
-pub const LEDGER_HEADER: &str =
-    "run_id,alert_id,code,device_id,region,event_ms,seq,received_unix_ms";
+pub use admission::BUSY_CLOSE_CODE;
+pub use store::{Durability, LEDGER_HEADER, MAX_LEDGER_LINE};
+use store::{Store, StoreError};
 
-/// Fields of a complete ledger line.
-const LEDGER_FIELDS: usize = 8;
+/// How long a closing endpoint waits for its streams to answer what they hold before it closes
+/// their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Label of the secret, derived from the endpoint's private key, that keys its QUIC stateless
+/// resets (the same after a restart with the same key, so clients accept the restarted
+/// endpoint's resets and reconnect at once).
+const RESET_KEY_LABEL: &[u8] = b"csp-loadtest ingest: QUIC stateless reset key v1";
 
 /// Resource limits of the endpoint.
 #[derive(Debug, Clone)]
@@ -57,8 +64,17 @@ pub struct IngestLimits {
     pub max_connections_per_ip: usize,
     /// A connection silent for this long is closed.
     pub idle_timeout: Duration,
-    /// A stream that stops part-way through a frame for this long gets an ERROR and is closed.
+    /// A frame must arrive whole within this long of its first byte (however the bytes trickle
+    /// in); otherwise its stream gets an ERROR `TIMEOUT` and is closed.
     pub stall_timeout: Duration,
+    /// A QUIC or TLS handshake that takes longer is dropped.
+    pub handshake_timeout: Duration,
+    /// QUIC handshakes from addresses not yet validated, at most, at once; beyond them, Initials
+    /// from unvalidated addresses are answered with Retry (0: always validate with Retry).
+    pub max_unvalidated_handshakes: usize,
+    /// Bytes held in partial frames across every stream of the server, at most; a stream that
+    /// would go past it is closed with an ERROR.
+    pub max_partial_bytes: usize,
     /// Largest ALERT payload accepted (bytes); larger ones are rejected.
     pub max_payload: usize,
     /// Largest frame accepted (type byte + body); larger ones close the stream.
@@ -79,6 +95,9 @@ impl Default for IngestLimits {
             max_connections_per_ip: 64,
             idle_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            max_unvalidated_handshakes: 32,
+            max_partial_bytes: 64 << 20,
             max_payload: 1024,
             max_frame: wire::MAX_FRAME_LEN,
             read_chunk: 16 * 1024,
@@ -117,7 +136,7 @@ pub struct Behaviour {
 }
 
 /// What a client is told once [`Behaviour::revoke_auth_after`] has struck.
-const REVOKED: &str = "fault injection: this client's token is no longer accepted";
+pub(crate) const REVOKED: &str = "fault injection: this client's token is no longer accepted";
 
 /// Application error code of the CONNECTION_CLOSE sent by fault injection.
 pub const FAULT_CLOSE_CODE: u32 = 0x0F;
@@ -178,6 +197,8 @@ pub struct IngestConfig {
     pub client_ca: Option<PathBuf>,
     /// Write one CSV line per stored alert here (appending; ids already in it count as stored).
     pub ledger_path: Option<PathBuf>,
+    /// What an ACK waits for: the ledger's lines synced (`fsync`, default) or written (`flush`).
+    pub durability: Durability,
     /// Also serve HTTP/1.1 and HTTP/2 over TLS on this TCP address and HTTP/3 on the same port
     /// over UDP (port 0: a free port, the same number for both).
     pub http_listen: Option<SocketAddr>,
@@ -196,6 +217,7 @@ impl IngestConfig {
             tls: ServerCertSource::SelfSigned { cert_out },
             client_ca: None,
             ledger_path: None,
+            durability: Durability::default(),
             http_listen: None,
             behaviour: Behaviour::default(),
             limits: IngestLimits::default(),
@@ -276,6 +298,19 @@ pub struct IngestStats {
     pub bytes_received: u64,
     /// Largest number of bytes one stream's decoder held at once.
     pub max_buffered_bytes: u64,
+    /// Largest number of bytes held in partial frames across every stream at once.
+    pub max_partial_bytes_total: u64,
+    /// Streams closed because the server-wide bound on partial-frame bytes was reached.
+    pub partial_bytes_refusals: u64,
+    /// Initials from unvalidated addresses answered with a QUIC Retry (under load).
+    pub retries: u64,
+    /// Group commits written to the ledger file (one write each, many batches each when busy).
+    pub ledger_writes: u64,
+    /// `fdatasync`s of the ledger file (one per group commit under `--durability fsync`).
+    pub ledger_syncs: u64,
+    /// Group commits refused because the ledger could not be written or synced (their alerts
+    /// REJECTed with `STORAGE_FAILURE`, nothing of them kept).
+    pub storage_failures: u64,
 }
 
 #[derive(Debug, Default)]
@@ -299,6 +334,9 @@ struct Counters {
     http_requests: AtomicU64,
     bytes_received: AtomicU64,
     max_buffered_bytes: AtomicU64,
+    max_partial_bytes_total: AtomicU64,
+    partial_bytes_refusals: AtomicU64,
+    retries: AtomicU64,
     /// Rejections per reason, in [`probe::REJECT_REASONS`] order (for the metrics exporter).
     rejected_by: [AtomicU64; probe::REJECT_REASONS.len()],
     /// Duration of every store call (for the metrics exporter).
@@ -306,9 +344,12 @@ struct Counters {
 }
 
 impl Counters {
-    fn snapshot(&self) -> IngestStats {
+    fn snapshot(&self, store: &store::StoreCounters) -> IngestStats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         IngestStats {
+            ledger_writes: g(&store.writes),
+            ledger_syncs: g(&store.syncs),
+            storage_failures: g(&store.failures),
             connections: g(&self.connections),
             active_connections: g(&self.active_connections),
             refused_connections: g(&self.refused_connections),
@@ -326,6 +367,9 @@ impl Counters {
             http_requests: g(&self.http_requests),
             bytes_received: g(&self.bytes_received),
             max_buffered_bytes: g(&self.max_buffered_bytes),
+            max_partial_bytes_total: g(&self.max_partial_bytes_total),
+            partial_bytes_refusals: g(&self.partial_bytes_refusals),
+            retries: g(&self.retries),
         }
     }
 }
@@ -341,139 +385,14 @@ fn sparse(n: u64) -> bool {
     n.is_power_of_two()
 }
 
-/// The de-duplicating, write-ahead alert store.
-#[derive(Debug)]
-struct Store {
-    inner: Mutex<StoreInner>,
-}
-
-#[derive(Debug)]
-struct StoreInner {
-    seen: HashSet<(RunId, u64)>,
-    file: Option<BufWriter<File>>,
-}
-
-/// What storing a batch did: the ids stored now and the ids stored before (for this run).
-#[derive(Debug, Default)]
-struct Stored {
-    new: Vec<u64>,
-    duplicates: Vec<u64>,
-}
-
-impl Store {
-    fn open(path: Option<&Path>) -> Result<Store, IngestError> {
-        let (seen, file) = match path {
-            None => (HashSet::new(), None),
-            Some(p) => {
-                let (seen, file) = open_ledger(p).map_err(|source| IngestError::Ledger {
-                    path: p.to_path_buf(),
-                    source,
-                })?;
-                (seen, Some(BufWriter::new(file)))
-            }
-        };
-        Ok(Store {
-            inner: Mutex::new(StoreInner { seen, file }),
-        })
-    }
-
-    /// Stores the new alerts of `batch` for `run` (ledger lines flushed before returning). On an
-    /// I/O error nothing of this batch counts as stored.
-    fn store(&self, run: RunId, batch: &[AlertHeader]) -> io::Result<Stored> {
-        let mut guard = self
-            .inner
-            .lock()
-            .map_err(|_| io::Error::other("store lock poisoned"))?;
-        let inner = &mut *guard;
-        let mut out = Stored::default();
-        let now = unix_ms();
-        for h in batch {
-            if inner.seen.contains(&(run, h.alert_id)) || out.new.contains(&h.alert_id) {
-                out.duplicates.push(h.alert_id);
-                continue;
-            }
-            if let Some(f) = inner.file.as_mut() {
-                write_ledger_line(f, run, h, now)?;
-            }
-            out.new.push(h.alert_id);
-        }
-        if let Some(f) = inner.file.as_mut() {
-            f.flush()?;
-        }
-        inner.seen.extend(out.new.iter().map(|id| (run, *id)));
-        Ok(out)
-    }
-
-    fn flush(&self) {
-        if let Ok(mut g) = self.inner.lock()
-            && let Some(f) = g.file.as_mut()
-        {
-            let _ = f.flush();
-        }
-    }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn write_ledger_line(f: &mut impl Write, run: RunId, h: &AlertHeader, now: u64) -> io::Result<()> {
-    let code = h.alert_code().map_or("?", |c| c.as_str());
-    let region = h.region().map_or("?", |r| r.as_str());
-    writeln!(
-        f,
-        "{run},{},{},{:016x},{},{},{},{}",
-        h.alert_id, code, h.device_id, region, h.event_ms, h.seq, now
-    )
-}
-
-/// Opens (creating if needed) a ledger file for appending and returns the ids it already holds.
-/// A torn last line (a crash mid-write) is ignored and terminated so appends start on a fresh line.
-fn open_ledger(path: &Path) -> io::Result<(HashSet<(RunId, u64)>, File)> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)?;
-    let seen = read_ledger_keys(BufReader::new(&mut file))?;
-    let len = file.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        writeln!(file, "{LEDGER_HEADER}")?;
-    } else {
-        file.seek(SeekFrom::End(-1))?;
-        let mut last = [0u8; 1];
-        file.read_exact(&mut last)?;
-        if last[0] != b'\n' {
-            file.write_all(b"\n")?;
-        }
-    }
-    Ok((seen, file))
-}
-
 /// The (run, alert id) keys of a ledger file's complete lines (the header and unparsable lines
-/// are skipped).
-pub fn read_ledger_keys(reader: impl BufRead) -> io::Result<HashSet<(RunId, u64)>> {
-    let mut seen = HashSet::new();
-    for line in reader.split(b'\n') {
-        let line = line?;
-        let Ok(line) = std::str::from_utf8(&line) else {
-            continue;
-        };
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != LEDGER_FIELDS {
-            continue;
-        }
-        if let (Ok(run), Ok(id)) = (fields[0].parse::<RunId>(), fields[1].parse::<u64>()) {
-            seen.insert((run, id));
-        }
-    }
-    Ok(seen)
+/// are skipped); lines are read one at a time, each bounded by [`MAX_LEDGER_LINE`].
+pub fn read_ledger_keys(reader: impl io::Read) -> io::Result<HashSet<(RunId, u64)>> {
+    Ok(store::read_keys(reader)?.keys())
 }
 
 /// The alert ids of a ledger file's complete lines, whatever their run.
-pub fn read_ledger_ids(reader: impl BufRead) -> io::Result<HashSet<u64>> {
+pub fn read_ledger_ids(reader: impl io::Read) -> io::Result<HashSet<u64>> {
     Ok(read_ledger_keys(reader)?
         .into_iter()
         .map(|(_, id)| id)
@@ -487,14 +406,24 @@ struct Ctx {
     counters: Arc<Counters>,
     behaviour: Behaviour,
     limits: IngestLimits,
-    /// Connections (handshakes included) per source IP.
+    /// Connection slots held per source IP (proven addresses only).
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Connection slots held, all protocols together.
+    slots: AtomicUsize,
+    /// QUIC handshakes under way from addresses not yet validated.
+    unvalidated: AtomicUsize,
+    /// Bytes held in partial frames across every stream.
+    partial_bytes: AtomicUsize,
+    /// Becomes true when the server starts closing.
+    closing: tokio::sync::watch::Receiver<bool>,
     /// While set and in the future, streams neither read nor acknowledge (fault injection).
     stall_until: Mutex<Option<tokio::time::Instant>>,
     /// A configuration offering the wrong ALPN, for [`RefuseHow::WrongAlpn`].
     wrong_alpn: Arc<quinn::ServerConfig>,
     /// Whether clients must present a certificate.
     mutual_tls: bool,
+    /// SHA-256 of the required token, if one is required (see [`token_matches`]).
+    token_digest: Option<[u8; 32]>,
 }
 
 impl Ctx {
@@ -534,8 +463,8 @@ impl Ctx {
     /// Checks the token a client presented (csp-alert HELLO, HTTP bearer token) against the
     /// endpoint's, and the revocation fault; the error says why, for the client.
     fn check_token(&self, presented: &[u8], from: SocketAddr) -> Result<(), &'static str> {
-        if let Some(token) = &self.behaviour.auth_token
-            && presented != token.as_bytes()
+        if let Some(want) = &self.token_digest
+            && !token_matches(want, presented)
         {
             let n = bump(&self.counters.auth_failures, 1);
             if sparse(n) {
@@ -568,36 +497,16 @@ impl Ctx {
     }
 }
 
-/// Releases a per-IP connection slot when the connection task ends.
-struct IpSlot {
-    ctx: Arc<Ctx>,
-    ip: IpAddr,
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut m = self
-            .ctx
-            .per_ip
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = m.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// A running endpoint.
 #[derive(Debug)]
 pub struct IngestServer {
     endpoint: quinn::Endpoint,
     local_addr: SocketAddr,
-    cert_der: CertificateDer<'static>,
+    /// The certificate presented, for [`IngestServer::trust`].
+    cert_der: rustls::pki_types::CertificateDer<'static>,
     cert_pem_path: PathBuf,
     ctx: Arc<Ctx>,
+    closing: tokio::sync::watch::Sender<bool>,
     accept_task: JoinHandle<()>,
     http: Option<http::HttpFront>,
 }
@@ -614,11 +523,6 @@ impl IngestServer {
         self.http.as_ref().map(|h| h.addr)
     }
 
-    /// The certificate it presents (DER): pin this.
-    pub fn cert_der(&self) -> &CertificateDer<'static> {
-        &self.cert_der
-    }
-
     /// The certificate PEM file (loaded from or written to): give it to clients as `--ca`.
     pub fn cert_pem_path(&self) -> &Path {
         &self.cert_pem_path
@@ -631,7 +535,7 @@ impl IngestServer {
 
     /// Counters so far.
     pub fn stats(&self) -> IngestStats {
-        self.ctx.counters.snapshot()
+        self.ctx.counters.snapshot(self.ctx.store.counters())
     }
 
     /// The behaviour knobs it runs with.
@@ -639,25 +543,39 @@ impl IngestServer {
         &self.ctx.behaviour
     }
 
-    /// Closes every connection (QUIC close, code 0) and stops; returns the final counters.
-    /// Bounded in time (about one second at most).
+    /// Closes gracefully and stops; returns the final counters. New connections are refused at
+    /// once; every stream answers (ACK, DUPLICATE, REJECT) the alerts it has read and finishes;
+    /// then every connection is closed (QUIC close, code 0) and the ledger is synced and closed.
+    /// Bounded in time (about three seconds at most).
     pub async fn shutdown(self) -> IngestStats {
+        let _ = self.closing.send(true);
+        self.endpoint.set_server_config(None);
+        let grace = async {
+            let _ = self.accept_task.await;
+        };
+        let _ = tokio::time::timeout(2 * SHUTDOWN_GRACE, grace).await;
         if let Some(h) = self.http {
             h.shutdown().await;
         }
         self.endpoint.close(quinn::VarInt::from_u32(0), b"shutdown");
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
-        self.accept_task.abort();
-        let _ = self.accept_task.await;
-        self.ctx.store.flush();
-        self.ctx.counters.snapshot()
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.endpoint.wait_idle()).await;
+        // Batches handed to the writer are answered (and synced) before it stops.
+        let ctx = self.ctx.clone();
+        let _ = tokio::task::spawn_blocking(move || ctx.store.close()).await;
+        self.ctx.counters.snapshot(self.ctx.store.counters())
     }
 }
 
 /// Starts the endpoint: binds, then serves in background tasks until [`IngestServer::shutdown`].
 pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
     let tls = tls::server_tls(&cfg.tls, cfg.client_ca.as_deref(), &[wire::ALPN])?;
-    let store = Store::open(cfg.ledger_path.as_deref())?;
+    let store = match &cfg.ledger_path {
+        None => Store::memory(),
+        Some(p) => Store::open(p, cfg.durability).map_err(|source| IngestError::Ledger {
+            path: p.clone(),
+            source,
+        })?,
+    };
     let transport = Arc::new(server_transport(&cfg.limits)?);
     let quic_config = |tls: Arc<rustls::ServerConfig>| -> Result<quinn::ServerConfig, IngestError> {
         let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
@@ -674,8 +592,9 @@ pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
         addr: cfg.listen,
         source,
     })?;
+    let endpoint_config = endpoint_config(&tls);
     let endpoint = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
+        endpoint_config.clone(),
         Some(server_config),
         socket,
         Arc::new(quinn::TokioRuntime),
@@ -688,17 +607,28 @@ pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
         addr: cfg.listen,
         source,
     })?;
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let token_digest = cfg
+        .behaviour
+        .auth_token
+        .as_deref()
+        .map(|t| sha256(t.as_bytes()));
     let ctx = Arc::new(Ctx {
         store,
         counters: Arc::default(),
         behaviour: cfg.behaviour,
         limits: cfg.limits,
         per_ip: Mutex::new(HashMap::new()),
+        slots: AtomicUsize::new(0),
+        unvalidated: AtomicUsize::new(0),
+        partial_bytes: AtomicUsize::new(0),
+        closing,
         stall_until: Mutex::new(None),
+        token_digest,
         wrong_alpn,
         mutual_tls: cfg.client_ca.is_some(),
     });
-    let accept_task = tokio::spawn(accept_loop(
+    let accept_task = tokio::spawn(admission::accept_loop(
         endpoint.clone(),
         ctx.clone(),
         QuicProto::CspAlert,
@@ -709,7 +639,16 @@ pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
             // HTTP/3 needs unidirectional streams (control and QPACK streams).
             let mut t = server_transport(&ctx.limits)?;
             t.max_concurrent_uni_streams(quinn::VarInt::from_u32(16));
-            Some(http::start(listen, &tls.config, Arc::new(t), ctx.clone()).await?)
+            Some(
+                http::start(
+                    listen,
+                    &tls.config,
+                    endpoint_config,
+                    Arc::new(t),
+                    ctx.clone(),
+                )
+                .await?,
+            )
         }
     };
     Ok(IngestServer {
@@ -719,8 +658,48 @@ pub async fn start(cfg: IngestConfig) -> Result<IngestServer, IngestError> {
         cert_der: tls.cert_der,
         cert_pem_path: tls.cert_pem_path,
         ctx,
+        closing: closing_tx,
         accept_task,
     })
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
+/// Whether `presented` is the token whose SHA-256 is `want`, in time that depends neither on
+/// where the two first differ nor on their lengths (both are hashed to 32 bytes, compared in
+/// constant time): a client cannot find the token byte by byte by timing refusals.
+fn token_matches(want: &[u8; 32], presented: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    bool::from(want.ct_eq(&sha256(presented)))
+}
+
+/// Resolves once the server has started closing (at once if it already has).
+async fn until_closing(closing: &mut tokio::sync::watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, before the caller awaits anything else.
+    let _ = closing.wait_for(|c| *c).await.map(|_| ());
+}
+
+/// Which protocol a QUIC endpoint serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuicProto {
+    CspAlert,
+    H3,
+}
+
+/// The QUIC endpoint configuration: stateless resets keyed by a secret derived from the
+/// endpoint's private key, so that after a crash and a restart with the same key the endpoint's
+/// resets are ones its former clients accept (they then reconnect at once instead of waiting out
+/// their idle timeout).
+fn endpoint_config(tls: &tls::ServerTls) -> quinn::EndpointConfig {
+    let secret = tls.derive_secret(RESET_KEY_LABEL);
+    quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        &secret,
+    )))
 }
 
 fn server_transport(limits: &IngestLimits) -> Result<quinn::TransportConfig, IngestError> {
@@ -736,443 +715,11 @@ fn server_transport(limits: &IngestLimits) -> Result<quinn::TransportConfig, Ing
     Ok(t)
 }
 
-async fn accept_loop(endpoint: quinn::Endpoint, ctx: Arc<Ctx>, proto: QuicProto) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            incoming = endpoint.accept() => {
-                let Some(incoming) = incoming else { break };
-                if let Some(task) = admit(incoming, conns.len(), &ctx, proto) {
-                    conns.spawn(task);
-                }
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    conns.shutdown().await;
-}
-
-/// Applies the connection limits (global, per source IP) and the refusal fault to a connection
-/// attempt; returns the task that serves it if it is let in.
-/// What a connection slot was granted with: the per-IP slot (released on drop) and the refusal
-/// fault to apply, if any.
-struct Admitted {
-    slot: IpSlot,
-    refusal: Option<RefuseHow>,
-}
-
-/// Applies the connection limits (global, per source IP) and the refusal fault to a connection
-/// attempt from `ip` while `open` connections are open; `None`: refuse it (already counted and
-/// logged). Shared by every protocol.
-fn gate(ip: IpAddr, open: usize, ctx: &Arc<Ctx>) -> Option<Admitted> {
-    if open >= ctx.limits.max_connections {
-        let n = bump(&ctx.counters.refused_connections, 1);
-        if sparse(n) {
-            tracing::warn!(
-                "refusing connection from {ip}: {} connections open (limit; {n} refused so far)",
-                open
-            );
-        }
-        return None;
-    }
-    {
-        let mut m = ctx
-            .per_ip
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = m.entry(ip).or_insert(0);
-        if *n >= ctx.limits.max_connections_per_ip {
-            let r = bump(&ctx.counters.refused_per_ip, 1);
-            if sparse(r) {
-                tracing::warn!(
-                    "refusing connection from {ip}: it has {n} connections open (per-IP limit; \
-                     {r} refused so far)"
-                );
-            }
-            return None;
-        }
-        *n += 1;
-    }
-    let slot = IpSlot {
-        ctx: ctx.clone(),
-        ip,
-    };
-    let attempt = ctx.counters.attempts.fetch_add(1, Ordering::Relaxed);
-    let refusal = ctx.refusal(attempt);
-    if refusal.is_some() {
-        bump(&ctx.counters.faults_injected, 1);
-    }
-    Some(Admitted { slot, refusal })
-}
-
-/// Which protocol a QUIC endpoint serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum QuicProto {
-    CspAlert,
-    H3,
-}
-
-/// Gates a QUIC connection attempt; returns the task that serves it if it is let in.
-fn admit(
-    incoming: quinn::Incoming,
-    open: usize,
-    ctx: &Arc<Ctx>,
-    proto: QuicProto,
-) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-    let ip = incoming.remote_address().ip();
-    let Some(Admitted { slot, refusal }) = gate(ip, open, ctx) else {
-        incoming.refuse();
-        return None;
-    };
-    let connecting = match refusal {
-        Some(RefuseHow::Refuse) => {
-            incoming.refuse();
-            return None;
-        }
-        Some(RefuseHow::WrongAlpn) => incoming.accept_with(ctx.wrong_alpn.clone()),
-        _ => incoming.accept(),
-    };
-    let ctx = ctx.clone();
-    Some(async move {
-        let _slot = slot;
-        let close_at_once = refusal == Some(RefuseHow::Close);
-        match connecting {
-            Ok(c) => {
-                let Some(conn) = establish(c, close_at_once, &ctx).await else {
-                    return;
-                };
-                match proto {
-                    QuicProto::CspAlert => serve_connection(conn, ctx).await,
-                    QuicProto::H3 => http::serve_h3(conn, ctx).await,
-                }
-            }
-            Err(e) => {
-                let n = bump(&ctx.counters.handshake_failures, 1);
-                if sparse(n) {
-                    tracing::warn!("connection from {ip} refused: {e}");
-                }
-            }
-        }
-    })
-}
-
-/// Completes a QUIC handshake (a failure is counted and logged sparsely) and applies the
-/// close-at-once fault; the connection, if it is to be served. Shared by csp-alert and HTTP/3.
-async fn establish(
-    connecting: quinn::Connecting,
-    close_at_once: bool,
+pub(crate) fn validate(
+    h: &AlertHeader,
+    payload_len: usize,
     ctx: &Ctx,
-) -> Option<quinn::Connection> {
-    let remote = connecting.remote_address();
-    let conn = match connecting.await {
-        Ok(c) => c,
-        Err(e) => {
-            let n = bump(&ctx.counters.handshake_failures, 1);
-            if sparse(n) {
-                let hint = if ctx.mutual_tls {
-                    " (this endpoint requires a client certificate issued by its --client-ca)"
-                } else {
-                    ""
-                };
-                tracing::warn!(
-                    "handshake with {remote} failed: {e}{hint} ({n} failed handshakes so far)"
-                );
-            }
-            return None;
-        }
-    };
-    if close_at_once {
-        conn.close(
-            quinn::VarInt::from_u32(FAULT_CLOSE_CODE),
-            b"fault injection: connection refused",
-        );
-        return None;
-    }
-    Some(conn)
-}
-
-async fn serve_connection(conn: quinn::Connection, ctx: Arc<Ctx>) {
-    bump(&ctx.counters.connections, 1);
-    bump(&ctx.counters.active_connections, 1);
-    let acked_here = Arc::new(AtomicU64::new(0));
-    let mut streams = JoinSet::new();
-    loop {
-        tokio::select! {
-            s = conn.accept_bi() => match s {
-                Ok((send, recv)) => {
-                    bump(&ctx.counters.streams, 1);
-                    let link = ConnLink { conn: conn.clone(), acked: acked_here.clone() };
-                    streams.spawn(serve_stream(send, recv, link, ctx.clone()));
-                }
-                Err(e) => {
-                    tracing::debug!("connection from {} ended: {e}", conn.remote_address());
-                    break;
-                }
-            },
-            Some(_) = streams.join_next(), if !streams.is_empty() => {}
-        }
-    }
-    streams.shutdown().await;
-    ctx.counters
-        .active_connections
-        .fetch_sub(1, Ordering::Relaxed);
-}
-
-/// Why a stream is being closed by the endpoint.
-enum Close {
-    /// The peer finished or abandoned the stream cleanly: finish our side, report nothing.
-    Clean,
-    /// A protocol error: send an ERROR frame, then close.
-    Error {
-        /// The code.
-        code: ErrorCode,
-        /// The text.
-        text: String,
-    },
-}
-
-impl Close {
-    fn error(code: ErrorCode, text: impl Into<String>) -> Self {
-        Close::Error {
-            code,
-            text: text.into(),
-        }
-    }
-}
-
-/// Per-stream protocol state.
-struct StreamState {
-    decoder: Decoder,
-    /// The run of this stream's alerts, from its HELLO (none yet: HELLO is due).
-    run: Option<RunId>,
-    link: ConnLink,
-}
-
-/// A stream's handle on its connection (for the `close_after` fault).
-struct ConnLink {
-    conn: quinn::Connection,
-    /// Alerts acknowledged on this connection so far.
-    acked: Arc<AtomicU64>,
-}
-
-async fn serve_stream(
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
-    link: ConnLink,
-    ctx: Arc<Ctx>,
-) {
-    let mut st = StreamState {
-        decoder: Decoder::new(ctx.limits.max_frame),
-        run: None,
-        link,
-    };
-    loop {
-        ctx.wait_while_stalled().await;
-        let read = read_some(&mut recv, &st.decoder, &ctx.limits).await;
-        let (out, close) = match read {
-            ReadOutcome::Data(bytes) => {
-                bump(&ctx.counters.bytes_received, bytes.len() as u64);
-                st.decoder.push(&bytes);
-                ctx.counters
-                    .max_buffered_bytes
-                    .fetch_max(st.decoder.buffered() as u64, Ordering::Relaxed);
-                process_frames(&mut st, &ctx).await
-            }
-            ReadOutcome::Finished => {
-                let close = match st.decoder.finish() {
-                    Ok(()) => Close::Clean,
-                    Err(e) => Close::error(e.code(), e.to_string()),
-                };
-                (BytesMut::new(), Some(close))
-            }
-            ReadOutcome::Stalled => (
-                BytesMut::new(),
-                Some(Close::error(
-                    ErrorCode::Timeout,
-                    "stream stalled part-way through a frame",
-                )),
-            ),
-            ReadOutcome::Gone => return,
-        };
-        if close_or_continue(&mut send, &mut recv, out, close, &ctx)
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
-/// Writes `out`; if `close` is set, reports it (unless it is the clean end marker) and closes the
-/// stream. `Err` means the stream is finished with.
-async fn close_or_continue(
-    send: &mut quinn::SendStream,
-    recv: &mut quinn::RecvStream,
-    mut out: BytesMut,
-    close: Option<Close>,
-    ctx: &Ctx,
-) -> Result<(), ()> {
-    let Some(close) = close else {
-        return send.write_all(&out).await.map_err(|_| ());
-    };
-    if let Close::Error { code, text } = close {
-        let counter = match code {
-            ErrorCode::Malformed | ErrorCode::Oversized | ErrorCode::UnknownFrameType => {
-                &ctx.counters.malformed
-            }
-            _ => &ctx.counters.stream_errors,
-        };
-        bump(counter, 1);
-        wire::encode_error(&mut out, code.wire(), &text);
-        let _ = recv.stop(quinn::VarInt::from_u32(u32::from(code.wire())));
-    }
-    let _ = send.write_all(&out).await;
-    let _ = send.finish();
-    // Give the peer a moment to read the ERROR before the stream state is dropped.
-    let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
-    Err(())
-}
-
-enum ReadOutcome {
-    Data(bytes::Bytes),
-    Finished,
-    Stalled,
-    Gone,
-}
-
-async fn read_some(
-    recv: &mut quinn::RecvStream,
-    dec: &Decoder,
-    limits: &IngestLimits,
-) -> ReadOutcome {
-    let read = recv.read_chunk(limits.read_chunk, true);
-    let res = if dec.buffered() > 0 {
-        match tokio::time::timeout(limits.stall_timeout, read).await {
-            Ok(r) => r,
-            Err(_) => return ReadOutcome::Stalled,
-        }
-    } else {
-        read.await
-    };
-    match res {
-        Ok(Some(chunk)) => ReadOutcome::Data(gather(recv, chunk.bytes, limits.read_chunk)),
-        Ok(None) => ReadOutcome::Finished,
-        Err(e) => {
-            tracing::debug!("stream read ended: {e}");
-            ReadOutcome::Gone
-        }
-    }
-}
-
-/// Adds to `first` whatever else the stream has already received, up to `max` bytes in all, without
-/// waiting: a client's batch arrives in many QUIC packets, and storing (and, with a slow endpoint,
-/// acknowledging late) once per packet instead of once per batch multiplied the cost of every
-/// commit. An end or error seen here is seen again by the next read.
-fn gather(recv: &mut quinn::RecvStream, first: bytes::Bytes, max: usize) -> bytes::Bytes {
-    use futures::FutureExt as _;
-    let mut all: Option<BytesMut> = None;
-    let mut len = first.len();
-    while len < max {
-        match recv.read_chunk(max - len, true).now_or_never() {
-            Some(Ok(Some(c))) => {
-                len += c.bytes.len();
-                all.get_or_insert_with(|| BytesMut::from(&first[..]))
-                    .extend_from_slice(&c.bytes);
-            }
-            _ => break,
-        }
-    }
-    all.map_or(first, BytesMut::freeze)
-}
-
-/// Handles every complete frame buffered: rejects go out at once, accepted alerts are stored as
-/// one batch and then acknowledged. Returns the bytes to send and, if the stream must close, why.
-async fn process_frames(st: &mut StreamState, ctx: &Ctx) -> (BytesMut, Option<Close>) {
-    let mut out = BytesMut::new();
-    let mut batch = Vec::new();
-    let close = loop {
-        match st.decoder.next_frame() {
-            Ok(Some(frame)) => {
-                if let Err(c) = handle_frame(frame, st, ctx, &mut batch, &mut out) {
-                    break Some(c);
-                }
-            }
-            Ok(None) => break None,
-            Err(e) => break Some(Close::error(e.code(), e.to_string())),
-        }
-    };
-    if !batch.is_empty() {
-        let fault_close = commit(&batch, st, ctx, &mut out).await;
-        if close.is_none() {
-            return (out, fault_close);
-        }
-    }
-    (out, close)
-}
-
-fn handle_frame(
-    frame: Frame,
-    st: &mut StreamState,
-    ctx: &Ctx,
-    batch: &mut Vec<AlertHeader>,
-    out: &mut BytesMut,
-) -> Result<(), Close> {
-    match frame {
-        Frame::Hello(h) => {
-            if st.run.is_some() {
-                return Err(Close::error(
-                    ErrorCode::UnexpectedFrame,
-                    "a second HELLO on one stream",
-                ));
-            }
-            if h.version != wire::PROTOCOL_VERSION {
-                return Err(Close::error(
-                    ErrorCode::UnsupportedVersion,
-                    format!(
-                        "protocol version {} not supported (want {})",
-                        h.version,
-                        wire::PROTOCOL_VERSION
-                    ),
-                ));
-            }
-            if let Err(what) = ctx.check_token(&h.token, st.link.conn.remote_address()) {
-                return Err(Close::error(ErrorCode::Unauthenticated, what));
-            }
-            st.run = Some(h.run_id);
-            Ok(())
-        }
-        Frame::Alert(a) => {
-            if st.run.is_none() {
-                return Err(Close::error(
-                    ErrorCode::UnexpectedFrame,
-                    "HELLO (protocol version, run id, token) must be the first frame of a stream",
-                ));
-            }
-            if ctx.auth_revoked() {
-                bump(&ctx.counters.auth_failures, 1);
-                return Err(Close::error(ErrorCode::Unauthenticated, REVOKED));
-            }
-            match validate(&a.header, a.payload.len(), ctx) {
-                Ok(()) => batch.push(a.header),
-                Err((reason, text)) => {
-                    ctx.counters.reject(reason);
-                    wire::encode_reject(out, a.header.alert_id, reason.wire(), &text);
-                }
-            }
-            Ok(())
-        }
-        Frame::Error(e) => {
-            tracing::debug!("peer closed a stream with error {}: {}", e.code, e.text);
-            Err(Close::Clean)
-        }
-        Frame::Ack(_) | Frame::Duplicate(_) | Frame::Reject(_) => Err(Close::error(
-            ErrorCode::UnexpectedFrame,
-            "ACK/DUPLICATE/REJECT are sent by the endpoint, not to it",
-        )),
-    }
-}
-
-fn validate(h: &AlertHeader, payload_len: usize, ctx: &Ctx) -> Result<(), (RejectReason, String)> {
+) -> Result<(), (RejectReason, String)> {
     if ctx.behaviour.reject_all {
         return Err((RejectReason::Policy, "endpoint rejects every alert".into()));
     }
@@ -1197,136 +744,10 @@ fn validate(h: &AlertHeader, payload_len: usize, ctx: &Ctx) -> Result<(), (Rejec
     Ok(())
 }
 
-/// Stores a batch (write-ahead) and, only if that succeeded, acknowledges every alert of it —
-/// unless a fault is injected instead, in which case the stream close it calls for is returned.
-async fn commit(
-    batch: &[AlertHeader],
-    st: &StreamState,
-    ctx: &Ctx,
-    out: &mut BytesMut,
-) -> Option<Close> {
-    let run = st.run.unwrap_or_default();
-    match ctx.store_timed(run, batch) {
-        Ok(stored) => {
-            let total = bump(&ctx.counters.alerts_stored, stored.new.len() as u64);
-            bump(&ctx.counters.duplicates, stored.duplicates.len() as u64);
-            if !ctx.behaviour.ack_delay.is_zero() {
-                tokio::time::sleep(ctx.behaviour.ack_delay).await;
-            }
-            let acked = (stored.new.len() + stored.duplicates.len()) as u64;
-            if let Some(n) = ctx.behaviour.close_after
-                && st.link.acked.load(Ordering::Relaxed) >= n
-            {
-                // Stored, never acknowledged: the client must resend on a new connection.
-                bump(&ctx.counters.faults_injected, 1);
-                st.link.conn.close(
-                    quinn::VarInt::from_u32(FAULT_CLOSE_CODE),
-                    b"fault injection: abrupt close",
-                );
-                return Some(Close::Clean);
-            }
-            let batch_no = bump(&ctx.counters.batches, 1);
-            let bad = ctx
-                .behaviour
-                .bad_replies
-                .filter(|b| batch_no.is_multiple_of(b.every.max(1)))
-                .map(|b| b.kind);
-            if bad.is_some() {
-                bump(&ctx.counters.faults_injected, 1);
-            }
-            let close = match bad {
-                Some(BadReplyKind::Garbage) => {
-                    // An unknown frame type with a junk body: undecodable for the client.
-                    out.extend_from_slice(&[0, 0, 0, 4, 0x7E, 0xDE, 0xAD, 0xBF]);
-                    None
-                }
-                Some(BadReplyKind::Error) => Some(Close::error(
-                    ErrorCode::Internal,
-                    "fault injection: internal error",
-                )),
-                Some(BadReplyKind::UnknownIds) | None => {
-                    if !stored.new.is_empty() {
-                        wire::encode_ack(out, &stored.new);
-                    }
-                    if !stored.duplicates.is_empty() {
-                        wire::encode_duplicate(out, &stored.duplicates);
-                    }
-                    bump(&ctx.counters.acked, acked);
-                    st.link.acked.fetch_add(acked, Ordering::Relaxed);
-                    if bad == Some(BadReplyKind::UnknownIds) {
-                        let bogus: Vec<u64> = stored.new.iter().map(|id| !id).collect();
-                        wire::encode_ack(out, &bogus);
-                        wire::encode_reject(
-                            out,
-                            u64::MAX - batch_no,
-                            RejectReason::Other.wire(),
-                            "fault injection: reject for an id never sent",
-                        );
-                    }
-                    None
-                }
-            };
-            ctx.maybe_start_stall(total);
-            close
-        }
-        Err(e) => {
-            tracing::error!("cannot store alerts: {e}");
-            for h in batch {
-                ctx.counters.reject(RejectReason::StorageFailure);
-                let text = format!("storage failure: {e}");
-                wire::encode_reject(out, h.alert_id, RejectReason::StorageFailure.wire(), &text);
-            }
-            None
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn header(id: u64) -> AlertHeader {
-        AlertHeader {
-            alert_id: id,
-            code: ledger::AlertCode::Ad1.wire(),
-            device_id: 1,
-            region: 1,
-            event_ms: 2,
-            seq: 1,
-        }
-    }
-
-    #[test]
-    fn ledger_file_survives_restart_and_torn_lines() {
-        let p = std::env::temp_dir().join(format!("csp-ingest-ledger-{}.csv", std::process::id()));
-        let _ = std::fs::remove_file(&p);
-        let s = Store::open(Some(&p)).unwrap();
-        let run = RunId([1; 16]);
-        let r = s.store(run, &[header(1), header(2), header(2)]).unwrap();
-        assert_eq!((r.new, r.duplicates), (vec![1, 2], vec![2]));
-        drop(s);
-        // A torn line from a crash mid-write.
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&p)
-            .unwrap()
-            .write_all(format!("{run},3,AD1").as_bytes())
-            .unwrap();
-        let s = Store::open(Some(&p)).unwrap();
-        let r = s.store(run, &[header(1), header(3)]).unwrap();
-        assert_eq!((r.new, r.duplicates), (vec![3], vec![1]));
-        // Another run's alert 1 is a different alert.
-        let other = RunId([2; 16]);
-        let r = s.store(other, &[header(1)]).unwrap();
-        assert_eq!((r.new, r.duplicates), (vec![1], vec![]));
-        drop(s);
-        let text = std::fs::read_to_string(&p).unwrap();
-        let keys = read_ledger_keys(text.as_bytes()).unwrap();
-        assert_eq!(
-            keys,
-            HashSet::from([(run, 1), (run, 2), (run, 3), (other, 1)])
-        );
-        assert_eq!(text.lines().next(), Some(LEDGER_HEADER));
-        let _ = std::fs::remove_file(&p);
+/// Logs a refused store, sparsely (a full disk refuses every batch until it is freed).
+pub(crate) fn log_store_error(e: &StoreError, ctx: &Ctx) {
+    let n = ctx.store.counters().failures.load(Ordering::Relaxed);
+    if matches!(e, StoreError::Closed) || sparse(n.max(1)) {
+        tracing::error!("cannot store alerts: {e} ({n} group commits refused so far)");
     }
 }

@@ -5,8 +5,8 @@
 //! per-reason count beside the rejection count ([`Counters::reject`]) and one clock read on each
 //! side of a store call ([`Ctx::store_timed`]) — an atomic add each, no lock, no allocation.
 
-use crate::{Counters, Ctx, IngestServer, IngestStats, Store, Stored, bump};
-use std::io;
+use crate::store::{StoreCounters, StoreError, Stored};
+use crate::{Counters, Ctx, IngestServer, IngestStats, bump};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -37,10 +37,15 @@ impl Counters {
 }
 
 impl Ctx {
-    /// [`Store::store`], timed into the store-latency histogram.
-    pub(crate) fn store_timed(&self, run: RunId, batch: &[AlertHeader]) -> io::Result<Stored> {
+    /// [`crate::store::Store::store`], timed into the store-latency histogram (the wait for the
+    /// group commit included: that is the latency a client sees).
+    pub(crate) async fn store_timed(
+        &self,
+        run: RunId,
+        batch: Vec<AlertHeader>,
+    ) -> Result<Stored, StoreError> {
         let start = Instant::now();
-        let stored = Store::store(&self.store, run, batch);
+        let stored = self.store.store(run, batch).await;
         self.counters.store_latency.record(start.elapsed());
         stored
     }
@@ -49,12 +54,12 @@ impl Ctx {
 /// A live, read-only view of an endpoint's counters, for a metrics exporter. Cheap to clone, and
 /// still readable after [`IngestServer::shutdown`] (it then shows the final counts).
 #[derive(Debug, Clone)]
-pub struct IngestProbe(Arc<Counters>);
+pub struct IngestProbe(Arc<Counters>, Arc<StoreCounters>);
 
 impl IngestProbe {
     /// The counters now (the same as [`IngestServer::stats`]).
     pub fn stats(&self) -> IngestStats {
-        self.0.snapshot()
+        self.0.snapshot(&self.1)
     }
 
     /// Alerts rejected, per reason (every reason, zero or not).
@@ -75,6 +80,6 @@ impl IngestProbe {
 impl IngestServer {
     /// A live view of this endpoint's counters (see [`IngestProbe`]).
     pub fn probe(&self) -> IngestProbe {
-        IngestProbe(self.ctx.counters.clone())
+        IngestProbe(self.ctx.counters.clone(), self.ctx.store.counters_shared())
     }
 }

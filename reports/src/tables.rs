@@ -102,7 +102,7 @@ pub fn warnings(r: &LoadedRun) -> Vec<String> {
             "INCOMPLETE: the run was interrupted; alerts still pending are shown as such".into(),
         );
     }
-    if r.record.as_ref().is_some_and(|rec| rec.insecure) {
+    if r.summary.meta.insecure_skip_verify || r.record.as_ref().is_some_and(|rec| rec.insecure) {
         w.push("INSECURE: the endpoint's certificate was not verified".into());
     }
     let hypothetical: Vec<&str> = r
@@ -739,6 +739,33 @@ mod tests {
                 .any(|w| w.contains("ENDPOINT-STARVED")),
             "half is not more than half"
         );
+    }
+
+    #[test]
+    fn an_unverified_endpoint_certificate_is_said_before_any_figure() {
+        let mut l = ledger::Ledger::new(1);
+        let id = ledger::AlertId::new(0, AlertKind::Poa);
+        l.expect(id, ledger::AlertCode::Ad1, 0).unwrap();
+        l.deliver(id, 10).unwrap();
+        l.finish(100);
+        let north = serde_json::from_str::<ledger::Region>("\"north\"").unwrap();
+        let mut meta = results::RunMeta::new("t/current", north, "current", 1, 1);
+        meta.mode = Mode::Run;
+        let verified = LoadedRun::from_ledger(results::summarize(meta.clone(), &l), &l);
+        assert!(!warnings(&verified).iter().any(|w| w.contains("INSECURE")));
+        // From summary.json alone (no run.json beside it): said in the warnings every figure's
+        // subtitle and summary.md carry.
+        meta.insecure_skip_verify = true;
+        let insecure = LoadedRun::from_ledger(results::summarize(meta, &l), &l);
+        assert!(insecure.record.is_none());
+        assert!(
+            warnings(&insecure)
+                .iter()
+                .any(|w| w.starts_with("INSECURE")),
+            "{:?}",
+            warnings(&insecure)
+        );
+        assert!(summary_markdown(&[&insecure]).contains("INSECURE"));
     }
 
     #[test]

@@ -96,6 +96,11 @@ pub struct RunMeta {
     /// Absent for a whole run, and for a merge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// Was the endpoint's certificate left unverified (`--insecure-skip-verify`)? Anyone on the
+    /// path could have read or altered the alerts: such a result is no evidence about a real
+    /// endpoint. Always written (`false` too), so that its absence is never read as "verified".
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
 }
 
 impl RunMeta {
@@ -124,6 +129,7 @@ impl RunMeta {
             endpoint_duplicates: None,
             incomplete_reason: None,
             shard: None,
+            insecure_skip_verify: false,
         }
     }
 

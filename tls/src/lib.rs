@@ -13,6 +13,7 @@
 //! provider (no aws-lc). [`CertAuthority`] makes CAs and certificates for tests and trials.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -116,7 +117,7 @@ pub struct SelfSigned {
 }
 
 /// The endpoint's TLS configuration and the certificate a client should pin.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerTls {
     /// rustls configuration (TLS 1.3 only, the ALPN ids the caller named).
     pub config: Arc<rustls::ServerConfig>,
@@ -124,6 +125,31 @@ pub struct ServerTls {
     pub cert_der: CertificateDer<'static>,
     /// The PEM file holding the leaf certificate (loaded from or written to).
     pub cert_pem_path: PathBuf,
+    /// The private key's bytes, only to derive secrets from ([`ServerTls::derive_secret`]).
+    key_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("cert_pem_path", &self.cert_pem_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// A 32-byte secret for `label`, derived from the endpoint's private key (HMAC-SHA256 keyed
+    /// with the key's DER): the same every time the endpoint starts with the same key, unknown to
+    /// anyone without the key. (A QUIC endpoint keys its stateless resets with it, so that a
+    /// client of the endpoint before a restart accepts a reset from the endpoint after it.) A
+    /// self-signed endpoint has a new key, hence new secrets, every start.
+    pub fn derive_secret(&self, label: &[u8]) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.key_der);
+        let tag = ring::hmac::sign(&key, label);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
 }
 
 /// Generates a self-signed certificate for [`SELF_SIGNED_NAMES`].
@@ -267,6 +293,7 @@ pub fn server_tls(
     let Some(leaf) = chain.first().cloned() else {
         return Err(TlsError::Config("no certificate".into()));
     };
+    let key_der = key.secret_der().to_vec();
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?;
@@ -301,6 +328,7 @@ pub fn server_tls(
         config: Arc::new(config),
         cert_der: leaf,
         cert_pem_path,
+        key_der,
     })
 }
 
@@ -444,7 +472,7 @@ pub fn load_certs(
     what: &'static str,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let data = read_file(path, what)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut data.as_slice())
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&data)
         .collect::<Result<_, _>>()
         .map_err(|e| bad_pem(what, path, format!("not valid PEM: {e}")))?;
     if certs.is_empty() {
@@ -464,15 +492,14 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 
 fn load_key_as(path: &Path, what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
     let data = read_file(path, what)?;
-    rustls_pemfile::private_key(&mut data.as_slice())
-        .map_err(|e| bad_pem(what, path, format!("not valid PEM: {e}")))?
-        .ok_or_else(|| {
-            bad_pem(
-                what,
-                path,
-                "no PRIVATE KEY block found (expected PKCS#8, PKCS#1 or SEC1 PEM)".into(),
-            )
-        })
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
+        pem::Error::NoItemsFound => bad_pem(
+            what,
+            path,
+            "no PRIVATE KEY block found (expected PKCS#8, PKCS#1 or SEC1 PEM)".into(),
+        ),
+        e => bad_pem(what, path, format!("not valid PEM: {e}")),
+    })
 }
 
 /// Writes `data` to `path`, creating or truncating it.
@@ -548,6 +575,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(tls.cert_der, s.cert_der);
+        // Secrets derived from the same key are the same at every start, and differ by label
+        // and by key.
+        let again = server_tls(
+            &ServerCertSource::Files {
+                cert: c.clone(),
+                key: k.clone(),
+            },
+            None,
+            &[b"h2"],
+        )
+        .unwrap();
+        assert_eq!(tls.derive_secret(b"a"), again.derive_secret(b"a"));
+        assert_ne!(tls.derive_secret(b"a"), tls.derive_secret(b"b"));
+        let other = server_tls(
+            &ServerCertSource::SelfSigned {
+                cert_out: tmp("other.pem"),
+            },
+            None,
+            &[b"h2"],
+        )
+        .unwrap();
+        assert_ne!(tls.derive_secret(b"a"), other.derive_secret(b"a"));
+        let _ = std::fs::remove_file(tmp("other.pem"));
         client_config(&TrustSource::PemFile(c.clone()), None, &[]).unwrap();
         let id = ClientIdentity {
             cert: c.clone(),
@@ -575,6 +625,17 @@ mod tests {
         );
         let e = load_key(&junk).unwrap_err().to_string();
         assert!(e.contains("no PRIVATE KEY block"), "{e}");
+        // A certificate where the key should be is no key; a block cut off is not valid PEM.
+        let s = self_signed().unwrap();
+        std::fs::write(&junk, &s.cert_pem).unwrap();
+        let e = load_key(&junk).unwrap_err().to_string();
+        assert!(e.contains("no PRIVATE KEY block"), "{e}");
+        std::fs::write(&junk, &s.cert_pem[..s.cert_pem.len() / 2]).unwrap();
+        let e = load_certs(&junk, "certificate").unwrap_err().to_string();
+        assert!(e.contains("not valid PEM"), "{e}");
+        std::fs::write(&junk, format!("{}{}", s.key_pem, s.cert_pem)).unwrap();
+        assert_eq!(load_certs(&junk, "certificate").unwrap(), vec![s.cert_der]);
+        assert!(matches!(load_key(&junk).unwrap(), PrivateKeyDer::Pkcs8(_)));
         let _ = std::fs::remove_file(junk);
     }
 }
