@@ -15,35 +15,16 @@
 
 use bytes::BytesMut;
 use egress::{EgressConfig, quinn};
-use ingest::{IngestConfig, IngestServer};
+use ingest::IngestServer;
 use ledger::AlertCode;
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use wire::{AlertHeader, Decoder, ErrorCode, Frame, RunId};
 
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("csp-floods-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-async fn server(name: &str, tweak: impl FnOnce(&mut IngestConfig)) -> IngestServer {
-    let mut cfg = IngestConfig::loopback(tmp(&format!("{name}-cert.pem")));
-    tweak(&mut cfg);
-    ingest::start(cfg).await.unwrap()
-}
-
-fn client_cfg(s: &IngestServer) -> EgressConfig {
-    EgressConfig {
-        trust: s.trust(),
-        ..EgressConfig::new(s.local_addr(), "localhost", PathBuf::new())
-    }
-}
+mod inproc;
+use inproc::{LIMIT, client_cfg, server};
 
 const RUN: RunId = RunId([0x5A; 16]);
 

@@ -19,26 +19,8 @@ use tls::{CertAuthority, ServerCertSource, TrustSource, Validity};
 use virtual_hubs::ScenarioClock;
 use wire::{AlertHeader, Decoder, ErrorCode, Frame, RejectReason, RunId};
 
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("csp-ingest-robust-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-async fn server(name: &str, tweak: impl FnOnce(&mut IngestConfig)) -> IngestServer {
-    let mut cfg = IngestConfig::loopback(tmp(&format!("{name}-cert.pem")));
-    tweak(&mut cfg);
-    ingest::start(cfg).await.unwrap()
-}
-
-fn client_cfg(s: &IngestServer) -> EgressConfig {
-    EgressConfig {
-        trust: s.trust(),
-        ..EgressConfig::new(s.local_addr(), "localhost", PathBuf::new())
-    }
-}
+mod inproc;
+use inproc::{LIMIT, client_cfg, server, tmp};
 
 /// A raw QUIC connection to the server (the endpoint must outlive it).
 async fn raw_conn(s: &IngestServer) -> (quinn::Endpoint, quinn::Connection) {
