@@ -60,6 +60,26 @@ pub fn map<T: Sync, R: Send>(
     Ok(res)
 }
 
+/// The end of a study (`sweep`, `sensitivity`): publishes its folder, names the files written, and
+/// unless `quiet` says how many simulations ran on how many threads in how long.
+pub fn finish_study(
+    folder: &crate::outdir::ResultsFolder,
+    written: Vec<std::path::PathBuf>,
+    quiet: bool,
+    (total, threads, started): (usize, usize, std::time::Instant),
+) {
+    folder.publish();
+    for w in written {
+        crate::cli::say(&format!("wrote {}\n", w.display()));
+    }
+    if !quiet {
+        eprintln!(
+            "{total} simulations on {threads} threads in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

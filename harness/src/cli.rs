@@ -416,22 +416,13 @@ pub struct SweepArgs {
     /// Number of values of a log-spaced sweep.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(2..=100))]
     pub points: u16,
-    /// Seed of every simulation.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Simulations run at once [default: the machine's cores].
-    #[arg(long, value_parser = at_least_one)]
-    pub jobs: Option<usize>,
     /// Output folder for <region>-sweep.png/.svg, sweep.md and sweep.csv. Default: a new folder,
     /// out/sweep/<UTC time>/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Write into a non-empty --out folder.
-    #[arg(long, requires = "out")]
-    pub force: bool,
-    /// No progress lines.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// Seed, parallelism, overwriting and progress, as for every study.
+    #[command(flatten)]
+    pub study: StudyArgs,
 }
 
 /// `csp-harness sensitivity`
@@ -447,16 +438,24 @@ pub struct SensitivityArgs {
     /// The source tag that marks a parameter as a calibrated guess (in its line comment).
     #[arg(long, default_value = "cal", value_name = "TAG")]
     pub tag: String,
+    /// Output folder for the tornado charts, sensitivity.md and sensitivity.csv. Default: a new
+    /// folder, out/sensitivity/<UTC time>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seed, parallelism, overwriting and progress, as for every study.
+    #[command(flatten)]
+    pub study: StudyArgs,
+}
+
+/// What `sweep` and `sensitivity` share: many simulations of one seed, run in parallel.
+#[derive(Debug, Clone, Args)]
+pub struct StudyArgs {
     /// Seed of every simulation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Simulations run at once [default: the machine's cores].
     #[arg(long, value_parser = at_least_one)]
     pub jobs: Option<usize>,
-    /// Output folder for the tornado charts, sensitivity.md and sensitivity.csv. Default: a new
-    /// folder, out/sensitivity/<UTC time>/.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
     /// Write into a non-empty --out folder.
     #[arg(long, requires = "out")]
     pub force: bool,

@@ -123,9 +123,9 @@ pub fn sensitivity(args: SensitivityArgs) -> anyhow::Result<ExitCode> {
     let folder = ResultsFolder::create(
         args.out.as_deref(),
         Path::new("out/sensitivity"),
-        args.force,
+        args.study.force,
     )?;
-    let threads = crate::batch::threads(args.jobs);
+    let threads = crate::batch::threads(args.study.jobs);
     let total = jobs.len();
     let started = std::time::Instant::now();
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -134,10 +134,10 @@ pub fn sensitivity(args: SensitivityArgs) -> anyhow::Result<ExitCode> {
             || "as calibrated".to_string(),
             |(k, v)| format!("{k} = {v}"),
         );
-        let r = crate::run::simulate_in_memory(&j.profile, &j.path, args.seed)
+        let r = crate::run::simulate_in_memory(&j.profile, &j.path, args.study.seed)
             .with_context(|| format!("{}: {what}", j.path.display()))?;
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if !args.quiet {
+        if !args.study.quiet {
             eprintln!(
                 "[{n}/{total}] {}: {what}: POA 95% {}",
                 j.profile.name(),
@@ -180,15 +180,11 @@ pub fn sensitivity(args: SensitivityArgs) -> anyhow::Result<ExitCode> {
     let out = folder.path();
     let written = reports::sensitivity::write_sensitivity(&studies, out)
         .with_context(|| format!("cannot write the sensitivity study to {}", out.display()))?;
-    folder.publish();
-    for w in written {
-        crate::cli::say(&format!("wrote {}\n", w.display()));
-    }
-    if !args.quiet {
-        eprintln!(
-            "{total} simulations on {threads} threads in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
+    crate::batch::finish_study(
+        &folder,
+        written,
+        args.study.quiet,
+        (total, threads, started),
+    );
     Ok(ExitCode::SUCCESS)
 }

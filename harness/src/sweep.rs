@@ -173,17 +173,21 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let folder = ResultsFolder::create(args.out.as_deref(), Path::new("out/sweep"), args.force)?;
-    let threads = crate::batch::threads(args.jobs);
+    let folder = ResultsFolder::create(
+        args.out.as_deref(),
+        Path::new("out/sweep"),
+        args.study.force,
+    )?;
+    let threads = crate::batch::threads(args.study.jobs);
     let total = jobs.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let started = std::time::Instant::now();
     let runs = crate::batch::map(&jobs, threads, |_, (pi, vi, p, path)| {
-        let r = crate::run::simulate_in_memory(p, path, args.seed).with_context(|| {
+        let r = crate::run::simulate_in_memory(p, path, args.study.seed).with_context(|| {
             format!("{} at {} = {}", path.display(), args.key, texts[*pi][*vi].0)
         })?;
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if !args.quiet {
+        if !args.study.quiet {
             eprintln!(
                 "[{n}/{total}] {} {} = {}: POA 95% {}, delivered {}",
                 lines[*pi].label,
@@ -201,21 +205,19 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     }
     let sweep = Sweep {
         key: args.key.clone(),
-        seed: args.seed,
+        seed: args.study.seed,
         lines,
     };
     let out = folder.path();
     let written = reports::sweep::write_sweep(&sweep, out)
         .with_context(|| format!("cannot write the sweep to {}", out.display()))?;
-    folder.publish();
-    for w in written {
-        crate::cli::say(&format!("wrote {}\n", w.display()));
-    }
-    if !args.quiet {
-        eprintln!(
-            "{total} simulations on {threads} threads in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+    crate::batch::finish_study(
+        &folder,
+        written,
+        args.study.quiet,
+        (total, threads, started),
+    );
+    if !args.study.quiet {
         crate::cli::say(&reports::sweep::answers_table(&sweep).markdown());
     }
     Ok(ExitCode::SUCCESS)
