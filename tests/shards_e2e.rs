@@ -11,6 +11,9 @@
 //!   to the millisecond. The endpoint stored each delivered alert of the sharded run once.
 //! - A missing shard, a shard of another seed, and a shard given twice are refused with exit 2 and
 //!   a message that names them.
+//! - Without `--thresholds`, the merge is judged by the `[thresholds]` of the profile the shards
+//!   ran (exit 1 on a breach, as the unsplit run), and refuses (exit 2) a profile that changed
+//!   since the shards ran it.
 
 #![allow(clippy::unwrap_used)] // tests may panic on setup failures
 
@@ -167,6 +170,93 @@ fn four_simulate_shards_merge_into_exactly_the_single_process_run() {
     );
     // The whole run is not a shard.
     refused(&[dirs[0].clone(), whole], &out, &["is not a shard"]);
+}
+
+#[test]
+fn a_merge_is_judged_by_the_shards_profiles_own_thresholds() {
+    let tmp = temp_dir();
+    let root = tmp.path();
+    let base = profile(PROFILE);
+    let own = root.join("with-thresholds.toml");
+    // No POA arrives within a second of its power cut: that limit is breached.
+    let write = |limit: &str| {
+        let text = format!(
+            "extends = {:?}\nname = \"test/with-thresholds\"\n\n[thresholds]\npoa.time_to_50 = {limit:?}\n",
+            base.display().to_string()
+        );
+        std::fs::write(&own, text).unwrap();
+    };
+    write("1s");
+    let shard_args = |i: u32, dir: &Path| {
+        let mut a = os(&["simulate", "--profile"]);
+        a.push(own.clone().into());
+        a.extend(os(&["--seed", "5", "--quiet", "--out"]));
+        a.push(dir.into());
+        a.extend(os(&["--shard", &format!("{i}/2")]));
+        a
+    };
+    let dirs: Vec<PathBuf> = (0..2).map(|i| root.join(format!("s{i}"))).collect();
+    for (i, d) in dirs.iter().enumerate() {
+        let res = run_harness(shard_args(i as u32, d), Duration::from_secs(60));
+        assert_eq!(
+            res.status.code(),
+            Some(0),
+            "a shard is not judged by thresholds: {}",
+            describe(&res)
+        );
+    }
+    let whole = run_harness(
+        {
+            let mut a = os(&["simulate", "--profile"]);
+            a.push(own.clone().into());
+            a.extend(os(&["--seed", "5", "--quiet", "--out"]));
+            a.push(root.join("whole").into());
+            a
+        },
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        whole.status.code(),
+        Some(1),
+        "the unsplit run breaches: {}",
+        describe(&whole)
+    );
+    let res = merge(&dirs, &root.join("merged"));
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "the merge breaches as the run does: {}",
+        describe(&res)
+    );
+    assert!(root.join("merged/summary.json").exists());
+    // Thresholds are the judge, not the run: with only them edited, the merge is judged anew,
+    // as `check` would judge the results.
+    write("10h");
+    merged_ok(&dirs, &root.join("rejudged"));
+    // The profile's model edited after the shards ran: its thresholds cannot judge them.
+    let edited = std::fs::read_to_string(&own).unwrap().replace(
+        "[thresholds]",
+        "[scenario]\npremises = 1999\n\n[thresholds]",
+    );
+    std::fs::write(&own, edited).unwrap();
+    refused(
+        &dirs,
+        &root.join("edited"),
+        &["not the one the shards ran", "--thresholds"],
+    );
+    // An explicit --thresholds still works whatever became of the profile.
+    let lenient = root.join("lenient.toml");
+    std::fs::write(&lenient, "[thresholds]\npoa.time_to_50 = \"10h\"\n").unwrap();
+    let mut a: Vec<OsString> = vec!["merge".into(), "--quiet".into()];
+    a.extend(dirs.iter().map(OsString::from));
+    a.extend([
+        "--out".into(),
+        root.join("explicit").into(),
+        "--thresholds".into(),
+        lenient.into(),
+    ]);
+    let res = run_harness(a, Duration::from_secs(60));
+    assert_eq!(res.status.code(), Some(0), "{}", describe(&res));
 }
 
 #[test]

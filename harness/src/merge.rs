@@ -1,7 +1,9 @@
 //! `csp-harness merge SHARD... --out DIR`: the shards of a split run (`run --shard I/N`, e.g. the
 //! pods of a Kubernetes Indexed Job) combined into the one run, exactly, as a normal results folder
 //! (`alerts.csv`, histograms, `summary.json`, graphs, `summary.md`, `report.html`), then judged
-//! like a run: thresholds if given, the shards' health (a lagged shard makes the run lagged).
+//! like a run: thresholds (`--thresholds`, else the `[thresholds]` of the profile the shards ran,
+//! read again here and checked to be the same profile by its hash), the shards' health (a lagged
+//! shard makes the run lagged).
 //!
 //! The merging and every refusal (a shard missing, given twice, or of another run) are
 //! `results::merge_shards`; this module reads the command line, writes and prints.
@@ -23,7 +25,8 @@ pub struct MergeArgs {
     /// Write into a non-empty --out folder, replacing the results an earlier merge left there.
     #[arg(long)]
     pub force: bool,
-    /// Thresholds to check the merged run against (exit 1 when one is breached).
+    /// Thresholds to check the merged run against (exit 1 when one is breached). Without it, the
+    /// `[thresholds]` table of the profile the shards ran, if it has one.
     #[arg(long, value_name = "FILE")]
     pub thresholds: Option<PathBuf>,
     /// Write the verdict as JUnit XML.
@@ -70,6 +73,10 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
             m.time_scale
         );
     }
+    let thresholds = match thresholds {
+        Some(t) => Some(t),
+        None => profile_thresholds(&merged.summary.meta, &merged.record.profile.sha256)?,
+    };
     let folder = ResultsFolder::explicit(&args.out, args.force)?;
     let run = crate::run::finish_run(
         &folder,
@@ -79,4 +86,40 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         args.quiet,
     )?;
     crate::run::conclude(&run, thresholds.as_ref(), args.junit.as_deref(), args.json)
+}
+
+/// The `[thresholds]` of the profile the shards ran, as a run of that profile would judge itself.
+/// The profile is found where the shards named it (a file, or a built-in one) and must resolve,
+/// with the shards' changes, to the hash the shards recorded (the model's parameters; thresholds
+/// are not part of it, so editing only them re-judges the run as `check` would): judging a run by
+/// the thresholds of another model would be a wrong verdict, so a profile that cannot be found or
+/// whose model changed is an input error (exit 2) that names `--thresholds` as the way out.
+fn profile_thresholds(
+    meta: &results::RunMeta,
+    recorded_sha256: &str,
+) -> anyhow::Result<Option<verdict::Thresholds>> {
+    let Some(path) = meta.profile_path.as_deref() else {
+        return Ok(None);
+    };
+    let arg = path
+        .strip_prefix(crate::profiles::BUILT_IN)
+        .map_or(path, |rest| rest.trim_start_matches('/'));
+    let way_out = "give the thresholds with --thresholds FILE";
+    let file = crate::profiles::ProfileFile::find(std::path::Path::new(arg)).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot judge the merge by the shards' profile's own thresholds: {e}; {way_out}"
+        )
+    })?;
+    let profile = file.load(&meta.changes)?;
+    let sha = crate::provenance::profile_hash(&profile.to_resolved_toml());
+    if sha != recorded_sha256 {
+        anyhow::bail!(
+            "the profile {} is not the one the shards ran (sha256 {} here, {} in their run.json), \
+             so its thresholds cannot judge them; {way_out}",
+            file.name(),
+            &sha[..8.min(sha.len())],
+            &recorded_sha256[..8.min(recorded_sha256.len())]
+        );
+    }
+    crate::check::thresholds_for(std::path::Path::new(arg), None)
 }
