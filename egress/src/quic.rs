@@ -367,10 +367,15 @@ fn decode_replies(dec: &mut Decoder, out: &mut Vec<Reply>) -> Result<(), LaneEnd
             }
             Ok(Some(Frame::Reject(rej))) => {
                 let reason = RejectReason::from_wire(rej.reason);
-                out.push(Reply::new(
-                    AlertId(rej.alert_id),
-                    Verdict::Rejected(format!("{reason:?}")),
-                ));
+                // The endpoint stored nothing and may store it on the next try (a full disk
+                // freed): transient, like HTTP 507, so sent again within the deadline. Every
+                // other reason is about the alert itself and final.
+                let verdict = if reason == RejectReason::StorageFailure {
+                    Verdict::Retry(format!("REJECT {reason:?}: {}", rej.text))
+                } else {
+                    Verdict::Rejected(format!("{reason:?}"))
+                };
+                out.push(Reply::new(AlertId(rej.alert_id), verdict));
             }
             Ok(Some(Frame::Error(e))) => {
                 let code = ErrorCode::from_wire(e.code);
@@ -393,6 +398,48 @@ fn decode_replies(dec: &mut Decoder, out: &mut Vec<Reply>) -> Result<(), LaneEnd
                     "undecodable reply from endpoint: {e}"
                 )));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+
+    fn replies_to(reason: RejectReason) -> Vec<Reply> {
+        let mut buf = BytesMut::new();
+        wire::encode_reject(&mut buf, 7, reason.wire(), "disk full");
+        let mut dec = Decoder::new(wire::MAX_FRAME_LEN);
+        dec.push(&buf);
+        let mut out = Vec::new();
+        decode_replies(&mut dec, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_storage_failure_is_retried_and_every_other_reject_is_final() {
+        let r = replies_to(RejectReason::StorageFailure);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].id, AlertId(7));
+        assert!(
+            matches!(&r[0].verdict, Verdict::Retry(why) if why.contains("StorageFailure") && why.contains("disk full")),
+            "{:?}",
+            r[0].verdict
+        );
+        for reason in [
+            RejectReason::UnknownCode,
+            RejectReason::UnknownRegion,
+            RejectReason::PayloadTooLarge,
+            RejectReason::Policy,
+            RejectReason::Other,
+        ] {
+            let r = replies_to(reason);
+            assert_eq!(
+                r[0].verdict,
+                Verdict::Rejected(format!("{reason:?}")),
+                "{reason:?}"
+            );
         }
     }
 }
