@@ -46,6 +46,6 @@ pub use record::{
     SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key, summarize, summarize_storm,
 };
 pub use run::{Latencies, LoadedRun, load_run, merge};
-pub use seeds::{KindSpread, SeedFigures, SeedSet, Spread};
+pub use seeds::{KindSpread, SeedFigures, SeedSet, Spread, Worse};
 pub use shards::{MergedRun, ShardRun, merge_shards};
 pub use storm::{CoveredFigures, OutageMeta, OutageSummary};

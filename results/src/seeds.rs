@@ -35,7 +35,7 @@ pub struct Spread {
 
 /// Which way a figure gets worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Worse {
+pub enum Worse {
     /// Larger is worse (times, losses); `None` (never) is the worst of all.
     Higher,
     /// Smaller is worse (shares delivered).
@@ -43,7 +43,9 @@ enum Worse {
 }
 
 impl Spread {
-    fn of(values: &[(u64, Option<f64>)], worse: Worse) -> Spread {
+    /// The spread of one figure over seeds: `(seed, value)` in the order run; `None` is a level
+    /// never reached (worse than any value).
+    pub fn of(values: &[(u64, Option<f64>)], worse: Worse) -> Spread {
         // Badness: larger is worse; a level never reached is infinitely late.
         let bad = |v: Option<f64>| match (worse, v) {
             (_, None) => f64::INFINITY,
@@ -197,6 +199,22 @@ impl SeedSet {
                 .collect(),
             list,
         })
+    }
+
+    /// The spread of any figure of one kind over the seeds (e.g. the share delivered by a
+    /// deadline), by the same rules as the figures this set holds.
+    pub fn spread(
+        &self,
+        kind: AlertKind,
+        worse: Worse,
+        f: impl Fn(&KindSummary) -> Option<f64>,
+    ) -> Spread {
+        let v: Vec<(u64, Option<f64>)> = self
+            .runs
+            .iter()
+            .map(|r| (r.seed, f(r.alerts.kind(kind))))
+            .collect();
+        Spread::of(&v, worse)
     }
 
     /// The spreads of one kind.
