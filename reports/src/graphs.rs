@@ -771,14 +771,18 @@ pub fn loss(g: &RunGroup) -> Figure {
                 .enumerate()
                 .map(|(i, (r, label))| {
                     let k = r.summary.kind(kind);
+                    // Several seeds: each cause's median count.
+                    let spread = r.summary.seeds.as_ref().map(|s| s.kind(kind));
+                    let lost_to = |c: &LossCause| match spread {
+                        Some(s) => s
+                            .cause(*c)
+                            .and_then(|s| s.median)
+                            .map_or(0, |v| v.round() as u64),
+                        None => k.loss_by_cause.get(c).copied().unwrap_or(0),
+                    };
                     let mut parts: Vec<(crate::figure::Rgb, u64)> = causes
                         .iter()
-                        .map(|c| {
-                            (
-                                style::cause_color(*c),
-                                k.loss_by_cause.get(c).copied().unwrap_or(0),
-                            )
-                        })
+                        .map(|c| (style::cause_color(*c), lost_to(c)))
                         .collect();
                     if any_pending {
                         parts.push((style::PENDING, k.pending));
@@ -797,6 +801,18 @@ pub fn loss(g: &RunGroup) -> Figure {
                         .collect();
                     let above = if k.expected == 0 {
                         vec!["nothing expected".to_string()]
+                    } else if let (Some(s), Some(set)) = (spread, &r.summary.seeds) {
+                        let lost = |v: Option<f64>| pct(1.0 - v.unwrap_or(0.0));
+                        let d = &s.delivered_fraction;
+                        vec![
+                            format!("{} lost", lost(d.median)),
+                            format!(
+                                "range {}–{} over {} seeds",
+                                lost(d.max),
+                                lost(d.min),
+                                set.list.len()
+                            ),
+                        ]
                     } else {
                         vec![
                             format!("{} lost", pct(k.loss_rate)),
@@ -862,6 +878,14 @@ pub fn loss(g: &RunGroup) -> Figure {
         entries.push(LegendEntry {
             sample: Sample::None,
             text: "no alert lost in any run".into(),
+        });
+    }
+    if runs.iter().any(|r| r.summary.seeds.is_some()) {
+        entries.push(LegendEntry {
+            sample: Sample::None,
+            text: "several seeds: each cause's median, above the bar the median loss and its \
+                   min–max"
+                .into(),
         });
     }
     Figure {
