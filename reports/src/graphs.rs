@@ -252,12 +252,17 @@ pub(crate) fn nice_minutes(m: f64) -> f64 {
     ((m / step).ceil() * step).max(1.0)
 }
 
-/// For each series, the earlier series whose curve is identical to it, if any.
-fn identical_to(curves: &[DeliveryCurve]) -> Vec<Option<usize>> {
+/// For each series, the earlier series whose curves (one, or one per seed) are identical to its
+/// own, if any.
+fn identical_to(curves: &[Vec<DeliveryCurve>]) -> Vec<Option<usize>> {
     curves
         .iter()
         .enumerate()
-        .map(|(i, c)| curves[..i].iter().position(|o| o == c && c.delivered() > 0))
+        .map(|(i, c)| {
+            curves[..i]
+                .iter()
+                .position(|o| o == c && c.iter().any(|c| c.delivered() > 0))
+        })
         .collect()
 }
 
@@ -387,13 +392,14 @@ impl<'a> Delivery<'a> {
             .chain(seeds.iter().flatten().flatten())
             .map(|c| c.plateau() * 100.0)
             .fold(100.0, f64::min);
-        // A band is its own picture: a seeded run is never drawn as "identical" to another.
-        let mut same_as = identical_to(&curves);
-        for (i, s) in same_as.iter_mut().enumerate() {
-            if seeds[i].is_some() || s.is_some_and(|j| seeds[j].is_some()) {
-                *s = None;
-            }
-        }
+        // Runs of several seeds are identical only if every seed's curve is.
+        let same_as = identical_to(
+            &curves
+                .iter()
+                .zip(&seeds)
+                .map(|(c, s)| s.clone().unwrap_or_else(|| vec![c.clone()]))
+                .collect::<Vec<_>>(),
+        );
         // The zoom starts at 90% unless a curve flattens below that; a curve that stays under
         // 50% is left to the main panel (zooming out to it would make the zoom pointless).
         let zoom_floor = if min_plateau >= 91.0 {
