@@ -45,15 +45,21 @@ pub fn time_range(s: &results::Spread) -> String {
     }
 }
 
-/// A share over several seeds: `95.99% (95.91–96.03%)`.
+/// A share over several seeds: `95.99% (95.91–96.03%)`; once (`0.00%`) when every seed gave it.
 pub fn pct_range(s: &results::Spread) -> String {
     let p = |v: Option<f64>| format!("{:.2}", v.unwrap_or(0.0) * 100.0);
+    if s.is_single() {
+        return format!("{}%", p(s.median));
+    }
     format!("{}% ({}–{}%)", p(s.median), p(s.min), p(s.max))
 }
 
-/// A count over several seeds: `1,202 (1,192–1,228)`.
+/// A count over several seeds: `1,202 (1,192–1,228)`; once (`0`) when every seed gave it.
 pub fn count_range(s: &results::Spread) -> String {
     let n = |v: Option<f64>| thousands(v.unwrap_or(0.0).round() as u64);
+    if s.is_single() {
+        return n(s.median);
+    }
     format!("{} ({}–{})", n(s.median), n(s.min), n(s.max))
 }
 
@@ -115,5 +121,7 @@ mod tests {
             count_range(&sp(Some(1202.0), Some(1192.0), Some(1228.0))),
             "1,202 (1,192–1,228)"
         );
+        assert_eq!(count_range(&sp(Some(0.0), Some(0.0), Some(0.0))), "0");
+        assert_eq!(pct_range(&sp(Some(1.0), Some(1.0), Some(1.0))), "100.00%");
     }
 }

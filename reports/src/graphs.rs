@@ -102,9 +102,16 @@ pub fn subtitle(g: &RunGroup) -> Vec<String> {
                 "seeds",
                 "seeds",
                 runs.iter().map(|r| match &r.summary.seeds {
-                    Some(s) => format!(
+                    Some(s) if !r.seed_runs.is_empty() => format!(
                         "{} ({} seeds, median and min–max)",
                         s.describe(),
+                        s.list.len()
+                    ),
+                    // Read back from a folder: only the first seed's curves are at hand.
+                    Some(s) => format!(
+                        "{} (curves of seed {} only; figures of all {})",
+                        s.describe(),
+                        s.list[0],
                         s.list.len()
                     ),
                     None => r.summary.meta.seed.to_string(),

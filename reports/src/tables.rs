@@ -397,7 +397,8 @@ fn runs_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
 
 /// How the figures of a run of several seeds read, said under every table that shows them.
 pub const SEEDS: &str = "Several seeds (`--seeds`): each figure is the median over the seeds with \
-their min–max in brackets; the median is one seed's figure (for an even number of seeds the worse \
+their min–max in brackets (a count or share every seed gave alike is written once; a time always \
+with its range); the median is one seed's figure (for an even number of seeds the worse \
 of the two middle ones), and a level some seed never reached counts as later than any time. The \
 spread is the model's chance (contention, collisions, dither, attach failures), not the \
 uncertainty of its calibration (`csp-harness sensitivity`). Latencies, anomalies and a storm's \
