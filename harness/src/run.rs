@@ -59,7 +59,7 @@ fn simulate_profile(common: &CommonRunArgs, profile: Profile) -> anyhow::Result<
     let prov = Provenance::start(&profile, false);
     /// The first seed keeps its ledger (its files are the folder's); the others only their run.
     enum Seeded {
-        First(Ledger, DriveReport),
+        First(Box<(Ledger, DriveReport)>),
         Other(Box<LoadedRun>),
     }
     let threads = crate::batch::threads(common.jobs);
@@ -67,20 +67,22 @@ fn simulate_profile(common: &CommonRunArgs, profile: Profile) -> anyhow::Result<
     let path = Path::new(profile.source());
     let mut all = crate::batch::map(&seeds, threads, |i, &seed| {
         Ok(if i == 0 {
-            let (ledger, report) = virtual_hubs::simulate_shard(&profile, seed, shard)?;
-            Seeded::First(ledger, report)
+            Seeded::First(Box::new(virtual_hubs::simulate_shard(
+                &profile, seed, shard,
+            )?))
         } else {
             Seeded::Other(Box::new(simulate_in_memory(&profile, path, seed)?))
         })
     })?
     .into_iter();
-    let Some(Seeded::First(ledger, report)) = all.next() else {
+    let Some(Seeded::First(first)) = all.next() else {
         return Err(anyhow!("the first seed's simulation is missing"));
     };
+    let (ledger, report) = *first;
     let others: Vec<LoadedRun> = all
         .filter_map(|s| match s {
             Seeded::Other(r) => Some(*r),
-            Seeded::First(..) => None,
+            Seeded::First(_) => None,
         })
         .collect();
     if seeds.len() > 1 && !common.quiet {
