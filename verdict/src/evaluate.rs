@@ -588,6 +588,49 @@ pra.delivered_by.1m = 0.5
     }
 
     #[test]
+    fn several_seeds_are_judged_on_the_worst_one_and_one_seed_as_before() {
+        // Three seeds: 95, 90 and 98 of 100 POAs delivered (at 1, 2, ... s).
+        let mut run = run_with(100, 95, &[], None);
+        let seed = |s: u64, delivered| {
+            let mut r = run_with(100, delivered, &[], None);
+            r.summary.meta.seed = s;
+            r
+        };
+        let others = vec![seed(2, 90), seed(3, 98)];
+        let all: Vec<&results::Summary> = std::iter::once(&run.summary)
+            .chain(others.iter().map(|r| &r.summary))
+            .collect();
+        run.summary.seeds = results::SeedSet::of(&all);
+        let t = thresholds("poa.loss_rate = 0.06\npoa.time_to_50 = \"1h\"\n");
+        let alone = evaluate(&run, &t);
+        assert!(alone.passed(), "the first seed alone passes");
+        assert_eq!(
+            evaluate_seeds(&run, &t),
+            alone,
+            "without its other runs: as before"
+        );
+        run.seed_runs = others;
+        let v = evaluate_seeds(&run, &t);
+        assert!(!v.passed());
+        assert_eq!(v.results[0].outcome, Outcome::Fail);
+        assert_eq!(v.results[0].measured, "10.00% (worst seed 2)");
+        assert!(
+            v.results[0]
+                .message
+                .contains("worst of 3 seeds (1–3): seed 2; 1 of 3 breach it"),
+            "{}",
+            v.results[0].message
+        );
+        // A check every seed passes names the worst seed too (the latest 50%).
+        assert_eq!(v.results[1].outcome, Outcome::Pass);
+        assert_eq!(v.results[1].measured, "50s (worst seed 1)");
+        assert!(
+            v.properties
+                .contains(&("seeds".to_string(), "1–3".to_string()))
+        );
+    }
+
+    #[test]
     fn no_thresholds_is_not_a_pass() {
         let s = run_with(10, 10, &[], None);
         assert!(!evaluate(&s, &thresholds("")).passed());
