@@ -69,6 +69,15 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let run = load(&args.results)?;
+    if let Some(s) = &run.summary.seeds {
+        eprintln!(
+            "note: {} holds {} seeds ({}); `check` judges the first seed's run, whose curves the \
+             folder holds (the verdict at the end of `simulate --seeds` judged every seed)",
+            args.results.display(),
+            s.list.len(),
+            s.describe()
+        );
+    }
     let mut v = match &thresholds {
         Some(t) => verdict::evaluate(&run, t),
         None => Verdict::for_run(&run.summary),
@@ -109,7 +118,8 @@ pub fn run_verdict(
 ) -> Option<Verdict> {
     match thresholds {
         Some(t) => {
-            let mut v = verdict::evaluate(run, t);
+            // With --seeds: every seed, the worst one named.
+            let mut v = verdict::evaluate_seeds(run, t);
             v.results
                 .extend(verdict::health_verdict(&run.summary, false).results);
             Some(v)

@@ -115,6 +115,15 @@ pub struct CommonRunArgs {
     /// Seed for every random choice of the model (same seed, same scenario).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run several seeds and report each figure as the median with its min–max, the graphs as
+    /// the median curve in a min–max band: `--seeds 5` runs seeds --seed, --seed+1, ... (5 in
+    /// all); `--seeds 1,2,7` runs exactly those. `simulate` (and `compare --simulate`) only.
+    #[arg(long, value_name = "N|S,S,..", value_parser = parse_seeds)]
+    pub seeds: Option<SeedsArg>,
+    /// Simulations of --seeds run at once [default: the machine's cores]; the results are the
+    /// same whatever it is.
+    #[arg(long, value_parser = at_least_one, requires = "seeds")]
+    pub jobs: Option<usize>,
     /// Results folder. Default: a new folder per run, out/<profile>[+<changes>]/<UTC time>/, with
     /// out/<profile>[+<changes>]/latest pointing at the newest. A folder given here must be empty
     /// (or use --force).
@@ -369,6 +378,14 @@ pub struct CompareArgs {
     /// Seed for every run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run every profile with several seeds (with --simulate only): `--seeds 5` or
+    /// `--seeds 1,2,7`, as for `simulate`; the graphs draw each option's median curve in its
+    /// min–max band and the tables give median (min–max).
+    #[arg(long, value_name = "N|S,S,..", value_parser = parse_seeds)]
+    pub seeds: Option<SeedsArg>,
+    /// Simulations of --seeds run at once [default: the machine's cores].
+    #[arg(long, value_parser = at_least_one, requires = "seeds")]
+    pub jobs: Option<usize>,
     /// Time scale of `run` (ignored with --simulate).
     #[arg(long, default_value_t = 60.0, value_name = "N", value_parser = parse_time_scale)]
     pub time_scale: f64,
@@ -462,6 +479,73 @@ pub struct StudyArgs {
     /// No progress lines.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--seeds`: how many seeds from `--seed` on, or which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeedsArg {
+    /// `--seeds N`: N consecutive seeds from `--seed`.
+    Count(u32),
+    /// `--seeds A,B,C`: these seeds, in this order (`--seed` is then not used).
+    List(Vec<u64>),
+}
+
+/// The most seeds one command runs: beyond it a typo (`--seeds 100000`) would run for hours.
+pub const MAX_SEEDS: u32 = 1000;
+
+impl SeedsArg {
+    /// The seeds to run, the first being the run whose files the results folder holds.
+    pub fn resolve(&self, base: u64) -> anyhow::Result<Vec<u64>> {
+        match self {
+            SeedsArg::List(v) => Ok(v.clone()),
+            SeedsArg::Count(n) => {
+                let n = u64::from(*n);
+                base.checked_add(n - 1).map_or_else(
+                    || {
+                        Err(anyhow::anyhow!(
+                            "--seeds {n} from --seed {base} runs past the largest seed ({})",
+                            u64::MAX
+                        ))
+                    },
+                    |_| Ok((0..n).map(|i| base + i).collect()),
+                )
+            }
+        }
+    }
+}
+
+/// The seeds `--seeds` gives with `--seed` as the base, or just `--seed`.
+pub fn seed_list(seed: u64, seeds: Option<&SeedsArg>) -> anyhow::Result<Vec<u64>> {
+    seeds.map_or(Ok(vec![seed]), |s| s.resolve(seed))
+}
+
+fn parse_seeds(s: &str) -> Result<SeedsArg, String> {
+    let usage = "give a number of seeds (e.g. 5: --seed, --seed+1, ...) or a list of seeds \
+                 separated by commas (e.g. 1,2,7)";
+    let s = s.trim();
+    if s.contains(',') {
+        let mut v: Vec<u64> = Vec::new();
+        for part in s.split(',') {
+            let part = part.trim();
+            let seed: u64 = part.parse().map_err(|_| {
+                format!("'{part}' in '{s}' is not a seed (a whole number); {usage}")
+            })?;
+            if v.contains(&seed) {
+                return Err(format!("seed {seed} is listed twice in '{s}'"));
+            }
+            v.push(seed);
+        }
+        if v.len() > MAX_SEEDS as usize {
+            return Err(format!("{} seeds: at most {MAX_SEEDS}", v.len()));
+        }
+        return Ok(SeedsArg::List(v));
+    }
+    match s.parse::<u32>() {
+        Ok(0) => Err(format!("0 seeds would run nothing; {usage}")),
+        Ok(n) if n > MAX_SEEDS => Err(format!("{n} seeds: at most {MAX_SEEDS}")),
+        Ok(n) => Ok(SeedsArg::Count(n)),
+        Err(_) => Err(format!("'{s}' is not a number of seeds; {usage}")),
+    }
 }
 
 fn positive(s: &str) -> Result<f64, String> {

@@ -27,6 +27,10 @@ pub const SEED_PROFILES: [&str; 6] = [
 
 /// `csp-harness compare`.
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    if !args.simulate {
+        crate::run::refuse_seeds_in_real_time(args.seeds.as_ref())?;
+    }
+    crate::cli::seed_list(args.seed, args.seeds.as_ref())?;
     let profiles: Vec<PathBuf> = if args.profile.is_empty() {
         SEED_PROFILES
             .iter()
@@ -77,6 +81,8 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             junit: None,
             shard: None,
             shards: None,
+            seeds: args.seeds.clone(),
+            jobs: args.jobs,
         };
         let run = if args.simulate {
             crate::run::simulate_one(&common)?

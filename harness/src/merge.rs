@@ -84,6 +84,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         merged.record,
         &merged.ledger,
         args.quiet,
+        Vec::new(),
     )?;
     crate::run::conclude(&run, thresholds.as_ref(), args.junit.as_deref(), args.json)
 }

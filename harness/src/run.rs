@@ -30,7 +30,7 @@ use virtual_hubs::{DriveConfig, DriveReport, Profile, ScenarioClock, Shard};
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     // The profile first: a wrong path or a broken profile is named as such.
     let profile = load_profile(&args.common)?;
-    shard_of(&args.common)?;
+    seeds_of(&args.common)?;
     let thresholds = thresholds(&args.common)?;
     let run = simulate_profile(&args.common, profile)?;
     conclude(
@@ -48,16 +48,89 @@ pub fn simulate_one(common: &CommonRunArgs) -> anyhow::Result<LoadedRun> {
 
 /// The model on virtual time cannot stop part-way (it takes seconds): a signal during it is
 /// honoured once it has written its results, which are complete.
+///
+/// With `--seeds`, every seed is simulated on the machine's cores ([`crate::batch`]): the first
+/// seed exactly as a run of that seed alone (its ledger, files and figures), the others in memory;
+/// their figures go into `summary.json`'s `seeds` section and their curves into the bands.
 fn simulate_profile(common: &CommonRunArgs, profile: Profile) -> anyhow::Result<LoadedRun> {
     let shard = shard_of(common)?;
+    let seeds = seeds_of(common)?;
     let out = out_dir(common, &profile, shard)?;
     let prov = Provenance::start(&profile, false);
-    let (ledger, report) = virtual_hubs::simulate_shard(&profile, common.seed, shard)?;
+    /// The first seed keeps its ledger (its files are the folder's); the others only their run.
+    enum Seeded {
+        First(Box<(Ledger, DriveReport)>),
+        Other(Box<LoadedRun>),
+    }
+    let threads = crate::batch::threads(common.jobs);
+    let started = WallInstant::now();
+    let path = Path::new(profile.source());
+    let mut all = crate::batch::map(&seeds, threads, |i, &seed| {
+        Ok(if i == 0 {
+            Seeded::First(Box::new(virtual_hubs::simulate_shard(
+                &profile, seed, shard,
+            )?))
+        } else {
+            Seeded::Other(Box::new(simulate_in_memory(&profile, path, seed)?))
+        })
+    })?
+    .into_iter();
+    let Some(Seeded::First(first)) = all.next() else {
+        return Err(anyhow!("the first seed's simulation is missing"));
+    };
+    let (ledger, report) = *first;
+    let others: Vec<LoadedRun> = all
+        .filter_map(|s| match s {
+            Seeded::Other(r) => Some(*r),
+            Seeded::First(_) => None,
+        })
+        .collect();
+    if seeds.len() > 1 && !common.quiet {
+        eprintln!(
+            "{} seeds ({}) on {threads} threads in {:.1} s",
+            seeds.len(),
+            results::seeds::describe_seeds(&seeds),
+            started.elapsed().as_secs_f64()
+        );
+    }
     let mut meta = meta(common, &profile, Mode::Simulate, 1.0, None, true);
+    meta.seed = seeds[0];
     meta.shard = (!shard.is_whole()).then_some(shard);
     meta.health = Some(HealthRecord::Run(Box::new(health(&report, false, 0, None))));
-    let summary = results::summarize_storm(meta, &ledger, &outage_metas(&profile));
-    finish_run(&out, summary, prov.finish(), &ledger, common.quiet)
+    let mut summary = results::summarize_storm(meta, &ledger, &outage_metas(&profile));
+    let summaries: Vec<&Summary> = std::iter::once(&summary)
+        .chain(others.iter().map(|r| &r.summary))
+        .collect();
+    summary.seeds = results::SeedSet::of(&summaries);
+    finish_run(&out, summary, prov.finish(), &ledger, common.quiet, others)
+}
+
+/// The seeds to simulate: `--seeds`, or `--seed` alone. Several seeds make one run of the whole
+/// scenario, so they cannot be split into shards.
+fn seeds_of(common: &CommonRunArgs) -> anyhow::Result<Vec<u64>> {
+    let seeds = crate::cli::seed_list(common.seed, common.seeds.as_ref())?;
+    if seeds.len() > 1 && !shard_of(common)?.is_whole() {
+        return Err(anyhow!(
+            "--seeds with a shard: a shard is one part of one seed's run; run the seeds whole \
+             (without --shard/--shards), or each seed's shards with --seed"
+        ));
+    }
+    Ok(seeds)
+}
+
+/// `--seeds` on the real-time path is refused: every seed would take the scenario's whole
+/// duration against the endpoint, and the spread the seeds measure is the model's, which
+/// `simulate` measures exactly in seconds.
+pub fn refuse_seeds_in_real_time(seeds: Option<&crate::cli::SeedsArg>) -> anyhow::Result<()> {
+    if seeds.is_some() {
+        return Err(anyhow!(
+            "--seeds needs virtual time: use `csp-harness simulate --seeds N` (or `compare \
+             --simulate --seeds N`); in real time each seed would take the scenario's whole \
+             duration, so run them one by one with --seed S and compare the folders with \
+             `csp-harness report`"
+        ));
+    }
+    Ok(())
 }
 
 /// One simulation in memory, nothing written: the run's figures (as `summary.json` would hold them)
@@ -99,6 +172,7 @@ pub fn outage_metas(profile: &Profile) -> Vec<results::OutageMeta> {
 
 /// `csp-harness run`: scaled real time against a real endpoint.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    refuse_seeds_in_real_time(args.common.seeds.as_ref())?;
     // The profile first: a wrong path or a broken profile is named as such.
     let profile = load_profile(&args.common)?;
     shard_of(&args.common)?;
@@ -546,7 +620,14 @@ async fn run_async(
         Some(egress_health(&egress_stats)),
     ))));
     let summary = results::summarize_storm(meta, &ledger, &outage_metas(&profile));
-    let run = finish_run(&out, summary, prov.finish(), &ledger, args.common.quiet)?;
+    let run = finish_run(
+        &out,
+        summary,
+        prov.finish(),
+        &ledger,
+        args.common.quiet,
+        Vec::new(),
+    )?;
     if let Some((source, server)) = live {
         source.finished(end_ms);
         hold_metrics(&server, args.metrics_hold_s).await;
@@ -773,6 +854,7 @@ pub fn finish_run(
     record: RunRecord,
     ledger: &Ledger,
     quiet: bool,
+    seed_runs: Vec<LoadedRun>,
 ) -> anyhow::Result<LoadedRun> {
     let out = folder.path();
     let cannot = || format!("cannot write results to {}", out.display());
@@ -783,6 +865,7 @@ pub fn finish_run(
     let run = LoadedRun {
         dir: Some(out.to_path_buf()),
         record: Some(record),
+        seed_runs,
         ..LoadedRun::from_ledger(summary, ledger)
     };
     reports::write_run_reports(out, &run).with_context(cannot)?;

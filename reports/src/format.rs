@@ -31,6 +31,38 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A time over several seeds: the median with the min–max, `6:42 (6:31–6:55)`; a level some
+/// seed never reached reads `never` (`6:42 (6:31–never)`).
+pub fn time_range(s: &results::Spread) -> String {
+    match (s.min, s.max) {
+        (None, None) => "never".to_string(),
+        _ => format!(
+            "{} ({}–{})",
+            time_or_never(s.median),
+            time_or_never(s.min),
+            time_or_never(s.max)
+        ),
+    }
+}
+
+/// A share over several seeds: `95.99% (95.91–96.03%)`; once (`0.00%`) when every seed gave it.
+pub fn pct_range(s: &results::Spread) -> String {
+    let p = |v: Option<f64>| format!("{:.2}", v.unwrap_or(0.0) * 100.0);
+    if s.is_single() {
+        return format!("{}%", p(s.median));
+    }
+    format!("{}% ({}–{}%)", p(s.median), p(s.min), p(s.max))
+}
+
+/// A count over several seeds: `1,202 (1,192–1,228)`; once (`0`) when every seed gave it.
+pub fn count_range(s: &results::Spread) -> String {
+    let n = |v: Option<f64>| thousands(v.unwrap_or(0.0).round() as u64);
+    if s.is_single() {
+        return n(s.median);
+    }
+    format!("{} ({}–{})", n(s.median), n(s.min), n(s.max))
+}
+
 /// "seed 42" or "seeds 1, 2": the distinct values in first-seen order, plural only when there
 /// are several.
 pub(crate) fn plural_list<T: ToString + PartialEq>(
@@ -66,5 +98,30 @@ mod tests {
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(plural_list("seed", "seeds", [1, 1]), "seed 1");
         assert_eq!(plural_list("seed", "seeds", [1, 2, 1]), "seeds 1, 2");
+        let sp = |median, min, max| results::Spread {
+            median,
+            min,
+            max,
+            worst_seed: 1,
+        };
+        assert_eq!(
+            time_range(&sp(Some(402.0), Some(391.0), Some(415.0))),
+            "6:42 (6:31–6:55)"
+        );
+        assert_eq!(
+            time_range(&sp(Some(402.0), Some(391.0), None)),
+            "6:42 (6:31–never)"
+        );
+        assert_eq!(time_range(&sp(None, None, None)), "never");
+        assert_eq!(
+            pct_range(&sp(Some(0.9599), Some(0.9591), Some(0.9603))),
+            "95.99% (95.91–96.03%)"
+        );
+        assert_eq!(
+            count_range(&sp(Some(1202.0), Some(1192.0), Some(1228.0))),
+            "1,202 (1,192–1,228)"
+        );
+        assert_eq!(count_range(&sp(Some(0.0), Some(0.0), Some(0.0))), "0");
+        assert_eq!(pct_range(&sp(Some(1.0), Some(1.0), Some(1.0))), "100.00%");
     }
 }

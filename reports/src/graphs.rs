@@ -18,10 +18,10 @@
 
 use crate::calibration;
 use crate::figure::{
-    Arrangement, Axis, Bar, Curve, Figure, Layer, Legend, LegendEntry, LegendPlace, Mark, Marker,
-    Panel, Rule, RuleAt, Sample, Segment, Series, Tick,
+    Arrangement, Axis, Band, Bar, Curve, Figure, Layer, Legend, LegendEntry, LegendPlace, Mark,
+    Marker, Panel, Rule, RuleAt, Sample, Segment, Series, Tick,
 };
-use crate::format::{mmss, pct, plural_list, thousands};
+use crate::format::{mmss, pct, pct_range, plural_list, thousands, time_range};
 use crate::requirements::{self, RELIABILITY_PCT};
 use crate::runs::RunGroup;
 use crate::style;
@@ -96,7 +96,29 @@ pub fn subtitle(g: &RunGroup) -> Vec<String> {
             )
         ),
         plural_list("", "", runs.iter().map(|r| tables::mode_text(r))),
-        plural_list("seed", "seeds", runs.iter().map(|r| r.summary.meta.seed)),
+        match runs.iter().find_map(|r| r.summary.seeds.as_ref()) {
+            // Several seeds: which, and how they are drawn.
+            Some(_) => plural_list(
+                "seeds",
+                "seeds",
+                runs.iter().map(|r| match &r.summary.seeds {
+                    Some(s) if !r.seed_runs.is_empty() => format!(
+                        "{} ({} seeds, median and min–max)",
+                        s.describe(),
+                        s.list.len()
+                    ),
+                    // Read back from a folder: only the first seed's curves are at hand.
+                    Some(s) => format!(
+                        "{} (curves of seed {} only; figures of all {})",
+                        s.describe(),
+                        s.list[0],
+                        s.list.len()
+                    ),
+                    None => r.summary.meta.seed.to_string(),
+                }),
+            ),
+            None => plural_list("seed", "seeds", runs.iter().map(|r| r.summary.meta.seed)),
+        },
     ];
     let records: Vec<&results::RunRecord> = runs.iter().filter_map(|r| r.record.as_ref()).collect();
     if records.len() < runs.len() {
@@ -237,12 +259,17 @@ pub(crate) fn nice_minutes(m: f64) -> f64 {
     ((m / step).ceil() * step).max(1.0)
 }
 
-/// For each series, the earlier series whose curve is identical to it, if any.
-fn identical_to(curves: &[DeliveryCurve]) -> Vec<Option<usize>> {
+/// For each series, the earlier series whose curves (one, or one per seed) are identical to its
+/// own, if any.
+fn identical_to(curves: &[Vec<DeliveryCurve>]) -> Vec<Option<usize>> {
     curves
         .iter()
         .enumerate()
-        .map(|(i, c)| curves[..i].iter().position(|o| o == c && c.delivered() > 0))
+        .map(|(i, c)| {
+            curves[..i]
+                .iter()
+                .position(|o| o == c && c.iter().any(|c| c.delivered() > 0))
+        })
         .collect()
 }
 
@@ -293,11 +320,19 @@ struct Delivery<'a> {
     /// Runs whose alerts summaries covered: (run, curve of delivered *or covered*), each drawn as
     /// a further series after the runs'.
     covered: Vec<(usize, DeliveryCurve)>,
+    /// For each run of several seeds (`--seeds`), every seed's curve (the first seed's first):
+    /// the run is drawn as their median curve in their min–max band.
+    seeds: Vec<Option<Vec<DeliveryCurve>>>,
 }
 
 impl<'a> Delivery<'a> {
     fn new(kind: AlertKind, g: &'a RunGroup<'a>) -> Self {
         let curves: Vec<DeliveryCurve> = g.runs.iter().map(|r| r.curve(kind)).collect();
+        let seeds: Vec<Option<Vec<DeliveryCurve>>> = g
+            .runs
+            .iter()
+            .map(|r| (!r.seed_runs.is_empty()).then(|| r.seed_curves(kind)))
+            .collect();
         let mut series: Vec<Series> = g
             .labels
             .iter()
@@ -353,13 +388,25 @@ impl<'a> Delivery<'a> {
                 last_s = last_s.max(t * 1.05);
             }
         }
+        for c in seeds.iter().flatten().flatten() {
+            last_s = last_s.max(c.last_ms().unwrap_or(0) as f64 / 1000.0 * 1.05);
+        }
         for (_, c) in &covered {
             last_s = last_s.max(c.last_ms().unwrap_or(0) as f64 / 1000.0 * 1.05);
         }
         let min_plateau = curves
             .iter()
+            .chain(seeds.iter().flatten().flatten())
             .map(|c| c.plateau() * 100.0)
             .fold(100.0, f64::min);
+        // Runs of several seeds are identical only if every seed's curve is.
+        let same_as = identical_to(
+            &curves
+                .iter()
+                .zip(&seeds)
+                .map(|(c, s)| s.clone().unwrap_or_else(|| vec![c.clone()]))
+                .collect::<Vec<_>>(),
+        );
         // The zoom starts at 90% unless a curve flattens below that; a curve that stays under
         // 50% is left to the main panel (zooming out to it would make the zoom pointless).
         let zoom_floor = if min_plateau >= 91.0 {
@@ -372,14 +419,21 @@ impl<'a> Delivery<'a> {
             kind,
             g,
             series,
-            same_as: identical_to(&curves),
+            same_as,
             curves,
             seed,
             deadlines,
             x_max: nice_minutes(last_s / 60.0),
             zoom_floor,
             covered,
+            seeds,
         }
+    }
+
+    /// The spreads over the seeds of run `i`'s figures, if it has several seeds.
+    fn spread(&self, i: usize) -> Option<&results::KindSpread> {
+        self.seeds[i].as_ref()?;
+        Some(self.g.runs[i].summary.seeds.as_ref()?.kind(self.kind))
     }
 
     /// The requirement lines: deadlines (timed above the main panel) and the reliability level.
@@ -407,34 +461,73 @@ impl<'a> Delivery<'a> {
         layers
     }
 
-    /// Each run's curve, sampled finer than a pixel, from the panel's floor up.
+    /// Each run's curve, sampled finer than a pixel, from the panel's floor up; a run of several
+    /// seeds as the median of its seeds' curves, over the band of their min–max (drawn first, so
+    /// every curve lies on top of every band).
     fn curves(&self, y0: f64) -> Vec<Layer> {
         let runs = self.curves.len();
-        self.curves
-            .iter()
-            .enumerate()
-            .chain(
-                self.covered
+        let times: Vec<f64> = (0..=CURVE_SAMPLES)
+            .map(|j| self.x_max * j as f64 / CURVE_SAMPLES as f64)
+            .collect();
+        let ms = |t_min: f64| (t_min * 60_000.0) as u64;
+        // Drop the stretch lying on the floor so curves do not pile up there.
+        let from_floor = |ys: &[f64]| {
+            ys.iter()
+                .position(|&y| y > y0)
+                .unwrap_or(ys.len())
+                .saturating_sub(1)
+        };
+        let mut bands = Vec::new();
+        let mut lines = Vec::new();
+        let all = self.curves.iter().enumerate().chain(
+            self.covered
+                .iter()
+                .enumerate()
+                .map(|(j, (_, c))| (runs + j, c)),
+        );
+        for (i, c) in all {
+            let ys: Vec<f64> = match self.seeds.get(i).and_then(Option::as_ref) {
+                Some(seeds) => {
+                    let band: Vec<(f64, f64, f64)> = times
+                        .iter()
+                        .map(|&t| {
+                            let mut f: Vec<f64> =
+                                seeds.iter().map(|c| c.fraction_at(ms(t))).collect();
+                            let (lo, mid, hi) = results::seeds::band_at(&mut f);
+                            (lo * 100.0, mid * 100.0, hi * 100.0)
+                        })
+                        .collect();
+                    let highs: Vec<f64> = band.iter().map(|b| b.2).collect();
+                    let start = from_floor(&highs);
+                    bands.push(Layer::Band(Band {
+                        series: i,
+                        points: times
+                            .iter()
+                            .zip(&band)
+                            .skip(start)
+                            .map(|(&t, &(lo, _, hi))| (t, lo.max(y0), hi.max(y0)))
+                            .collect(),
+                    }));
+                    band.iter().map(|b| b.1).collect()
+                }
+                None => times
                     .iter()
-                    .enumerate()
-                    .map(|(j, (_, c))| (runs + j, c)),
-            )
-            .map(|(i, c)| {
-                let pts: Vec<(f64, f64)> = (0..=CURVE_SAMPLES)
-                    .map(|j| {
-                        let t_min = self.x_max * j as f64 / CURVE_SAMPLES as f64;
-                        let f = c.fraction_at((t_min * 60_000.0) as u64) * 100.0;
-                        (t_min, f.max(y0))
-                    })
-                    .collect();
-                // Drop the stretch lying on the floor so curves do not pile up there.
-                let first_above = pts.iter().position(|p| p.1 > y0).unwrap_or(pts.len());
-                Layer::Curve(Curve {
-                    series: i,
-                    points: pts[first_above.saturating_sub(1)..].to_vec(),
-                })
-            })
-            .collect()
+                    .map(|&t| c.fraction_at(ms(t)) * 100.0)
+                    .collect(),
+            };
+            let start = from_floor(&ys);
+            lines.push(Layer::Curve(Curve {
+                series: i,
+                points: times
+                    .iter()
+                    .zip(&ys)
+                    .skip(start)
+                    .map(|(&t, &y)| (t, y.max(y0)))
+                    .collect(),
+            }));
+        }
+        bands.extend(lines);
+        bands
     }
 
     /// The reference figures (crosses) and the marked levels with the summary's own times; a
@@ -452,8 +545,15 @@ impl<'a> Delivery<'a> {
                 });
             }
             let k = r.summary.kind(self.kind);
+            let spread = self.spread(i);
             for p in MARKED_LEVELS.into_iter().filter(|&p| p >= y0) {
-                let Some(t) = k.time_to(p) else { continue };
+                // Several seeds: the median time, labelled with the seeds' range.
+                let (t, text) = match spread.and_then(|s| s.time_to(p)) {
+                    Some(s) => (s.median, time_range(s)),
+                    None => (k.time_to(p), String::new()),
+                };
+                let Some(t) = t else { continue };
+                let text = if text.is_empty() { mmss(t) } else { text };
                 let labelled_here = main != (p >= self.zoom_floor);
                 marks.push(Mark {
                     series: i,
@@ -461,7 +561,7 @@ impl<'a> Delivery<'a> {
                     marker: self.series[i].style.marker,
                     nudge_px: 0,
                     // Identical curves: one label for all of them.
-                    label: (labelled_here && self.same_as[i].is_none()).then(|| mmss(t)),
+                    label: (labelled_here && self.same_as[i].is_none()).then_some(text),
                 });
             }
         }
@@ -515,9 +615,13 @@ impl<'a> Delivery<'a> {
             .enumerate()
             .map(|(i, c)| {
                 let k = self.g.runs[i].summary.kind(self.kind);
+                let spread = self.spread(i);
                 let never: Vec<String> = MARKED_LEVELS
                     .iter()
-                    .filter(|&&p| k.time_to(p).is_none())
+                    .filter(|&&p| match spread.and_then(|s| s.time_to(p)) {
+                        Some(s) => s.median.is_none(),
+                        None => k.time_to(p).is_none(),
+                    })
                     .map(|p| format!("{p:.0}%"))
                     .collect();
                 let name = match self.same_as[i] {
@@ -526,6 +630,12 @@ impl<'a> Delivery<'a> {
                 };
                 let mut text = if c.expected() == 0 {
                     format!("{name}: nothing expected")
+                } else if let Some(s) = spread {
+                    format!(
+                        "{name}: {} of {} delivered",
+                        pct_range(&s.delivered_fraction),
+                        thousands(c.expected())
+                    )
                 } else {
                     format!(
                         "{name}: {} of {} delivered",
@@ -534,7 +644,12 @@ impl<'a> Delivery<'a> {
                     )
                 };
                 if !never.is_empty() && c.expected() > 0 {
-                    text.push_str(&format!(" (never {})", never.join(", ")));
+                    let what = if spread.is_some() {
+                        "median never"
+                    } else {
+                        "never"
+                    };
+                    text.push_str(&format!(" ({what} {})", never.join(", ")));
                 }
                 LegendEntry {
                     sample: Sample::Series(i),
@@ -552,6 +667,24 @@ impl<'a> Delivery<'a> {
                     self.series[*i].label,
                     pct(c.plateau()),
                     thousands(covered)
+                ),
+            });
+        }
+        let mut seed_sets: Vec<String> = Vec::new();
+        for r in &self.g.runs {
+            if let (Some(s), false) = (&r.summary.seeds, r.seed_runs.is_empty()) {
+                let d = format!("{} seeds ({})", s.list.len(), s.describe());
+                if !seed_sets.contains(&d) {
+                    seed_sets.push(d);
+                }
+            }
+        }
+        if !seed_sets.is_empty() {
+            entries.push(LegendEntry {
+                sample: Sample::None,
+                text: format!(
+                    "line: median of {}; shaded band: their min–max; times: median (min–max)",
+                    seed_sets.join(" / ")
                 ),
             });
         }
@@ -651,14 +784,18 @@ pub fn loss(g: &RunGroup) -> Figure {
                 .enumerate()
                 .map(|(i, (r, label))| {
                     let k = r.summary.kind(kind);
+                    // Several seeds: each cause's median count.
+                    let spread = r.summary.seeds.as_ref().map(|s| s.kind(kind));
+                    let lost_to = |c: &LossCause| match spread {
+                        Some(s) => s
+                            .cause(*c)
+                            .and_then(|s| s.median)
+                            .map_or(0, |v| v.round() as u64),
+                        None => k.loss_by_cause.get(c).copied().unwrap_or(0),
+                    };
                     let mut parts: Vec<(crate::figure::Rgb, u64)> = causes
                         .iter()
-                        .map(|c| {
-                            (
-                                style::cause_color(*c),
-                                k.loss_by_cause.get(c).copied().unwrap_or(0),
-                            )
-                        })
+                        .map(|c| (style::cause_color(*c), lost_to(c)))
                         .collect();
                     if any_pending {
                         parts.push((style::PENDING, k.pending));
@@ -677,6 +814,18 @@ pub fn loss(g: &RunGroup) -> Figure {
                         .collect();
                     let above = if k.expected == 0 {
                         vec!["nothing expected".to_string()]
+                    } else if let (Some(s), Some(set)) = (spread, &r.summary.seeds) {
+                        let lost = |v: Option<f64>| pct(1.0 - v.unwrap_or(0.0));
+                        let d = &s.delivered_fraction;
+                        vec![
+                            format!("{} lost", lost(d.median)),
+                            format!(
+                                "range {}–{} over {} seeds",
+                                lost(d.max),
+                                lost(d.min),
+                                set.list.len()
+                            ),
+                        ]
                     } else {
                         vec![
                             format!("{} lost", pct(k.loss_rate)),
@@ -742,6 +891,14 @@ pub fn loss(g: &RunGroup) -> Figure {
         entries.push(LegendEntry {
             sample: Sample::None,
             text: "no alert lost in any run".into(),
+        });
+    }
+    if runs.iter().any(|r| r.summary.seeds.is_some()) {
+        entries.push(LegendEntry {
+            sample: Sample::None,
+            text: "several seeds: each cause's median, above the bar the median loss and its \
+                   min–max"
+                .into(),
         });
     }
     Figure {

@@ -3,7 +3,8 @@
 //! have the same layout and tests can check it (the legend covers no series; no label leaves its
 //! panel) without rendering.
 //!
-//! The legend is placed inside its panel only where it meets no curve segment and no mark;
+//! The legend is placed inside its panel only where it meets no curve segment, no mark and no
+//! band;
 //! when no such place exists it moves out of the plot areas into a band under the heading.
 //! Labels are placed next to their anchor, inside their panel, avoiding marks, the legend, other
 //! labels and — where possible — curves.
@@ -425,12 +426,23 @@ fn place_panels(fig: &Figure, body: Rect) -> Vec<PanelBox> {
         .collect()
 }
 
-/// What a legend inside panel `p` must not cover: every curve segment and every mark.
+/// What a legend inside panel `p` must not cover: every curve segment, every mark and every
+/// band's shaded area.
 fn obstacles_hit(fig: &Figure, panels: &[PanelBox], p: usize, r: &Rect) -> bool {
     let (panel, b) = (&fig.panels[p], &panels[p]);
-    curve_pixels(panel, &b.plot)
-        .iter()
-        .any(|(_, pts)| pts.windows(2).any(|w| r.hits_segment(w[0], w[1])))
+    let in_band = panel.layers.iter().any(|l| match l {
+        Layer::Band(band) => band.points.iter().any(|&(x, lo, hi)| {
+            r.hits_segment(
+                to_px(panel, &b.plot, (x, lo)),
+                to_px(panel, &b.plot, (x, hi)),
+            )
+        }),
+        _ => false,
+    });
+    in_band
+        || curve_pixels(panel, &b.plot)
+            .iter()
+            .any(|(_, pts)| pts.windows(2).any(|w| r.hits_segment(w[0], w[1])))
         || panel
             .marks()
             .any(|mk| r.overlaps(&mark_box(panel, &b.plot, mk)))

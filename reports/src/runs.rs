@@ -146,7 +146,8 @@ pub fn style_slots(runs: &[&LoadedRun]) -> Vec<usize> {
         .collect()
 }
 
-/// The loss causes that occur in any of `runs` (either alert kind), in report order.
+/// The loss causes that occur in any of `runs` (either alert kind, any of their seeds), in
+/// report order.
 pub fn causes_present(runs: &[&LoadedRun]) -> Vec<ledger::LossCause> {
     ledger::LossCause::ALL
         .iter()
@@ -159,6 +160,10 @@ pub fn causes_present(runs: &[&LoadedRun]) -> Vec<ledger::LossCause> {
                         .loss_by_cause
                         .get(c)
                         .is_some_and(|n| *n > 0)
+                        || r.summary
+                            .seeds
+                            .as_ref()
+                            .is_some_and(|s| s.kind(k).cause(*c).is_some_and(|s| s.max > Some(0.0)))
                 })
             })
         })

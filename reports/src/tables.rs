@@ -9,11 +9,11 @@
 //! Shares are percentages with two decimals ([`crate::format::pct`]).
 
 use crate::calibration;
-use crate::format::{mmss, pct, time_or_never};
+use crate::format::{count_range, mmss, pct, pct_range, time_or_never, time_range};
 use crate::requirements::{self, RELIABILITY_PCT};
 use crate::runs::{self, RunGroup};
 use ledger::{AlertKind, LossCause};
-use results::{LoadedRun, Mode, Precision};
+use results::{LoadedRun, Mode, Precision, Spread, Worse};
 use std::fmt::Write as _;
 
 /// A table: a heading, optional text before and after, a header row and rows of cells.
@@ -362,7 +362,10 @@ fn runs_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
             } else {
                 m.changes.join(", ")
             },
-            m.seed.to_string(),
+            match &r.summary.seeds {
+                Some(s) => format!("{} ({} seeds)", s.describe(), s.list.len()),
+                None => m.seed.to_string(),
+            },
             m.hubs.to_string(),
             mode_text(r),
             match (
@@ -386,7 +389,45 @@ fn runs_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
         .flat_map(|(r, l)| warnings(r).into_iter().map(move |w| format!("{l} — {w}.")))
         .collect();
     t.notes.extend(warned);
+    if runs.iter().any(|r| r.summary.seeds.is_some()) {
+        t.notes.push(SEEDS.into());
+    }
     t
+}
+
+/// How the figures of a run of several seeds read, said under every table that shows them.
+pub const SEEDS: &str = "Several seeds (`--seeds`): each figure is the median over the seeds with \
+their min–max in brackets (a count or share every seed gave alike is written once; a time always \
+with its range); the median is one seed's figure (for an even number of seeds the worse \
+of the two middle ones), and a level some seed never reached counts as later than any time. The \
+spread is the model's chance (contention, collisions, dither, attach failures), not the \
+uncertainty of its calibration (`csp-harness sensitivity`). Latencies, anomalies and a storm's \
+per-outage figures are the first seed's.";
+
+/// A time to `p`% of a run: the median (min–max) over its seeds, or its one figure.
+fn time_cell(r: &LoadedRun, kind: AlertKind, p: f64) -> String {
+    match r
+        .summary
+        .seeds
+        .as_ref()
+        .and_then(|s| s.kind(kind).time_to(p))
+    {
+        Some(s) => time_range(s),
+        None => time_or_never(r.summary.kind(kind).time_to(p)),
+    }
+}
+
+/// The time to `p`% a run is compared by: the median over its seeds, or its one figure.
+fn time_of(r: &LoadedRun, kind: AlertKind, p: f64) -> Option<f64> {
+    match r
+        .summary
+        .seeds
+        .as_ref()
+        .and_then(|s| s.kind(kind).time_to(p))
+    {
+        Some(s) => s.median,
+        None => r.summary.kind(kind).time_to(p),
+    }
 }
 
 /// A signed difference "+12 s (+3.08%)".
@@ -429,8 +470,8 @@ fn levels_table(g: &RunGroup) -> Table {
         for p in calibration::levels(region, kind) {
             let mut cells = vec![kind.to_string(), format!("{p:.0}%")];
             for (r, a) in runs.iter().zip(&applies) {
-                let time = r.summary.kind(kind).time_to(p);
-                cells.push(time_or_never(time));
+                let time = time_of(r, kind, p);
+                cells.push(time_cell(r, kind, p));
                 if *a {
                     let m = &r.summary.meta;
                     let seed = calibration::seed_seconds(region, kind, &m.option_label, m.hubs, p);
@@ -448,7 +489,8 @@ fn levels_table(g: &RunGroup) -> Table {
     if applies.iter().any(|a| *a) {
         t.notes.push(
             "DP096 reference: the modification's delivery table 'based on CSP modelling', an \
-             outage of 30,000 homes (not the run's random seed). Difference = harness - reference."
+             outage of 30,000 homes (not the run's random seed). Difference = harness - reference \
+             (the median, for several seeds)."
                 .into(),
         );
     }
@@ -459,12 +501,30 @@ fn deadlines_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
     let mut head = vec!["alert".to_string(), "requirement".to_string()];
     head.extend(labels.iter().cloned());
     let mut t = Table::new("Against the requirements", head);
+    let mut first_seed_only = false;
     for kind in AlertKind::ALL {
         let curves: Vec<_> = runs.iter().map(|r| r.curve(kind)).collect();
         for (secs, label) in requirements::deadline_lines(kind) {
             let mut cells = vec![kind.to_string(), format!("delivered by {label}")];
-            for c in &curves {
-                cells.push(pct(c.fraction_at(secs * 1000)));
+            for (r, c) in runs.iter().zip(&curves) {
+                let share = |c: &results::DeliveryCurve| c.fraction_at(secs * 1000);
+                cells.push(match &r.summary.seeds {
+                    // Every seed's curve at hand: the share by the deadline over the seeds.
+                    Some(set) if !r.seed_runs.is_empty() => {
+                        let v: Vec<(u64, Option<f64>)> = set
+                            .list
+                            .iter()
+                            .zip(r.seed_curves(kind))
+                            .map(|(&seed, c)| (seed, Some(share(&c))))
+                            .collect();
+                        pct_range(&Spread::of(&v, Worse::Lower))
+                    }
+                    Some(set) => {
+                        first_seed_only = true;
+                        format!("{} (seed {})", pct(share(c)), set.list[0])
+                    }
+                    None => pct(share(c)),
+                });
             }
             t.rows.push(cells);
         }
@@ -473,12 +533,29 @@ fn deadlines_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
             format!("time to {RELIABILITY_PCT}% (DNO reliability)"),
         ];
         for (r, c) in runs.iter().zip(&curves) {
-            cells.push(match r.summary.kind(kind).time_to(RELIABILITY_PCT) {
-                Some(s) => mmss(s),
-                None => format!("never (plateau {})", pct(c.plateau())),
+            cells.push(match &r.summary.seeds {
+                Some(set) => {
+                    let plateau = set.kind(kind).delivered_fraction;
+                    match set.kind(kind).time_to(RELIABILITY_PCT) {
+                        Some(s) if s.max.is_some() => time_range(s),
+                        Some(s) => format!("{} (plateau {})", time_range(s), pct_range(&plateau)),
+                        None => format!("never (plateau {})", pct_range(&plateau)),
+                    }
+                }
+                None => match r.summary.kind(kind).time_to(RELIABILITY_PCT) {
+                    Some(s) => mmss(s),
+                    None => format!("never (plateau {})", pct(c.plateau())),
+                },
             });
         }
         t.rows.push(cells);
+    }
+    if first_seed_only {
+        t.notes.push(
+            "(seed N): read back from a saved folder, whose curves are its first seed's; the \
+             table written by the run itself gives the median (min–max) over its seeds."
+                .into(),
+        );
     }
     t
 }
@@ -494,6 +571,10 @@ fn loss_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
     for (r, l) in runs.iter().zip(labels) {
         for kind in AlertKind::ALL {
             let k = r.summary.kind(kind);
+            if let Some(set) = &r.summary.seeds {
+                t.rows.push(seeded_loss_row(set, kind, l, &causes));
+                continue;
+            }
             let share = |n: u64| {
                 if k.expected == 0 {
                     n.to_string()
@@ -517,6 +598,38 @@ fn loss_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
         }
     }
     t
+}
+
+/// A loss row of a run of several seeds: every count and share as median (min–max).
+fn seeded_loss_row(
+    set: &results::SeedSet,
+    kind: AlertKind,
+    label: &str,
+    causes: &[LossCause],
+) -> Vec<String> {
+    let count = |worse, f: &dyn Fn(&results::KindSummary) -> u64| {
+        count_range(&set.spread(kind, worse, |k| Some(f(k) as f64)))
+    };
+    let mut cells = vec![
+        label.to_string(),
+        kind.to_string(),
+        count(Worse::Higher, &|k| k.expected),
+        count(Worse::Lower, &|k| k.delivered),
+        count(Worse::Higher, &|k| k.lost),
+        pct_range(&set.spread(kind, Worse::Higher, |k| Some(k.loss_rate))),
+    ];
+    for &c in causes {
+        let n = |k: &results::KindSummary| k.loss_by_cause.get(&c).copied().unwrap_or(0);
+        cells.push(format!(
+            "{}, {}",
+            count(Worse::Higher, &n),
+            pct_range(&set.spread(kind, Worse::Higher, |k| {
+                (k.expected > 0).then(|| n(k) as f64 / k.expected as f64)
+            }))
+        ));
+    }
+    cells.push(count(Worse::Higher, &|k| k.pending));
+    cells
 }
 
 fn latency_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
@@ -543,6 +656,10 @@ fn latency_table(runs: &[&LoadedRun], labels: &[String]) -> Table {
     t.intro = Some(
         "Percentiles of the delivered alerts only; lost alerts are in the tables above.".into(),
     );
+    if runs.iter().any(|r| r.summary.seeds.is_some()) {
+        t.notes
+            .push("Runs of several seeds: the first seed's latencies and anomalies.".into());
+    }
     let ms = |v: Option<u64>| v.map_or("-".to_string(), |ms| mmss(ms as f64 / 1000.0));
     for (r, l) in runs.iter().zip(labels) {
         let s = &r.summary;
@@ -654,6 +771,30 @@ pub fn terminal_table(summary: &results::Summary) -> String {
                 c.covered,
                 pct(c.delivered_or_covered_fraction),
                 time_or_never(c.time_to(95.0))
+            );
+        }
+    }
+    if let Some(set) = &summary.seeds {
+        let _ = writeln!(
+            s,
+            "over {} seeds ({}): median (min–max); the lines above are seed {}",
+            set.list.len(),
+            set.describe(),
+            set.list[0]
+        );
+        for kind in AlertKind::ALL {
+            let k = set.kind(kind);
+            let t = |p: f64| k.time_to(p).map_or_else(|| "-".into(), time_range);
+            let _ = writeln!(
+                s,
+                "{:<4} delivered {}  lost {}  50% {}  80% {}  95% {}  99% {}",
+                kind.to_string(),
+                pct_range(&k.delivered_fraction),
+                count_range(&k.lost),
+                t(50.0),
+                t(80.0),
+                t(95.0),
+                t(99.0)
             );
         }
     }

@@ -217,3 +217,123 @@ fn a_lagged_or_unrecorded_run_says_so_under_every_heading() {
         }
     }
 }
+
+/// Each option of a region run with seeds `seeds`: the first seed's run carrying the others, as
+/// `simulate --seeds` builds it.
+fn seeded_options(name: &str, hubs: u32, seeds: &[u64]) -> Vec<results::LoadedRun> {
+    let per_seed: Vec<Vec<results::LoadedRun>> = seeds
+        .iter()
+        .map(|&s| three_options(name, hubs, s))
+        .collect();
+    (0..3)
+        .map(|o| {
+            let mut first = per_seed[0][o].clone();
+            let others: Vec<results::LoadedRun> =
+                per_seed[1..].iter().map(|runs| runs[o].clone()).collect();
+            let all: Vec<&results::Summary> = std::iter::once(&first.summary)
+                .chain(others.iter().map(|r| &r.summary))
+                .collect();
+            first.summary.seeds = results::SeedSet::of(&all);
+            first.seed_runs = others;
+            first
+        })
+        .collect()
+}
+
+#[test]
+fn several_seeds_draw_the_median_curve_inside_its_band_with_ranges_on_the_marks() {
+    let runs = seeded_options("north", 300, &[1, 2, 3, 4, 5]);
+    for g in group_of(&runs) {
+        for kind in ledger::AlertKind::ALL {
+            let fig = reports::graphs::delivery(kind, &g);
+            for panel in &fig.panels {
+                let bands: Vec<&reports::figure::Band> = panel
+                    .layers
+                    .iter()
+                    .filter_map(|l| match l {
+                        reports::figure::Layer::Band(b) => Some(b),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(bands.len(), 3, "{}: one band per option", fig.name);
+                // Every band comes before every curve (drawn under them).
+                let first_curve = panel
+                    .layers
+                    .iter()
+                    .position(|l| matches!(l, reports::figure::Layer::Curve(_)))
+                    .unwrap();
+                let last_band = panel
+                    .layers
+                    .iter()
+                    .rposition(|l| matches!(l, reports::figure::Layer::Band(_)))
+                    .unwrap();
+                assert!(last_band < first_curve);
+                for c in panel.curves() {
+                    let band = bands.iter().find(|b| b.series == c.series).unwrap();
+                    for &(x, y) in &c.points {
+                        let Some(&(_, lo, hi)) = band.points.iter().find(|p| p.0 == x) else {
+                            continue;
+                        };
+                        assert!(lo <= y && y <= hi, "{}: {y} outside {lo}..{hi}", fig.name);
+                    }
+                    // The seeds differ: somewhere the band has width.
+                    assert!(band.points.iter().any(|&(_, lo, hi)| hi > lo + 1e-9));
+                }
+            }
+            // Marks at the median time, labelled "median (min–max)" from summary.json.
+            let labels = fig.mark_labels();
+            for (i, r) in g.runs.iter().enumerate() {
+                let s = r
+                    .summary
+                    .seeds
+                    .as_ref()
+                    .unwrap()
+                    .kind(kind)
+                    .time_to(50.0)
+                    .unwrap();
+                let want = reports::format::time_range(s);
+                assert!(want.contains('(') && want.contains('–'), "{want}");
+                let same = |j: usize| j == i || g.runs[j].seed_curves(kind) == r.seed_curves(kind);
+                assert!(
+                    labels.iter().any(|&(j, l)| same(j) && l == want),
+                    "{want} not in {labels:?}"
+                );
+            }
+            let legend: Vec<&str> = fig.legend.entries.iter().map(|e| e.text.as_str()).collect();
+            assert!(
+                legend
+                    .iter()
+                    .any(|t| t.contains("median of 5 seeds (1–5)")
+                        && t.contains("band: their min–max")),
+                "{legend:?}"
+            );
+            // The legend covers no curve, no mark and no band.
+            let lay = reports::render::layout_of(&fig);
+            let legend = lay.legend.rect;
+            for (panel, b) in fig.panels.iter().zip(&lay.panels) {
+                for (_, pts) in reports::layout::curve_pixels(panel, &b.plot) {
+                    assert!(!pts.windows(2).any(|w| legend.hits_segment(w[0], w[1])));
+                }
+                for l in &panel.layers {
+                    if let reports::figure::Layer::Band(band) = l {
+                        for &(x, lo, hi) in &band.points {
+                            let a = reports::layout::to_px(panel, &b.plot, (x, lo));
+                            let z = reports::layout::to_px(panel, &b.plot, (x, hi));
+                            assert!(!legend.hits_segment(a, z), "{}: legend on a band", fig.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // One seed draws no band.
+    let plain = three_options("north", 300, 1);
+    for g in group_of(&plain) {
+        let fig = reports::graphs::delivery(ledger::AlertKind::Poa, &g);
+        assert!(fig.panels.iter().all(|p| {
+            p.layers
+                .iter()
+                .all(|l| !matches!(l, reports::figure::Layer::Band(_)))
+        }));
+    }
+}

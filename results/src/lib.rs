@@ -12,6 +12,10 @@
 //! [`summarize`] applies it to the exact latencies of the ledger, and every output (tables,
 //! graph marks, console, thresholds) reads the figure the summary holds.
 //!
+//! Several seeds of one scenario (`--seeds`) keep every seed's figures and their median and
+//! min–max in `summary.json`'s `seeds` section ([`SeedSet`]); the seeds' curves travel in memory
+//! with the first seed's run ([`LoadedRun::seed_runs`]) to draw the bands.
+//!
 //! A storm's outages each get their own figures ([`OutageSummary`], with *time to first alert*),
 //! and alerts folded into summary alerts (a hypothetical option) are never delivered: they end
 //! as `covered_by_summary`, and [`CoveredFigures`] says how far the endpoint knew of them.
@@ -26,6 +30,7 @@ pub mod layout;
 mod provenance;
 mod record;
 mod run;
+pub mod seeds;
 mod shards;
 mod storm;
 
@@ -41,5 +46,6 @@ pub use record::{
     SCHEMA_VERSION, Summary, histogram_of, new_histogram, pct_key, summarize, summarize_storm,
 };
 pub use run::{Latencies, LoadedRun, load_run, merge};
+pub use seeds::{KindSpread, SeedFigures, SeedSet, Spread, Worse};
 pub use shards::{MergedRun, ShardRun, merge_shards};
 pub use storm::{CoveredFigures, OutageMeta, OutageSummary};

@@ -560,6 +560,11 @@ pub struct Summary {
     /// figures are the run's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outages: Vec<OutageSummary>,
+    /// With several seeds (`--seeds`): every seed's figures and their median and min–max
+    /// ([`crate::SeedSet`]); everything else in this file is the first seed's run. Absent for one
+    /// seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<crate::SeedSet>,
 }
 
 impl Summary {
@@ -650,6 +655,7 @@ fn summarize_run(meta: RunMeta, ledger: &Ledger) -> Summary {
         unexpected_pra: anomalies.unexpected_pra,
         time_precision: Precision::Exact,
         outages: Vec::new(),
+        seeds: None,
     }
 }
 

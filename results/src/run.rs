@@ -81,6 +81,10 @@ pub struct LoadedRun {
     /// Latencies (ms from the base) at which alerts were covered by an acknowledged summary
     /// alert, ascending (empty unless summaries covered some, and exact data are at hand).
     pub covered: PerKind<Vec<u64>>,
+    /// With several seeds (`--seeds`): the runs of the seeds after the first, in the order of
+    /// `summary.seeds`, whose curves with this run's make the bands on the graphs. Only in
+    /// memory: a folder read back has its seeds' figures (`summary.seeds`) but not their curves.
+    pub seed_runs: Vec<LoadedRun>,
 }
 
 /// The outages `summary` lists, as ranges of premises.
@@ -128,6 +132,7 @@ impl LoadedRun {
             record: None,
             outages,
             covered,
+            seed_runs: Vec::new(),
         }
     }
 
@@ -155,6 +160,19 @@ impl LoadedRun {
             &all,
             self.summary.kind(kind).expected,
         ))
+    }
+
+    /// Every seed's delivery curve of a kind, this run's first (one curve without `--seeds`).
+    pub fn seed_curves(&self, kind: AlertKind) -> Vec<DeliveryCurve> {
+        std::iter::once(self)
+            .chain(&self.seed_runs)
+            .map(|r| r.curve(kind))
+            .collect()
+    }
+
+    /// This run and the runs of its other seeds, in seed order (this run alone without `--seeds`).
+    pub fn all_seeds(&self) -> Vec<&LoadedRun> {
+        std::iter::once(self).chain(&self.seed_runs).collect()
     }
 
     /// The latencies of a kind.
@@ -223,6 +241,7 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, ResultsError> {
         record: None,
         outages: Vec::new(),
         covered: PerKind::default(),
+        seed_runs: Vec::new(),
     };
     let run_json = rd.run_json();
     if run_json.is_file() {
@@ -269,6 +288,7 @@ pub fn merge(runs: &[LoadedRun]) -> Result<LoadedRun, ResultsError> {
     if rest.is_empty() {
         return Ok(LoadedRun {
             dir: None,
+            seed_runs: Vec::new(),
             ..first.clone()
         });
     }
@@ -339,6 +359,7 @@ pub fn merge(runs: &[LoadedRun]) -> Result<LoadedRun, ResultsError> {
         record: None,
         outages: Vec::new(),
         covered: PerKind::default(),
+        seed_runs: Vec::new(),
     };
     for kind in AlertKind::ALL {
         let curve = out.curve(kind);

@@ -122,6 +122,65 @@ pub fn evaluate(run: &LoadedRun, thresholds: &Thresholds) -> Verdict {
     v
 }
 
+/// Checks the seeds of one run (`--seeds`: the first seed's run and its `seed_runs`) against
+/// thresholds, as a load-testing tool checks every run of a suite: each threshold is checked on
+/// every seed, and its result is the **worst seed's** (a failure before a pass, then the worse
+/// value), named in the measured value and the message with how many seeds breached it. A run of
+/// one seed gives exactly [`evaluate`]'s verdict.
+pub fn evaluate_seeds(run: &LoadedRun, thresholds: &Thresholds) -> Verdict {
+    let seeds = run.all_seeds();
+    if seeds.len() < 2 {
+        return evaluate(run, thresholds);
+    }
+    let mut v = Verdict::for_run(&run.summary);
+    let list: Vec<u64> = seeds.iter().map(|r| r.summary.meta.seed).collect();
+    let described = results::seeds::describe_seeds(&list);
+    for (k, val) in &mut v.properties {
+        if k == "seed" {
+            *k = "seeds".into();
+            *val = described.clone();
+        }
+    }
+    let rank = |o: Outcome| match o {
+        Outcome::Pass => 0,
+        Outcome::Fail => 1,
+        Outcome::Error => 2,
+    };
+    v.results = thresholds
+        .items
+        .iter()
+        .map(|t| {
+            let all: Vec<(u64, CheckResult, f64)> = seeds
+                .iter()
+                .map(|r| {
+                    let (c, score) = scored(r, &t.name, &t.rule);
+                    (r.summary.meta.seed, c, score)
+                })
+                .collect();
+            let breached = all.iter().filter(|(_, c, _)| !c.passed()).count();
+            // The worst seed; among equals, the first run.
+            let mut worst = &all[0];
+            for a in &all[1..] {
+                if (rank(a.1.outcome), a.2) > (rank(worst.1.outcome), worst.2) {
+                    worst = a;
+                }
+            }
+            let (seed, c, _) = worst;
+            CheckResult {
+                measured: format!("{} (worst seed {seed})", c.measured),
+                message: format!(
+                    "{} — worst of {} seeds ({described}): seed {seed}; {breached} of {} breach it",
+                    c.message,
+                    all.len(),
+                    all.len()
+                ),
+                ..c.clone()
+            }
+        })
+        .collect();
+    v
+}
+
 /// " (read from HDR histograms, up to 0.1% late)" when a figure had to come from a curve that is
 /// not exact; nothing otherwise.
 fn precision_note(p: Precision) -> &'static str {
@@ -134,6 +193,13 @@ fn precision_note(p: Precision) -> &'static str {
 /// Checks one rule against a run: figures `summary.json` holds are read from it, any other level
 /// and the shares delivered by a deadline from the run's delivery curve.
 pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
+    scored(run, name, rule).0
+}
+
+/// [`check`], with how bad the measured value is on the rule's own scale (larger is worse: a
+/// later time, a smaller share, more loss; a value never reached or missing is infinitely bad),
+/// so the seeds of a run can be ranked on it.
+fn scored(run: &LoadedRun, name: &str, rule: &Rule) -> (CheckResult, f64) {
     let summary = &run.summary;
     let allowed = rule.allowed();
     let result = |outcome: Outcome, measured: String, message: String| CheckResult {
@@ -145,10 +211,13 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
     };
     // A share of nothing expected is no figure at all: an error, never a pass.
     let undefined = |kind, what: &str| {
-        result(
-            Outcome::Error,
-            "n/a".into(),
-            format!("no {kind} alerts were expected in this run: {what} is undefined"),
+        (
+            result(
+                Outcome::Error,
+                "n/a".into(),
+                format!("no {kind} alerts were expected in this run: {what} is undefined"),
+            ),
+            f64::INFINITY,
         )
     };
     match *rule {
@@ -173,7 +242,8 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
                 )
             };
             let measured = format_time_s(t);
-            match t.map(seconds_to_ms) {
+            let score = t.unwrap_or(f64::INFINITY);
+            let r = match t.map(seconds_to_ms) {
                 Some(ms) if ms <= within_ms => result(
                     Outcome::Pass,
                     measured.clone(),
@@ -201,7 +271,8 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
                         format_ms(within_ms)
                     ),
                 ),
-            }
+            };
+            (r, score)
         }
         Rule::DeliveredBy {
             kind,
@@ -218,7 +289,7 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
             let curve = run.curve(kind);
             let share = curve.fraction_at(within_ms);
             let measured = format_pct(share);
-            result(
+            let r = result(
                 pass_if(share + 1e-12 >= min),
                 measured.clone(),
                 format!(
@@ -227,13 +298,14 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
                     format_pct(min),
                     precision_note(curve.precision())
                 ),
-            )
+            );
+            (r, -share)
         }
         Rule::LossRate { kind, max } => {
             let k = summary.kind(kind);
             let measured = format_pct(k.loss_rate);
             let outcome = pass_if(k.loss_rate <= max + 1e-12);
-            result(
+            let r = result(
                 outcome,
                 measured.clone(),
                 format!(
@@ -242,7 +314,8 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
                     k.expected,
                     format_pct(max)
                 ),
-            )
+            );
+            (r, k.loss_rate)
         }
         Rule::CauseLoss { kind, cause, max } => {
             let k = summary.kind(kind);
@@ -253,7 +326,7 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
                 n as f64 / k.expected as f64
             };
             let measured = format_pct(rate);
-            result(
+            let r = result(
                 pass_if(rate <= max + 1e-12),
                 measured.clone(),
                 format!(
@@ -261,7 +334,8 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
                     k.expected,
                     format_pct(max)
                 ),
-            )
+            );
+            (r, rate)
         }
         Rule::Count { counter, max } => {
             let n = match counter {
@@ -270,35 +344,49 @@ pub fn check(run: &LoadedRun, name: &str, rule: &Rule) -> CheckResult {
                 Counter::FalsePositives => summary.false_positives,
                 Counter::UnexpectedPra => summary.unexpected_pra,
             };
-            result(
+            let r = result(
                 pass_if(n <= max),
                 n.to_string(),
                 format!("{n} {}, allowed {max}", counter.as_str().replace('_', " ")),
-            )
+            );
+            (r, n as f64)
         }
         Rule::HealthMs { field, max } => match health_number(summary, field) {
-            Some(v) => result(
-                pass_if(v <= max),
-                format!("{v} ms"),
-                format!("harness {} was {v} ms, allowed {max} ms", field.as_str()),
+            Some(v) => (
+                result(
+                    pass_if(v <= max),
+                    format!("{v} ms"),
+                    format!("harness {} was {v} ms, allowed {max} ms", field.as_str()),
+                ),
+                v,
             ),
-            None => result(
-                Outcome::Error,
-                "missing".into(),
-                missing_health(field.as_str()),
+            None => (
+                result(
+                    Outcome::Error,
+                    "missing".into(),
+                    missing_health(field.as_str()),
+                ),
+                f64::INFINITY,
             ),
         },
         Rule::NotLagged => match health_lagged(summary) {
-            Some(lagged) => result(
-                pass_if(!lagged),
-                lagged.to_string(),
-                if lagged {
-                    "the harness flagged its own schedule lag: its curves may be distorted".into()
-                } else {
-                    "the harness kept to its schedule".into()
-                },
+            Some(lagged) => (
+                result(
+                    pass_if(!lagged),
+                    lagged.to_string(),
+                    if lagged {
+                        "the harness flagged its own schedule lag: its curves may be distorted"
+                            .into()
+                    } else {
+                        "the harness kept to its schedule".into()
+                    },
+                ),
+                f64::from(u8::from(lagged)),
             ),
-            None => result(Outcome::Error, "missing".into(), missing_health("lagged")),
+            None => (
+                result(Outcome::Error, "missing".into(), missing_health("lagged")),
+                f64::INFINITY,
+            ),
         },
     }
 }
@@ -497,6 +585,49 @@ pra.delivered_by.1m = 0.5
         let v = evaluate(&s, &thresholds("pra.time_to_50 = \"1m\"\n"));
         assert_eq!(v.results[0].outcome, Outcome::Error);
         assert!(!v.passed());
+    }
+
+    #[test]
+    fn several_seeds_are_judged_on_the_worst_one_and_one_seed_as_before() {
+        // Three seeds: 95, 90 and 98 of 100 POAs delivered (at 1, 2, ... s).
+        let mut run = run_with(100, 95, &[], None);
+        let seed = |s: u64, delivered| {
+            let mut r = run_with(100, delivered, &[], None);
+            r.summary.meta.seed = s;
+            r
+        };
+        let others = vec![seed(2, 90), seed(3, 98)];
+        let all: Vec<&results::Summary> = std::iter::once(&run.summary)
+            .chain(others.iter().map(|r| &r.summary))
+            .collect();
+        run.summary.seeds = results::SeedSet::of(&all);
+        let t = thresholds("poa.loss_rate = 0.06\npoa.time_to_50 = \"1h\"\n");
+        let alone = evaluate(&run, &t);
+        assert!(alone.passed(), "the first seed alone passes");
+        assert_eq!(
+            evaluate_seeds(&run, &t),
+            alone,
+            "without its other runs: as before"
+        );
+        run.seed_runs = others;
+        let v = evaluate_seeds(&run, &t);
+        assert!(!v.passed());
+        assert_eq!(v.results[0].outcome, Outcome::Fail);
+        assert_eq!(v.results[0].measured, "10.00% (worst seed 2)");
+        assert!(
+            v.results[0]
+                .message
+                .contains("worst of 3 seeds (1–3): seed 2; 1 of 3 breach it"),
+            "{}",
+            v.results[0].message
+        );
+        // A check every seed passes names the worst seed too (the latest 50%).
+        assert_eq!(v.results[1].outcome, Outcome::Pass);
+        assert_eq!(v.results[1].measured, "50s (worst seed 1)");
+        assert!(
+            v.properties
+                .contains(&("seeds".to_string(), "1–3".to_string()))
+        );
     }
 
     #[test]

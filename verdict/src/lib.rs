@@ -2,6 +2,7 @@
 //!
 //! - [`thresholds`]: the TOML format of what a run must achieve ([`Thresholds`]), as a profile's
 //!   `[thresholds]` table or a file of its own, with errors naming file, line and key.
+//! - [`evaluate_seeds`]: the seeds of a `--seeds` run, each threshold judged on the worst seed.
 //! - [`evaluate()`]: a run ([`results::LoadedRun`]: summary and curves) against thresholds → a [`Verdict`], one
 //!   [`CheckResult`] per threshold (pass, fail, or error when the value was not measured).
 //! - [`baseline`]: a run against a saved run of the same scenario, failing on regressions beyond
@@ -27,7 +28,7 @@ pub mod thresholds;
 
 pub use baseline::{Margin, compare_baseline};
 pub use error::VerdictError;
-pub use evaluate::{CheckResult, Outcome, Verdict, evaluate};
+pub use evaluate::{CheckResult, Outcome, Verdict, evaluate, evaluate_seeds};
 pub use health::health_verdict;
 pub use output::{junit_report, junit_xml, render_table, summary_line, write_junit};
 pub use thresholds::{Rule, Threshold, Thresholds};
