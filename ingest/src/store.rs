@@ -3,7 +3,7 @@
 //!
 //! With a ledger file, one writer thread owns the file and the de-duplication set. Streams hand it
 //! batches ([`Store::store`]) and wait for its answer; it takes every batch waiting at that moment
-//! as one group, formats their new alerts as CSV lines (the `csv` crate), writes the group with one
+//! as one group, formats their new alerts as CSV lines (into one reused buffer), writes the group with one
 //! `write`, and, under [`Durability::Fsync`], makes it durable with one `fdatasync` (group commit:
 //! the busier the endpoint, the more alerts share a sync). Only then does it answer, and only then
 //! may the caller acknowledge.
@@ -107,8 +107,15 @@ impl LedgerFile for File {
 }
 
 /// (run, alert) keys, grouped by run so an alert's key costs one hash of its id.
+///
+/// The ids are hashed with foldhash, seeded at random per set: SipHash (std's default) made the
+/// set the writer thread's largest cost, and a random seed keeps a peer from choosing ids that
+/// collide (which a fixed-key hash such as FxHash would allow).
 #[derive(Debug, Default)]
-pub struct Seen(HashMap<RunId, HashSet<u64>>);
+pub struct Seen(HashMap<RunId, IdSet>);
+
+/// One run's alert ids.
+type IdSet = HashSet<u64, foldhash::fast::RandomState>;
 
 impl Seen {
     fn insert(&mut self, run: RunId, id: u64) -> bool {
@@ -146,7 +153,7 @@ impl Seen {
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.0.values().map(HashSet::len).sum()
+        self.0.values().map(IdSet::len).sum()
     }
 
     /// Whether there are none.
@@ -347,8 +354,8 @@ impl Writer {
         }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let written =
-            format_lines(&mut buf, group, &results, now).and_then(|()| self.persist(&buf));
+        format_lines(&mut buf, group, &results, now);
+        let written = self.persist(&buf);
         // Nothing of a failed group stays in the buffer to reach the file later.
         buf.clear();
         self.buf = buf;
@@ -375,54 +382,59 @@ impl Writer {
 }
 
 /// Formats the group's new alerts as ledger lines (CSV) into `buf`.
-fn format_lines(
-    buf: &mut Vec<u8>,
-    group: &[Request],
-    results: &[Stored],
-    now: u64,
-) -> io::Result<()> {
-    let mut csv = csv::WriterBuilder::new()
-        .has_headers(false)
-        .buffer_capacity(64 * 1024)
-        .from_writer(buf);
-    {
-        let mut now_buf = itoa::Buffer::new();
-        let now = now_buf.format(now).as_bytes().to_vec();
-        for (r, stored) in group.iter().zip(results) {
-            if stored.new.is_empty() {
+///
+/// Written byte by byte rather than through the `csv` crate (which reads the file back): every
+/// field is hex, decimal digits or a fixed name (alert codes, region names: lower-case letters,
+/// digits and '-'), so no field ever needs quoting and the bytes are exactly what the `csv` crate
+/// writes (a test checks it). That crate's per-field state machine cost more per alert than the
+/// rest of the line together.
+fn format_lines(buf: &mut Vec<u8>, group: &[Request], results: &[Stored], now: u64) {
+    let mut now_buf = itoa::Buffer::new();
+    let now = now_buf.format(now).as_bytes();
+    let new_alerts: usize = results.iter().map(|s| s.new.len()).sum();
+    buf.reserve(new_alerts * LINE_ESTIMATE);
+    for (r, stored) in group.iter().zip(results) {
+        if stored.new.is_empty() {
+            continue;
+        }
+        let mut run = [0u8; 32];
+        hex(&r.run.0, &mut run);
+        // The batch's headers in the order stored: new ids are a sub-sequence of the batch.
+        let mut new = stored.new.iter().peekable();
+        for h in &r.batch {
+            if new.peek() != Some(&&h.alert_id) {
                 continue;
             }
-            let mut run = [0u8; 32];
-            hex(&r.run.0, &mut run);
-            // The batch's headers in the order stored: new ids are a sub-sequence of the batch.
-            let mut new = stored.new.iter().peekable();
-            for h in &r.batch {
-                if new.peek() != Some(&&h.alert_id) {
-                    continue;
-                }
-                new.next();
-                let (mut id, mut ev, mut seq) = (
-                    itoa::Buffer::new(),
-                    itoa::Buffer::new(),
-                    itoa::Buffer::new(),
-                );
-                let mut device = [0u8; 16];
-                hex(&h.device_id.to_be_bytes(), &mut device);
-                let fields: [&[u8]; LEDGER_FIELDS] = [
-                    &run,
-                    id.format(h.alert_id).as_bytes(),
-                    h.alert_code().map_or("?", |c| c.as_str()).as_bytes(),
-                    &device,
-                    h.region().map_or("?", |r| r.as_str()).as_bytes(),
-                    ev.format(h.event_ms).as_bytes(),
-                    seq.format(h.seq).as_bytes(),
-                    &now,
-                ];
-                csv.write_record(fields).map_err(io::Error::other)?;
-            }
+            new.next();
+            push_line(buf, &run, h, now);
         }
     }
-    csv.flush()
+}
+
+/// A ledger line's usual length (the buffer is reserved for this many bytes per new alert).
+const LINE_ESTIMATE: usize = 112;
+
+/// Appends one ledger line (the fields of [`LEDGER_HEADER`], then a newline).
+fn push_line(buf: &mut Vec<u8>, run_hex: &[u8; 32], h: &AlertHeader, now: &[u8]) {
+    let mut digits = itoa::Buffer::new();
+    let mut device = [0u8; 16];
+    hex(&h.device_id.to_be_bytes(), &mut device);
+    buf.extend_from_slice(run_hex);
+    buf.push(b',');
+    buf.extend_from_slice(digits.format(h.alert_id).as_bytes());
+    buf.push(b',');
+    buf.extend_from_slice(h.alert_code().map_or("?", |c| c.as_str()).as_bytes());
+    buf.push(b',');
+    buf.extend_from_slice(&device);
+    buf.push(b',');
+    buf.extend_from_slice(h.region().map_or("?", |r| r.as_str()).as_bytes());
+    buf.push(b',');
+    buf.extend_from_slice(digits.format(h.event_ms).as_bytes());
+    buf.push(b',');
+    buf.extend_from_slice(digits.format(h.seq).as_bytes());
+    buf.push(b',');
+    buf.extend_from_slice(now);
+    buf.push(b'\n');
 }
 
 impl Writer {
@@ -753,6 +765,62 @@ mod tests {
         );
         assert_eq!(text.lines().count(), 5, "{text}");
         let _ = std::fs::remove_file(&p);
+    }
+
+    /// The hand-written ledger lines are byte for byte what the `csv` crate writes for the same
+    /// fields (the format the reader, and every older ledger, uses), for every code and region
+    /// and for extreme numbers; only new alerts get a line, in batch order.
+    #[test]
+    fn ledger_lines_are_what_the_csv_crate_writes() {
+        let mut batch = Vec::new();
+        for (i, code) in [0x0AD1u16, 0x8F35, 0x8F36, 0xFFFF].into_iter().enumerate() {
+            for region in [1u8, 2, 0] {
+                batch.push(AlertHeader {
+                    alert_id: u64::MAX - i as u64 * 7 - u64::from(region),
+                    code,
+                    device_id: u64::from(region) << 60 | i as u64,
+                    region,
+                    event_ms: if region == 0 { u64::MAX } else { 0 },
+                    seq: u32::MAX - i as u32,
+                });
+            }
+        }
+        let run = RunId([0xA5; 16]);
+        let (reply, _answer) = tokio::sync::oneshot::channel();
+        let new: Vec<u64> = batch.iter().map(|h| h.alert_id).step_by(2).collect();
+        let stored = Stored {
+            new: new.clone(),
+            duplicates: vec![],
+        };
+        let group = [Request { run, batch, reply }];
+        let mut fast = Vec::new();
+        format_lines(
+            &mut fast,
+            &group,
+            std::slice::from_ref(&stored),
+            1_764_504_000_123,
+        );
+        let mut csv = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        for h in group[0].batch.iter().filter(|h| new.contains(&h.alert_id)) {
+            csv.write_record([
+                run.to_string(),
+                h.alert_id.to_string(),
+                h.alert_code().map_or("?", |c| c.as_str()).to_string(),
+                format!("{:016x}", h.device_id),
+                h.region().map_or("?", |r| r.as_str()).to_string(),
+                h.event_ms.to_string(),
+                h.seq.to_string(),
+                "1764504000123".to_string(),
+            ])
+            .unwrap();
+        }
+        let want = csv.into_inner().unwrap();
+        assert_eq!(
+            String::from_utf8(fast).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
     }
 
     /// What a [`FaultyFile`] holds and how it fails, shared with the test.
