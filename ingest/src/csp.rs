@@ -166,14 +166,13 @@ async fn serve_stream(
     loop {
         ctx.wait_while_stalled().await;
         let read = tokio::select! {
-            r = read_some(&mut recv, st.frame_due, &ctx.limits) => r,
+            r = read_some(&mut recv, &mut st.decoder, st.frame_due, &ctx.limits) => r,
             _ = crate::until_closing(&mut closing) => ReadOutcome::Closing,
         };
         let (out, close) = match read {
-            ReadOutcome::Data(bytes) => {
-                bump(&ctx.counters.bytes_received, bytes.len() as u64);
+            ReadOutcome::Data(len) => {
+                bump(&ctx.counters.bytes_received, len as u64);
                 let frames_before = st.frames;
-                st.decoder.push(&bytes);
                 ctx.counters
                     .max_buffered_bytes
                     .fetch_max(st.decoder.buffered() as u64, Ordering::Relaxed);
@@ -270,16 +269,19 @@ async fn close_or_continue(
 }
 
 enum ReadOutcome {
-    Data(bytes::Bytes),
+    /// This many bytes were read and pushed into the decoder.
+    Data(usize),
     Finished,
     Stalled,
     Closing,
     Gone,
 }
 
-/// The next bytes of the stream; with a partial frame buffered, only until that frame is due.
+/// Reads the next bytes of the stream into `decoder`; with a partial frame buffered, only until
+/// that frame is due.
 async fn read_some(
     recv: &mut quinn::RecvStream,
+    decoder: &mut Decoder,
     frame_due: Option<Instant>,
     limits: &IngestLimits,
 ) -> ReadOutcome {
@@ -292,7 +294,10 @@ async fn read_some(
         None => read.await,
     };
     match res {
-        Ok(Some(chunk)) => ReadOutcome::Data(gather(recv, chunk.bytes, limits.read_chunk)),
+        Ok(Some(chunk)) => {
+            decoder.push(&chunk.bytes);
+            ReadOutcome::Data(gather(recv, decoder, chunk.bytes.len(), limits.read_chunk))
+        }
         Ok(None) => ReadOutcome::Finished,
         Err(e) => {
             tracing::debug!("stream read ended: {e}");
@@ -301,25 +306,29 @@ async fn read_some(
     }
 }
 
-/// Adds to `first` whatever else the stream has already received, up to `max` bytes in all, without
-/// waiting: a client's batch arrives in many QUIC packets, and storing (and, with a slow endpoint,
-/// acknowledging late) once per packet instead of once per batch multiplied the cost of every
-/// commit. An end or error seen here is seen again by the next read.
-fn gather(recv: &mut quinn::RecvStream, first: bytes::Bytes, max: usize) -> bytes::Bytes {
+/// Pushes into `decoder` whatever else the stream has already received, up to `max` bytes in all
+/// (`len` read so far), without waiting; returns the bytes read in all. A client's batch arrives
+/// in many QUIC packets, and storing (and, with a slow endpoint, acknowledging late) once per
+/// packet instead of once per batch multiplied the cost of every commit. Each chunk goes straight
+/// into the decoder (gathering them into one buffer first copied every byte twice). An end or
+/// error seen here is seen again by the next read.
+fn gather(
+    recv: &mut quinn::RecvStream,
+    decoder: &mut Decoder,
+    mut len: usize,
+    max: usize,
+) -> usize {
     use futures::FutureExt as _;
-    let mut all: Option<BytesMut> = None;
-    let mut len = first.len();
     while len < max {
         match recv.read_chunk(max - len, true).now_or_never() {
             Some(Ok(Some(c))) => {
                 len += c.bytes.len();
-                all.get_or_insert_with(|| BytesMut::from(&first[..]))
-                    .extend_from_slice(&c.bytes);
+                decoder.push(&c.bytes);
             }
             _ => break,
         }
     }
-    all.map_or(first, BytesMut::freeze)
+    len
 }
 
 /// Handles every complete frame buffered: rejects go out at once, accepted alerts are stored as
