@@ -95,6 +95,8 @@ struct StreamState {
     partial: PartialCharge,
     /// Frames decoded so far.
     frames: u64,
+    /// Alerts in the last batch stored (the next batch's first allocation).
+    last_batch: usize,
 }
 
 /// A stream's handle on its connection (for the `close_after` fault).
@@ -157,6 +159,7 @@ async fn serve_stream(
         link,
         frame_due: None,
         frames: 0,
+        last_batch: 0,
         partial: PartialCharge {
             ctx: ctx.clone(),
             held: 0,
@@ -335,7 +338,8 @@ fn gather(
 /// one batch and then acknowledged. Returns the bytes to send and, if the stream must close, why.
 async fn process_frames(st: &mut StreamState, ctx: &Ctx) -> (BytesMut, Option<Close>) {
     let mut out = BytesMut::new();
-    let mut batch = Vec::new();
+    // Sized like the last one: a batch grown from empty was reallocated a handful of times.
+    let mut batch = Vec::with_capacity(st.last_batch);
     let close = loop {
         match st.decoder.next_frame() {
             Ok(Some(frame)) => {
@@ -349,6 +353,7 @@ async fn process_frames(st: &mut StreamState, ctx: &Ctx) -> (BytesMut, Option<Cl
         }
     };
     if !batch.is_empty() {
+        st.last_batch = batch.len();
         let fault_close = commit(batch, st, ctx, &mut out).await;
         if close.is_none() {
             return (out, fault_close);

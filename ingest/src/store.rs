@@ -175,7 +175,11 @@ impl Seen {
 
     fn dedup(&mut self, run: RunId, batch: &[AlertHeader]) -> Stored {
         let set = self.0.entry(run).or_default();
-        let mut out = Stored::default();
+        // Sized once: growing it alert by alert reallocated it a handful of times per batch.
+        let mut out = Stored {
+            new: Vec::with_capacity(batch.len()),
+            duplicates: Vec::new(),
+        };
         for h in batch {
             if set.insert(h.alert_id) {
                 out.new.push(h.alert_id);
