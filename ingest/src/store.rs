@@ -305,16 +305,24 @@ impl Store {
     /// Stores the new alerts of `batch` for `run`; `Ok` only once they are in the ledger (as
     /// durable as the store's [`Durability`]). On an error nothing of the batch is stored.
     pub async fn store(&self, run: RunId, batch: Vec<AlertHeader>) -> Result<Stored, StoreError> {
+        self.submit(run, batch).await
+    }
+
+    /// Hands `batch` to the store now and returns its answer to come, as [`Store::store`] would
+    /// (so a caller can read on while the batch waits for its group commit). The batch joins
+    /// the writer's queue at once, whether or not the answer is ever awaited.
+    pub fn submit(&self, run: RunId, batch: Vec<AlertHeader>) -> Pending {
         match &self.inner {
-            Inner::Memory(seen) => Ok(seen
+            Inner::Memory(seen) => Pending(Some(PendingInner::Ready(Ok(seen
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .dedup(run, &batch)),
+                .dedup(run, &batch))))),
             Inner::Ledger { tx, .. } => {
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                tx.send(Msg::Commit(Request { run, batch, reply }))
-                    .map_err(|_| StoreError::Closed)?;
-                answer.await.map_err(|_| StoreError::Closed)?
+                match tx.send(Msg::Commit(Request { run, batch, reply })) {
+                    Ok(()) => Pending(Some(PendingInner::Waiting(answer))),
+                    Err(_) => Pending(Some(PendingInner::Ready(Err(StoreError::Closed)))),
+                }
             }
         }
     }
@@ -347,6 +355,41 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// The store's answer to a batch handed in with [`Store::submit`].
+#[derive(Debug)]
+pub struct Pending(Option<PendingInner>);
+
+#[derive(Debug)]
+enum PendingInner {
+    Ready(Result<Stored, StoreError>),
+    Waiting(tokio::sync::oneshot::Receiver<Result<Stored, StoreError>>),
+}
+
+impl std::future::Future for Pending {
+    type Output = Result<Stored, StoreError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let answer = match &mut self.0 {
+            // Answered already: polled again after completion.
+            None => Err(StoreError::Closed),
+            Some(PendingInner::Waiting(rx)) => match std::pin::Pin::new(rx).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r.unwrap_or(Err(StoreError::Closed)),
+            },
+            Some(PendingInner::Ready(_)) => match self.0.take() {
+                Some(PendingInner::Ready(r)) => r,
+                _ => Err(StoreError::Closed),
+            },
+        };
+        self.0 = None;
+        Poll::Ready(answer)
     }
 }
 
