@@ -1,19 +1,23 @@
 //! `csp-alert` over QUIC, one connection at a time: its streams, each a HELLO then ALERT frames,
 //! validated, stored as one batch per read (write-ahead, through the store) and only then
-//! acknowledged; the fault-injection knobs that act on replies.
+//! acknowledged; the fault-injection knobs that act on replies. A stream reads on while its
+//! batches wait for the store (a few at most) and answers them in order.
 //!
-//! Memory and time per stream are bounded: the decoder holds at most one partial frame; a frame
+//! Memory and time per stream are bounded: the decoder holds at most one partial frame, at most
+//! [`MAX_WAITING_BATCHES`] reads' batches wait for the store; a frame
 //! must arrive whole within the stall timeout of its first byte (a client that drips one byte
 //! every few seconds does not hold a stream for ever); and the bytes held in partial frames
 //! across the whole server are bounded ([`IngestLimits::max_partial_bytes`]), a stream that would
 //! go past it being closed with an ERROR. It must never acknowledge what the store has not stored,
 //! and never panic on anything a peer sends.
 
+use crate::store::{Pending, StoreError, Stored};
 use crate::{
     BadReplyKind, Ctx, FAULT_CLOSE_CODE, IngestLimits, REVOKED, bump, log_store_error, sparse,
     validate,
 };
 use bytes::BytesMut;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -95,6 +99,8 @@ struct StreamState {
     partial: PartialCharge,
     /// Frames decoded so far.
     frames: u64,
+    /// Alerts in the last batch stored (the next batch's first allocation).
+    last_batch: usize,
 }
 
 /// A stream's handle on its connection (for the `close_after` fault).
@@ -157,58 +163,156 @@ async fn serve_stream(
         link,
         frame_due: None,
         frames: 0,
+        last_batch: 0,
         partial: PartialCharge {
             ctx: ctx.clone(),
             held: 0,
         },
     };
     let mut closing = ctx.closing.clone();
+    // Reads answered in order: each with its batch's store answer to come, if it had alerts.
+    let mut waiting: VecDeque<Answer> = VecDeque::new();
+    // Set once a read ends the stream: nothing more is read, the answers before it are sent.
+    let mut ended = false;
     loop {
-        ctx.wait_while_stalled().await;
-        let read = tokio::select! {
-            r = read_some(&mut recv, st.frame_due, &ctx.limits) => r,
-            _ = crate::until_closing(&mut closing) => ReadOutcome::Closing,
+        let can_read = !ended && waiting.len() < MAX_WAITING_BATCHES;
+        let event = tokio::select! {
+            biased;
+            stored = front_answer(&mut waiting), if !waiting.is_empty() => Event::Answered(stored),
+            _ = crate::until_closing(&mut closing), if !ended => Event::Read(ReadOutcome::Closing),
+            r = async {
+                ctx.wait_while_stalled().await;
+                read_some(&mut recv, &mut st.decoder, st.frame_due, &ctx.limits).await
+            }, if can_read => Event::Read(r),
         };
-        let (out, close) = match read {
-            ReadOutcome::Data(bytes) => {
-                bump(&ctx.counters.bytes_received, bytes.len() as u64);
+        let answer = match event {
+            Event::Answered(stored) => {
+                let Some(a) = waiting.pop_front() else {
+                    continue;
+                };
+                let (out, close) = a.finish(stored, &st, &ctx).await;
+                if close_or_continue(&mut send, &mut recv, out, close, &ctx)
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            Event::Read(ReadOutcome::Data(len)) => {
+                bump(&ctx.counters.bytes_received, len as u64);
                 let frames_before = st.frames;
-                st.decoder.push(&bytes);
                 ctx.counters
                     .max_buffered_bytes
                     .fetch_max(st.decoder.buffered() as u64, Ordering::Relaxed);
-                let (out, close) = process_frames(&mut st, &ctx).await;
-                (
-                    out,
-                    close.or_else(|| track_partial(&mut st, frames_before, &ctx)),
-                )
+                let mut a = process_frames(&mut st, &ctx);
+                if a.close.is_none() {
+                    a.close = track_partial(&mut st, frames_before, &ctx);
+                }
+                a
             }
-            ReadOutcome::Finished => {
-                let close = match st.decoder.finish() {
-                    Ok(()) => Close::Clean,
-                    Err(e) => Close::error(e.code(), e.to_string()),
-                };
-                (BytesMut::new(), Some(close))
-            }
-            ReadOutcome::Stalled => (
-                BytesMut::new(),
-                Some(Close::error(
-                    ErrorCode::Timeout,
-                    format!(
-                        "a frame did not arrive whole within {:?} of its first byte",
-                        ctx.limits.stall_timeout
-                    ),
-                )),
-            ),
-            ReadOutcome::Closing => (BytesMut::new(), Some(Close::Clean)),
-            ReadOutcome::Gone => return,
+            Event::Read(ReadOutcome::Finished) => Answer::closing(match st.decoder.finish() {
+                Ok(()) => Close::Clean,
+                Err(e) => Close::error(e.code(), e.to_string()),
+            }),
+            Event::Read(ReadOutcome::Stalled) => Answer::closing(Close::error(
+                ErrorCode::Timeout,
+                format!(
+                    "a frame did not arrive whole within {:?} of its first byte",
+                    ctx.limits.stall_timeout
+                ),
+            )),
+            Event::Read(ReadOutcome::Closing) => Answer::closing(Close::Clean),
+            Event::Read(ReadOutcome::Gone) => break,
         };
-        if close_or_continue(&mut send, &mut recv, out, close, &ctx)
-            .await
-            .is_err()
-        {
-            return;
+        ended |= answer.close.is_some();
+        waiting.push_back(answer);
+    }
+    // The stream is gone, but what was handed to the store is stored (and resent alerts will be
+    // DUPLICATEs): count it, unacknowledged.
+    for a in waiting {
+        if let Some(b) = a.batch {
+            if let Ok(stored) = b.pending.await {
+                count_stored(&stored, &ctx);
+            }
+            ctx.store_answered(b.start);
         }
+    }
+}
+
+/// Counts a batch the store answered for; the alerts stored so far in all.
+fn count_stored(stored: &Stored, ctx: &Ctx) -> u64 {
+    bump(&ctx.counters.duplicates, stored.duplicates.len() as u64);
+    bump(&ctx.counters.alerts_stored, stored.new.len() as u64)
+}
+
+/// Batches one stream may have handed to the store and not yet answered. Reading on while a
+/// batch waits for its group commit lets the stream's next batch join the next group (instead
+/// of being read only after the answer, too late for it, and waiting a commit more); bounded, so
+/// that a stream holds at most this many reads beyond its flow-control window.
+const MAX_WAITING_BATCHES: usize = 4;
+
+/// What the stream loop woke up for.
+enum Event {
+    /// The oldest read's batch was answered by the store (none: it had no batch).
+    Answered(Option<Result<Stored, StoreError>>),
+    Read(ReadOutcome),
+}
+
+/// One read's reply to come: the bytes decided when it was read (REJECTs), its batch's store
+/// answer to come, and the stream's close if the read ended it.
+struct Answer {
+    out: BytesMut,
+    batch: Option<Submitted>,
+    close: Option<Close>,
+}
+
+/// A batch handed to the store.
+struct Submitted {
+    pending: Pending,
+    /// When it was handed in (the store-latency histogram).
+    start: std::time::Instant,
+    /// Its alerts' ids, to REJECT should the store refuse it.
+    ids: Vec<u64>,
+}
+
+impl Answer {
+    fn closing(close: Close) -> Answer {
+        Answer {
+            out: BytesMut::new(),
+            batch: None,
+            close: Some(close),
+        }
+    }
+
+    /// The bytes to send for this read (REJECTs, then its batch's ACKs/DUPLICATEs, or its
+    /// REJECTs if the store refused it) and, if the stream must close, why. A close decided when
+    /// the read was decoded wins over one a fault injection calls for.
+    async fn finish(
+        self,
+        stored: Option<Result<Stored, StoreError>>,
+        st: &StreamState,
+        ctx: &Ctx,
+    ) -> (BytesMut, Option<Close>) {
+        let Answer {
+            mut out,
+            batch,
+            close,
+        } = self;
+        let (Some(batch), Some(stored)) = (batch, stored) else {
+            return (out, close);
+        };
+        ctx.store_answered(batch.start);
+        let fault_close = acknowledge(stored, batch.ids, st, ctx, &mut out).await;
+        (out, close.or(fault_close))
+    }
+}
+
+/// The oldest read's store answer, once it is there (none if that read had no batch).
+async fn front_answer(waiting: &mut VecDeque<Answer>) -> Option<Result<Stored, StoreError>> {
+    match waiting.front_mut().and_then(|a| a.batch.as_mut()) {
+        Some(b) => Some((&mut b.pending).await),
+        None => None,
     }
 }
 
@@ -270,16 +374,19 @@ async fn close_or_continue(
 }
 
 enum ReadOutcome {
-    Data(bytes::Bytes),
+    /// This many bytes were read and pushed into the decoder.
+    Data(usize),
     Finished,
     Stalled,
     Closing,
     Gone,
 }
 
-/// The next bytes of the stream; with a partial frame buffered, only until that frame is due.
+/// Reads the next bytes of the stream into `decoder`; with a partial frame buffered, only until
+/// that frame is due.
 async fn read_some(
     recv: &mut quinn::RecvStream,
+    decoder: &mut Decoder,
     frame_due: Option<Instant>,
     limits: &IngestLimits,
 ) -> ReadOutcome {
@@ -292,7 +399,10 @@ async fn read_some(
         None => read.await,
     };
     match res {
-        Ok(Some(chunk)) => ReadOutcome::Data(gather(recv, chunk.bytes, limits.read_chunk)),
+        Ok(Some(chunk)) => {
+            decoder.push(&chunk.bytes);
+            ReadOutcome::Data(gather(recv, decoder, chunk.bytes.len(), limits.read_chunk))
+        }
         Ok(None) => ReadOutcome::Finished,
         Err(e) => {
             tracing::debug!("stream read ended: {e}");
@@ -301,32 +411,38 @@ async fn read_some(
     }
 }
 
-/// Adds to `first` whatever else the stream has already received, up to `max` bytes in all, without
-/// waiting: a client's batch arrives in many QUIC packets, and storing (and, with a slow endpoint,
-/// acknowledging late) once per packet instead of once per batch multiplied the cost of every
-/// commit. An end or error seen here is seen again by the next read.
-fn gather(recv: &mut quinn::RecvStream, first: bytes::Bytes, max: usize) -> bytes::Bytes {
+/// Pushes into `decoder` whatever else the stream has already received, up to `max` bytes in all
+/// (`len` read so far), without waiting; returns the bytes read in all. A client's batch arrives
+/// in many QUIC packets, and storing (and, with a slow endpoint, acknowledging late) once per
+/// packet instead of once per batch multiplied the cost of every commit. Each chunk goes straight
+/// into the decoder (gathering them into one buffer first copied every byte twice). An end or
+/// error seen here is seen again by the next read.
+fn gather(
+    recv: &mut quinn::RecvStream,
+    decoder: &mut Decoder,
+    mut len: usize,
+    max: usize,
+) -> usize {
     use futures::FutureExt as _;
-    let mut all: Option<BytesMut> = None;
-    let mut len = first.len();
     while len < max {
         match recv.read_chunk(max - len, true).now_or_never() {
             Some(Ok(Some(c))) => {
                 len += c.bytes.len();
-                all.get_or_insert_with(|| BytesMut::from(&first[..]))
-                    .extend_from_slice(&c.bytes);
+                decoder.push(&c.bytes);
             }
             _ => break,
         }
     }
-    all.map_or(first, BytesMut::freeze)
+    len
 }
 
-/// Handles every complete frame buffered: rejects go out at once, accepted alerts are stored as
-/// one batch and then acknowledged. Returns the bytes to send and, if the stream must close, why.
-async fn process_frames(st: &mut StreamState, ctx: &Ctx) -> (BytesMut, Option<Close>) {
+/// Handles every complete frame buffered: rejects are encoded at once, accepted alerts are
+/// handed to the store as one batch (acknowledged once it answers). Returns the read's reply to
+/// come and, if the stream must close, why.
+fn process_frames(st: &mut StreamState, ctx: &Ctx) -> Answer {
     let mut out = BytesMut::new();
-    let mut batch = Vec::new();
+    // Sized like the last one: a batch grown from empty was reallocated a handful of times.
+    let mut batch = Vec::with_capacity(st.last_batch);
     let close = loop {
         match st.decoder.next_frame() {
             Ok(Some(frame)) => {
@@ -339,13 +455,18 @@ async fn process_frames(st: &mut StreamState, ctx: &Ctx) -> (BytesMut, Option<Cl
             Err(e) => break Some(Close::error(e.code(), e.to_string())),
         }
     };
-    if !batch.is_empty() {
-        let fault_close = commit(batch, st, ctx, &mut out).await;
-        if close.is_none() {
-            return (out, fault_close);
+    let batch = (!batch.is_empty()).then(|| {
+        st.last_batch = batch.len();
+        // Kept to answer with REJECTs should the store refuse the batch.
+        let ids = batch.iter().map(|h| h.alert_id).collect();
+        let start = std::time::Instant::now();
+        Submitted {
+            pending: ctx.store.submit(st.run.unwrap_or_default(), batch),
+            start,
+            ids,
         }
-    }
-    (out, close)
+    });
+    Answer { out, batch, close }
 }
 
 fn handle_frame(
@@ -410,21 +531,18 @@ fn handle_frame(
     }
 }
 
-/// Stores a batch (write-ahead) and, only if that succeeded, acknowledges every alert of it —
-/// unless a fault is injected instead, in which case the stream close it calls for is returned.
-async fn commit(
-    batch: Vec<AlertHeader>,
+/// Acknowledges every alert of a batch the store answered for, only if it stored it — unless a
+/// fault is injected instead, in which case the stream close it calls for is returned.
+async fn acknowledge(
+    stored: Result<Stored, StoreError>,
+    ids: Vec<u64>,
     st: &StreamState,
     ctx: &Ctx,
     out: &mut BytesMut,
 ) -> Option<Close> {
-    let run = st.run.unwrap_or_default();
-    // Kept to answer with REJECTs should the store refuse the batch.
-    let ids: Vec<u64> = batch.iter().map(|h| h.alert_id).collect();
-    match ctx.store_timed(run, batch).await {
+    match stored {
         Ok(stored) => {
-            let total = bump(&ctx.counters.alerts_stored, stored.new.len() as u64);
-            bump(&ctx.counters.duplicates, stored.duplicates.len() as u64);
+            let total = count_stored(&stored, ctx);
             if !ctx.behaviour.ack_delay.is_zero() {
                 tokio::time::sleep(ctx.behaviour.ack_delay).await;
             }

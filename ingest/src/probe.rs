@@ -3,7 +3,7 @@
 //!
 //! Kept apart from the serving code on purpose: the only things the data path does for it are a
 //! per-reason count beside the rejection count ([`Counters::reject`]) and one clock read on each
-//! side of a store call ([`Ctx::store_timed`]) — an atomic add each, no lock, no allocation.
+//! side of a store call ([`Ctx::store_timed`], [`Ctx::store_answered`]) — an atomic add each, no lock, no allocation.
 
 use crate::store::{StoreCounters, StoreError, Stored};
 use crate::{Counters, Ctx, IngestServer, IngestStats, bump};
@@ -46,8 +46,14 @@ impl Ctx {
     ) -> Result<Stored, StoreError> {
         let start = Instant::now();
         let stored = self.store.store(run, batch).await;
-        self.counters.store_latency.record(start.elapsed());
+        self.store_answered(start);
         stored
+    }
+
+    /// Records a store call handed in at `start` (with [`crate::store::Store::submit`]) and
+    /// answered now into the store-latency histogram.
+    pub(crate) fn store_answered(&self, start: Instant) {
+        self.counters.store_latency.record(start.elapsed());
     }
 }
 
