@@ -8,8 +8,10 @@
 # configuration alike):
 #   raw    -> raw     raw quinn client, raw quinn server (the baseline)
 #   egress -> raw     the harness's egress (engine + QUIC transport + ledger), raw quinn server
-#   raw    -> ingest  raw quinn client, the reference ingest `run` embeds (ledger file)
+#   raw    -> ingest  raw quinn client, the reference ingest `run` embeds (ledger file, flush)
 #   egress -> ingest  the harness's egress, the reference ingest (what `csp-harness run` does)
+#   egress -> ingest-fsync  the same with the ledger synced before each ACK (fsync durability,
+#                     a standalone `csp-harness ingest`'s default)
 # and, with --baseline-rev REV (e.g. main), the same two egress runs with the egress of commit
 # REV: this bench program is built against REV's tree (exported with git archive under
 # ${TMPDIR:-/tmp}/egress-bench-REV, kept between runs), so only the egress differs. --baseline BIN
@@ -75,7 +77,7 @@ echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-configs=("raw raw $bin" "egress raw $bin" "raw ingest $bin" "egress ingest $bin")
+configs=("raw raw $bin" "egress raw $bin" "raw ingest $bin" "egress ingest $bin" "egress ingest-fsync $bin")
 [[ -n "$baseline" ]] && configs+=("egress raw $baseline ${baseline_rev:-baseline}" "egress ingest $baseline ${baseline_rev:-baseline}")
 for rep in $(seq 1 "$reps"); do
     for c in "${configs[@]}"; do

@@ -225,10 +225,17 @@ impl IngestConfig {
     }
 
     /// The endpoint `run` embeds when no `--endpoint` is given: loopback, self-signed certificate
-    /// written to `cert_out`, ledger written to `ledger`.
+    /// written to `cert_out`, ledger written to `ledger` with `flush` durability.
+    ///
+    /// Not `fsync`: the embedded endpoint lives in the harness's process and its ledger in the
+    /// run's results folder. A process kill takes both down, and `flush` already survives it;
+    /// what only `fsync` survives (the machine losing power) loses the run itself, whose own
+    /// files are not synced either. Syncing would cost the harness speed and buy nothing a run
+    /// can use; a standalone `ingest` keeps `fsync` as its default.
     pub fn embedded(cert_out: PathBuf, ledger: PathBuf) -> Self {
         IngestConfig {
             ledger_path: Some(ledger),
+            durability: Durability::Flush,
             ..IngestConfig::loopback(cert_out)
         }
     }

@@ -58,8 +58,11 @@ enum Client {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Server {
-    /// The reference ingest as `run` embeds it (ledger file written before each ACK).
+    /// The reference ingest as `run` embeds it (ledger file written before each ACK, `flush`).
     Ingest,
+    /// The same with `fsync` durability, a standalone `csp-harness ingest`'s default (each group
+    /// commit synced before its ACKs).
+    IngestFsync,
     /// quinn alone: decode the frames of each read, answer with one ACK frame.
     Raw,
 }
@@ -150,10 +153,17 @@ async fn start_server(
     ledger: &Path,
 ) -> anyhow::Result<(Started, SocketAddr, TrustSource)> {
     match server {
-        Server::Ingest => {
+        Server::Ingest | Server::IngestFsync => {
+            let embedded =
+                ingest::IngestConfig::embedded(cert_out.to_path_buf(), ledger.to_path_buf());
             let cfg = ingest::IngestConfig {
                 listen,
-                ..ingest::IngestConfig::embedded(cert_out.to_path_buf(), ledger.to_path_buf())
+                durability: if server == Server::IngestFsync {
+                    ingest::Durability::Fsync
+                } else {
+                    embedded.durability
+                },
+                ..embedded
             };
             let s = ingest::start(cfg).await?;
             let (addr, trust) = (s.local_addr(), s.trust());
@@ -347,6 +357,7 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
     let server_name = match (where_, a.server) {
         ("other", _) => "endpoint",
         (_, Server::Ingest) => "ingest",
+        (_, Server::IngestFsync) => "ingest-fsync",
         (_, Server::Raw) => "raw",
     };
     let client_name = match a.client {
