@@ -76,7 +76,7 @@ VERSION="$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet |
       read -r wall kb <"$WORK/time"
       read -r sp sr <<<"$(sim "$NEW" profiles "scale/$r-1m" | cut -d' ' -f3-)"
       jq -r --arg r "$r" --arg wall "$wall" --arg mib "$((kb / 1024))" --arg sim "$sp/$sr" '
-        "run (QUIC, embedded endpoint) \($r) | \(.health.p99_lag_real_ms) / \(.health.p999_lag_real_ms) / \(.health.max_lag_real_ms) | lagged \(.health.lagged) | \(.alerts.poa.delivered)/\(.alerts.pra.delivered) | \(if "\(.alerts.poa.delivered)/\(.alerts.pra.delivered)" == $sim then "yes" else "NO (simulate \($sim))" end) | egress send lag p99 \(.health.egress.send_lag_p99_ms) scenario ms | real-time scheduling \(.health.hand_over_realtime) | wall \($wall) s, peak \($mib) MiB"' "$out/summary.json"
+        "run (QUIC, embedded endpoint) \($r) | \(.health.real_lag_ms.p99) / \(.health.real_lag_ms.p999) / \(.health.real_lag_ms.max) | lagged \(.health.lagged) | \(.alerts.poa.delivered)/\(.alerts.pra.delivered) | \(if "\(.alerts.poa.delivered)/\(.alerts.pra.delivered)" == $sim then "yes" else "NO (simulate \($sim))" end) | egress send lag p99 \(.health.egress.send_lag_p99_ms) scenario ms | real-time scheduling \(.health.real_lag_ms.realtime_scheduling) | wall \($wall) s, peak \($mib) MiB"' "$out/summary.json"
       "$RT" "profiles/scale/$r-1m.toml" --time-scale 60 | jq -r --arg r "$r" '
         "driver alone (instant-ack sink) \($r) | \(.lag_real_ms.p99) / \(.lag_real_ms.p999) / \(.lag_real_ms.max) | - | \(.real.poa.delivered)/\(.real.pra.delivered) | \(if .same_as_simulate then "yes" else "NO" end) | real-time scheduling \(.hand_over_realtime)"'
     done
