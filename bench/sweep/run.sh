@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of issue 13's studies (not a test): how long `csp-harness sweep` (10 outage sizes,
-# 250 ... 1,000,000 premises, × Current/A/B, one region) and `csp-harness sensitivity` (one profile,
-# every [cal] parameter at ±20%) take on this machine. Side by side in the same session, each study
+# 250 ... 1,000,000 premises, × Current/A/B, one region), `csp-harness sensitivity` (one profile,
+# every [cal] parameter at ±20%) and `simulate --seeds 10` (seed bands) take on this machine. Side by side in the same session, each study
 # with --jobs 1 (one simulation at a time: the baseline) and with the machine's cores, so the
 # ratio is the parallel speed-up and the absolute times say whether "minutes on 2 cores" holds.
 # Usage: bench/sweep/run.sh   (from anywhere; writes bench/sweep/last-run.txt)
@@ -39,5 +39,12 @@ for region in north central-south; do
       "$BIN" sensitivity --profile "profiles/$region/current.toml" --jobs "$jobs" --quiet \
       --out "$WORK/t-$region-$jobs"
   done
+  for jobs in 1 "$(nproc)"; do
+    t "simulate $region/current --seeds 10, --jobs $jobs" \
+      "$BIN" simulate --profile "profiles/$region/current.toml" --seeds 10 --jobs "$jobs" --quiet \
+      --out "$WORK/m-$region-$jobs"
+  done
+  cmp "$WORK/m-$region-1/summary.json" "$WORK/m-$region-$(nproc)/summary.json" \
+    && echo "seeds $region: summary.json identical with --jobs 1 and $(nproc)" | tee -a "$OUT"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"
