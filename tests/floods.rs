@@ -119,15 +119,24 @@ async fn good_client(s: &IngestServer, first: u64) -> GoodClient {
 /// `n` distinct real QUIC Initial packets for `server_name`, captured from a quinn client that
 /// sends them to a socket that records them and never answers.
 async fn capture_initials(cfg: &EgressConfig, n: usize) -> Vec<Vec<u8>> {
-    let sink = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // A large receive buffer, and the attempts paced below: 1,100 Initials of 1,200 bytes at once
+    // overflow a default buffer, and an Initial lost here is only retransmitted until the
+    // attempt gives up, which left the capture waiting for ones that never came.
+    let sink = tokio::net::UdpSocket::from_std(
+        tls::bind_udp(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap(),
+    )
+    .unwrap();
     let sink_addr = sink.local_addr().unwrap();
     let ep = egress::client_endpoint(cfg).unwrap();
     let client = ep.clone();
     let name = cfg.server_name.clone();
     let attempts = tokio::spawn(async move {
         let mut pending = Vec::new();
-        for _ in 0..n {
+        for i in 0..n {
             pending.push(client.connect(sink_addr, &name).unwrap());
+            if i % 50 == 49 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
         // Held (not awaited) until the capture is done, so none is retransmitted or closed.
         tokio::time::sleep(Duration::from_secs(30)).await;
