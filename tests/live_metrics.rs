@@ -2,8 +2,9 @@
 //! `ingest --metrics-listen` scraped like Prometheus while a run goes on and once it has ended; the
 //! final values must be summary.json's, exactly, and the endpoint's must be its own exit report and
 //! agree with the harness's. The Grafana dashboard may only query metrics a scrape exposes.
+//! `compare --metrics-listen` serves each profile's run in turn on one address.
 
-use csp_loadtest::scrape::{Scrape, scrape};
+use csp_loadtest::scrape::{Scrape, scrape, try_scrape};
 use csp_loadtest::{harness_bin, profile, read_summary, send_signal, temp_dir};
 use ledger::{AlertKind, LossCause};
 use std::io::{BufRead, BufReader};
@@ -423,5 +424,92 @@ fn a_metrics_address_in_use_is_a_usage_error_before_anything_is_sent() {
     assert!(
         !dir.path().join("run").exists(),
         "nothing may start before the address is refused"
+    );
+}
+
+#[test]
+fn compare_serves_each_profiles_run_in_turn_on_one_address() {
+    let dir = temp_dir();
+    // A second profile that differs from the first by its name only, so the scrapes can tell
+    // which run they saw.
+    let second = dir.path().join("second.toml");
+    std::fs::write(
+        &second,
+        format!(
+            "extends = {:?}\nname = \"test/mixed-short-second\"\n",
+            profile("test/mixed-short.toml").display().to_string()
+        ),
+    )
+    .expect("write profile");
+    let out = dir.path().join("cmp");
+    let mut cmp = Watched::spawn(&[
+        "compare".as_ref(),
+        "--profile".as_ref(),
+        profile("test/mixed-short.toml").as_os_str(),
+        "--profile".as_ref(),
+        second.as_os_str(),
+        "--time-scale".as_ref(),
+        "120".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--metrics-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--metrics-hold-s".as_ref(),
+        "120".as_ref(),
+    ]);
+    let url = cmp.metrics_url();
+    let mut seen: Vec<String> = Vec::new();
+    let start = Instant::now();
+    let last = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "compare did not finish; profiles seen: {seen:?}"
+        );
+        if let Ok(s) = try_scrape(&url) {
+            let run = s.by_label("csp_run_info", "profile");
+            assert_eq!(run.len(), 1, "one run at a time: {run:?}");
+            let name = run.keys().next().expect("a run").clone();
+            if seen.last() != Some(&name) {
+                seen.push(name);
+            }
+            if s.value("csp_run_finished", &[]) == 1.0 && seen.len() == 2 {
+                break s;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        seen,
+        ["test/mixed-short", "test/mixed-short-second"],
+        "each profile's run on the same address, in order"
+    );
+    // The last run's final values are its summary's.
+    cmp.wait_line("metrics: final values", Duration::from_secs(60));
+    let summary = read_summary(&out.join("test-mixed-short-second"));
+    for (kind, k) in kinds() {
+        assert_eq!(
+            last.count("csp_alerts_delivered_total", &[("kind", k)]),
+            summary.kind(kind).delivered,
+            "{k}"
+        );
+    }
+    let (code, _) = cmp.stop("INT");
+    assert_eq!(code, Some(130), "Ctrl-C during the hold, as for run");
+    assert!(
+        out.join("report.html").exists(),
+        "the comparison is still written when the hold ends"
+    );
+
+    // No live metrics for --simulate: a usage error.
+    let res = csp_loadtest::run_harness(
+        ["compare", "--simulate", "--metrics-listen", "127.0.0.1:0"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        res.status.code(),
+        Some(2),
+        "{}",
+        csp_loadtest::describe(&res)
     );
 }

@@ -389,6 +389,20 @@ pub struct CompareArgs {
     /// Time scale of `run` (ignored with --simulate).
     #[arg(long, default_value_t = 60.0, value_name = "N", value_parser = parse_time_scale)]
     pub time_scale: f64,
+    /// Serve live Prometheus/OpenMetrics metrics at http://ADDR/metrics while each profile runs,
+    /// one after the other on the same address (`csp_run_info` names the profile); port 0 picks
+    /// one free port for the whole comparison. Not with --simulate.
+    #[arg(long, value_name = "ADDR", conflicts_with = "simulate")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep serving /metrics this many real seconds after the last profile's results are
+    /// written (Ctrl-C ends the wait).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0,
+        requires = "metrics_listen"
+    )]
+    pub metrics_hold_s: u64,
     /// Output folder: one results folder per profile plus the overlaid graphs and tables.
     /// Default: a new folder per comparison, out/compare/<UTC time>/ (out/compare/latest the newest).
     #[arg(long, value_name = "DIR")]

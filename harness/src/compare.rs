@@ -56,6 +56,12 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         });
         bases.push(base);
     }
+    // One address for every profile's run, taken now so an address in use fails before anything
+    // runs; port 0 becomes one concrete port, so a scraper follows the whole comparison.
+    let metrics_listen = match args.metrics_listen {
+        Some(addr) => Some(crate::metrics::bind(addr)?.local_addr()?),
+        None => None,
+    };
     let folder = ResultsFolder::create(args.out.as_deref(), Path::new("out/compare"), args.force)?;
     let out = folder.path().to_path_buf();
     let mut runs = Vec::with_capacity(profiles.len());
@@ -87,7 +93,12 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         let run = if args.simulate {
             crate::run::simulate_one(&common)?
         } else {
-            crate::run::run_one(RunArgs::embedded(common, args.time_scale))?
+            let mut run = RunArgs::embedded(common, args.time_scale);
+            run.metrics_listen = metrics_listen;
+            if runs.len() + 1 == profiles.len() {
+                run.metrics_hold_s = args.metrics_hold_s;
+            }
+            crate::run::run_one(run)?
         };
         runs.push(run);
     }

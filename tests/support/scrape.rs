@@ -90,28 +90,36 @@ fn suffixes(kind: &str) -> &'static [&'static str] {
 /// `GET http://ADDR/metrics` asking for OpenMetrics; panics on anything but a 200 with the
 /// OpenMetrics content type.
 pub fn scrape(url: &str) -> Scrape {
+    try_scrape(url).unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+/// [`scrape`], but a server that is not there (or goes away mid-answer) is an `Err`, as a
+/// Prometheus scrape that fails; a server that answers wrongly still panics.
+pub fn try_scrape(url: &str) -> Result<Scrape, std::io::Error> {
     let addr = url
         .strip_prefix("http://")
         .and_then(|r| r.strip_suffix("/metrics"))
         .unwrap_or_else(|| panic!("not a metrics URL: {url}"));
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{url}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
     write!(
         s,
         "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
+    )?;
     let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP response");
+    s.read_to_string(&mut raw)?;
+    let Some((head, body)) = raw.split_once("\r\n\r\n") else {
+        return Err(std::io::Error::other(
+            "connection closed before a whole answer",
+        ));
+    };
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         head.to_ascii_lowercase()
             .contains("content-type: application/openmetrics-text"),
         "{head}"
     );
-    parse(body)
+    Ok(parse(body))
 }
 
 /// Reads OpenMetrics text, checking its structure; panics with the offending line otherwise.
