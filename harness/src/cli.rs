@@ -278,19 +278,9 @@ pub struct RunArgs {
     /// reported apart, and never counts here.
     #[arg(long, default_value_t = 5000, value_name = "MS")]
     pub max_lag_ms: u64,
-    /// Serve live Prometheus/OpenMetrics metrics at http://ADDR/metrics while the run lasts
-    /// (README "Live metrics"); port 0 picks a free port, printed on stderr.
-    #[arg(long, value_name = "ADDR")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Keep serving /metrics this many real seconds after the results are written, so a scraper
-    /// sees the final values (Ctrl-C ends the wait).
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 0,
-        requires = "metrics_listen"
-    )]
-    pub metrics_hold_s: u64,
+    /// Live metrics.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Real seconds of silence after which a connection to the endpoint counts as lost (then it
     /// is reconnected); keep-alives go at a quarter of it. [default: a quarter of the alert
     /// deadline in real time, between 1 and 10 s: 3.75 s at 60x, 1.9 s at 120x]
@@ -326,8 +316,7 @@ impl RunArgs {
             in_flight: None,
             drain_s: 300.0,
             max_lag_ms: 5000,
-            metrics_listen: None,
-            metrics_hold_s: 0,
+            metrics: MetricsArgs::default(),
             start_at: None,
             run_id: None,
             idle_timeout: None,
@@ -373,7 +362,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "DIR", default_value = "profiles")]
     pub profiles_dir: PathBuf,
     /// Use `simulate` (virtual time, instant-ack endpoint) instead of `run`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "metrics_listen")]
     pub simulate: bool,
     /// Seed for every run.
     #[arg(long, default_value_t = 1)]
@@ -389,20 +378,11 @@ pub struct CompareArgs {
     /// Time scale of `run` (ignored with --simulate).
     #[arg(long, default_value_t = 60.0, value_name = "N", value_parser = parse_time_scale)]
     pub time_scale: f64,
-    /// Serve live Prometheus/OpenMetrics metrics at http://ADDR/metrics while each profile runs,
-    /// one after the other on the same address (`csp_run_info` names the profile); port 0 picks
-    /// one free port for the whole comparison. Not with --simulate.
-    #[arg(long, value_name = "ADDR", conflicts_with = "simulate")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Keep serving /metrics this many real seconds after the last profile's results are
-    /// written (Ctrl-C ends the wait).
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 0,
-        requires = "metrics_listen"
-    )]
-    pub metrics_hold_s: u64,
+    /// Live metrics of each profile's run in turn, on one address (`csp_run_info` names the
+    /// profile; port 0 picks one free port for the whole comparison; the hold follows the last
+    /// profile). Not with --simulate.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Output folder: one results folder per profile plus the overlaid graphs and tables.
     /// Default: a new folder per comparison, out/compare/<UTC time>/ (out/compare/latest the newest).
     #[arg(long, value_name = "DIR")]
@@ -419,6 +399,24 @@ pub struct CompareArgs {
     /// Print the runs' summaries to stdout as one JSON array (everything else goes to stderr).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--metrics-listen` and `--metrics-hold-s`, as `run` and `compare` take them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MetricsArgs {
+    /// Serve live Prometheus/OpenMetrics metrics at http://ADDR/metrics while the run lasts
+    /// (README "Live metrics"); port 0 picks a free port, printed on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep serving /metrics this many real seconds after the results are written, so a scraper
+    /// sees the final values (Ctrl-C ends the wait).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0,
+        requires = "metrics_listen"
+    )]
+    pub metrics_hold_s: u64,
 }
 
 /// `csp-harness sweep`

@@ -58,7 +58,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     }
     // One address for every profile's run, taken now so an address in use fails before anything
     // runs; port 0 becomes one concrete port, so a scraper follows the whole comparison.
-    let metrics_listen = match args.metrics_listen {
+    let metrics_listen = match args.metrics.metrics_listen {
         Some(addr) => Some(crate::metrics::bind(addr)?.local_addr()?),
         None => None,
     };
@@ -94,9 +94,9 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             crate::run::simulate_one(&common)?
         } else {
             let mut run = RunArgs::embedded(common, args.time_scale);
-            run.metrics_listen = metrics_listen;
+            run.metrics.metrics_listen = metrics_listen;
             if runs.len() + 1 == profiles.len() {
-                run.metrics_hold_s = args.metrics_hold_s;
+                run.metrics.metrics_hold_s = args.metrics.metrics_hold_s;
             }
             crate::run::run_one(run)?
         };

@@ -363,7 +363,11 @@ fn run_profile(args: RunArgs, profile: Profile) -> anyhow::Result<LoadedRun> {
              (or, for a trial only, --insecure-skip-verify)"
         ));
     }
-    let metrics = args.metrics_listen.map(crate::metrics::bind).transpose()?;
+    let metrics = args
+        .metrics
+        .metrics_listen
+        .map(crate::metrics::bind)
+        .transpose()?;
     let profile = Arc::new(profile);
     let out = out_dir(&args.common, &profile, shard_of(&args.common)?)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -630,7 +634,7 @@ async fn run_async(
     )?;
     if let Some((source, server)) = live {
         source.finished(end_ms);
-        hold_metrics(&server, args.metrics_hold_s).await;
+        hold_metrics(&server, args.metrics.metrics_hold_s).await;
         server.shutdown().await;
     }
     Ok(run)
