@@ -438,20 +438,7 @@ impl<'a> Delivery<'a> {
 
     /// The requirement lines: deadlines (timed above the main panel) and the reliability level.
     fn rules(&self, main: bool) -> Vec<Layer> {
-        let mut layers: Vec<Layer> = self
-            .deadlines
-            .iter()
-            .enumerate()
-            .map(|(i, (secs, _))| {
-                let (color, dash) = style::deadline_style(i);
-                Layer::Rule(Rule {
-                    at: RuleAt::X(*secs as f64 / 60.0),
-                    color,
-                    dash,
-                    label: main.then(|| mmss(*secs as f64)),
-                })
-            })
-            .collect();
+        let mut layers = style::deadline_rules(&self.deadlines, RuleAt::X, main);
         layers.push(Layer::Rule(Rule {
             at: RuleAt::Y(RELIABILITY_PCT),
             color: style::RELIABILITY.0,

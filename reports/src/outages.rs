@@ -325,19 +325,7 @@ pub fn outage_delivery(kind: AlertKind, g: &RunGroup) -> Option<Figure> {
         .zip(&curves)
         .enumerate()
         .map(|(pi, ((ri, _), cs))| {
-            let mut layers: Vec<Layer> = deadlines
-                .iter()
-                .enumerate()
-                .map(|(i, (secs, _))| {
-                    let (color, dash) = style::deadline_style(i);
-                    Layer::Rule(Rule {
-                        at: RuleAt::X(*secs as f64 / 60.0),
-                        color,
-                        dash,
-                        label: None,
-                    })
-                })
-                .collect();
+            let mut layers = style::deadline_rules(&deadlines, RuleAt::X, false);
             for (si, c) in cs.iter().enumerate() {
                 if let Some(c) = c {
                     layers.push(Layer::Curve(Curve {

@@ -3,7 +3,7 @@
 //! deficiencies), and a run is told apart by dash and marker too, so a greyscale print still
 //! separates them.
 
-use crate::figure::{Marker, Rgb, Style};
+use crate::figure::{Layer, Marker, Rgb, Rule, RuleAt, Style};
 use ledger::LossCause;
 
 const PALETTE: [Rgb; 7] = [
@@ -62,6 +62,29 @@ pub fn deadline_style(i: usize) -> (Rgb, (u32, u32)) {
     const COLORS: [Rgb; 3] = [Rgb(40, 40, 40), Rgb(120, 80, 160), Rgb(120, 120, 120)];
     const DASHES: [(u32, u32); 3] = [(12, 6), (4, 4), (20, 4)];
     (COLORS[i % 3], DASHES[i % 3])
+}
+
+/// The requirement deadlines (`requirements::deadline_lines`: seconds and label) as rules across
+/// a panel, each in its [`deadline_style`], at minutes on the axis `at` makes (`RuleAt::X` on a
+/// delivery curve, `RuleAt::Y` where time is upwards), labelled `m:ss` when `labelled`.
+pub fn deadline_rules(
+    deadlines: &[(u64, String)],
+    at: fn(f64) -> RuleAt,
+    labelled: bool,
+) -> Vec<Layer> {
+    deadlines
+        .iter()
+        .enumerate()
+        .map(|(i, (secs, _))| {
+            let (color, dash) = deadline_style(i);
+            Layer::Rule(Rule {
+                at: at(*secs as f64 / 60.0),
+                color,
+                dash,
+                label: labelled.then(|| crate::format::mmss(*secs as f64)),
+            })
+        })
+        .collect()
 }
 
 /// The fill of a loss cause on the loss graph.

@@ -229,19 +229,7 @@ pub fn sweep_figure(sweep: &Sweep, region: Region) -> Figure {
             .fold(60.0, f64::max)
             / 60.0
             * 1.08;
-        let mut layers: Vec<Layer> = deadlines
-            .iter()
-            .enumerate()
-            .map(|(i, (s, _))| {
-                let (color, dash) = style::deadline_style(i);
-                Layer::Rule(Rule {
-                    at: RuleAt::Y(*s as f64 / 60.0),
-                    color,
-                    dash,
-                    label: None,
-                })
-            })
-            .collect();
+        let mut layers = style::deadline_rules(&deadlines, RuleAt::Y, false);
         let mut marks = Vec::new();
         for (oi, l) in lines.iter().enumerate() {
             for (li, (lv, _)) in LEVELS.iter().enumerate() {
