@@ -689,13 +689,7 @@ impl<'a> Delivery<'a> {
                 text: "DP096 reference (CSP modelling), in the run's colour".into(),
             });
         }
-        for (i, (_, label)) in self.deadlines.iter().enumerate() {
-            let (c, d) = style::deadline_style(i);
-            entries.push(LegendEntry {
-                sample: Sample::Line(c, d),
-                text: label.clone(),
-            });
-        }
+        entries.extend(style::deadline_legend(&self.deadlines, ""));
         entries.push(LegendEntry {
             sample: Sample::Line(style::RELIABILITY.0, style::RELIABILITY.1),
             text: format!("{RELIABILITY_PCT}% reliability (DNO, ENA)"),

@@ -353,13 +353,7 @@ pub fn outage_delivery(kind: AlertKind, g: &RunGroup) -> Option<Figure> {
             text: series[i].label.clone(),
         })
         .collect();
-    for (i, (_, label)) in deadlines.iter().enumerate() {
-        let (c, d) = style::deadline_style(i);
-        entries.push(LegendEntry {
-            sample: Sample::Line(c, d),
-            text: label.clone(),
-        });
-    }
+    entries.extend(style::deadline_legend(&deadlines, ""));
     let kind_name = match kind {
         AlertKind::Poa => "POA (AD1)",
         AlertKind::Pra => "PRA (8F35/8F36)",

@@ -3,7 +3,7 @@
 //! deficiencies), and a run is told apart by dash and marker too, so a greyscale print still
 //! separates them.
 
-use crate::figure::{Layer, Marker, Rgb, Rule, RuleAt, Style};
+use crate::figure::{Layer, LegendEntry, Marker, Rgb, Rule, RuleAt, Sample, Style};
 use ledger::LossCause;
 
 const PALETTE: [Rgb; 7] = [
@@ -83,6 +83,22 @@ pub fn deadline_rules(
                 dash,
                 label: labelled.then(|| crate::format::mmss(*secs as f64)),
             })
+        })
+        .collect()
+}
+
+/// The legend entries of [`deadline_rules`]: each deadline's line and label, after `prefix`
+/// (e.g. "POA " where both kinds' deadlines share a legend).
+pub fn deadline_legend(deadlines: &[(u64, String)], prefix: &str) -> Vec<LegendEntry> {
+    deadlines
+        .iter()
+        .enumerate()
+        .map(|(i, (_, label))| {
+            let (c, d) = deadline_style(i);
+            LegendEntry {
+                sample: Sample::Line(c, d),
+                text: format!("{prefix}{label}"),
+            }
         })
         .collect()
 }

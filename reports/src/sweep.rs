@@ -332,13 +332,10 @@ pub fn sweep_figure(sweep: &Sweep, region: Region) -> Figure {
         })
         .collect();
     for kind in AlertKind::ALL {
-        for (i, (_, label)) in deadline_lines(kind).iter().enumerate() {
-            let (c, d) = style::deadline_style(i);
-            entries.push(LegendEntry {
-                sample: Sample::Line(c, d),
-                text: format!("{kind} {label}"),
-            });
-        }
+        entries.extend(style::deadline_legend(
+            &deadline_lines(kind),
+            &format!("{kind} "),
+        ));
     }
     entries.push(LegendEntry {
         sample: Sample::Line(style::RELIABILITY.0, style::RELIABILITY.1),
